@@ -1,0 +1,45 @@
+# Two entry points (README): `make run` (the main job) and `make test` (the whole suite).
+# Both do all the set-up first and are idempotent: stamps skip work already done.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMPS := .stamps
+APT_PACKAGES := iproute2 busybox isc-dhcp-client kea-dhcp4-server dnsutils tcpdump curl \
+                snmp snmpd ser2net openssh-server openssh-client socat
+PYTEST_ARGS ?=
+
+.PHONY: setup run test lint unit clean-sim
+setup: $(STAMPS)/apt $(STAMPS)/venv
+
+$(STAMPS):
+	mkdir -p $(STAMPS)
+
+$(STAMPS)/apt: Makefile | $(STAMPS)
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages: $$missing"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+	touch $@
+
+$(STAMPS)/venv: pyproject.toml | $(STAMPS)
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+lint: setup
+	$(VENV)/bin/ruff check framework tests testcases conftest.py
+	$(VENV)/bin/mypy
+
+# The whole test suite. pytest's exit code 5 (nothing collected) is a failure of intent.
+test: setup lint
+	@$(PY) -m pytest tests $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure"; exit 1; fi; \
+	exit $$rc
+
+# The main job: the full case matrix on the simulated rig.
+run: setup
+	$(VENV)/bin/hil run
