@@ -8,12 +8,21 @@ Sub-command groups live next to the code they drive, each a module exposing a
 from __future__ import annotations
 
 import importlib
+import json
 import sys
+from typing import Annotated
 
 import click
 import typer
 
-from framework.resolution.cli import resolve_command
+from framework.resolution import (
+    PhoneIdentity,
+    PhoneSettings,
+    ProvisioningMethod,
+    ResolutionInputError,
+    get_profile,
+    resolve,
+)
 
 app = typer.Typer(
     name="hil",
@@ -23,7 +32,90 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-app.command("resolve")(resolve_command)
+
+
+@app.callback()
+def _root() -> None:
+    """Hardware-in-the-loop lab for AudioCodes 400HD DHCP provisioning."""
+
+
+def _parse_option(spec: str, *, hex_value: bool) -> tuple[int, bytes]:
+    flag = "--option-hex" if hex_value else "--option"
+    code_text, sep, value = spec.partition("=")
+    if not sep:
+        raise click.BadParameter(f"{spec!r}: expected CODE=VALUE", param_hint=flag)
+    try:
+        code = int(code_text)
+    except ValueError:
+        raise click.BadParameter(f"{spec!r}: option code {code_text!r} is not a number",
+                                 param_hint=flag) from None
+    if not 1 <= code <= 254:
+        raise click.BadParameter(f"{spec!r}: option code {code} is not 1-254", param_hint=flag)
+    if not hex_value:
+        return code, value.encode("utf-8", "surrogateescape")
+    cleaned = value.replace(":", "").replace(" ", "")
+    try:
+        return code, bytes.fromhex(cleaned)
+    except ValueError:
+        raise click.BadParameter(f"{spec!r}: {value!r} is not hex", param_hint=flag) from None
+
+
+def _parse_switch(spec: str) -> tuple[str, object]:
+    name, sep, value = spec.partition("=")
+    if not sep:
+        raise click.BadParameter(f"{spec!r}: expected NAME=VALUE", param_hint="--switch")
+    parsed: object = value
+    if value.isdigit():
+        parsed = int(value)
+    elif value in ("null", "none"):
+        parsed = None
+    return name.strip(), parsed
+
+
+@app.command("resolve")
+def resolve_command(
+    model: Annotated[str, typer.Option(help="Phone model, e.g. 440HD")],
+    mac: Annotated[str, typer.Option(help="Phone MAC, 12 hex digits (separators allowed)")],
+    profile: Annotated[str, typer.Option(help="Firmware behaviour profile: 2.2 or 3.4")] = "2.2",
+    url_option: Annotated[int, typer.Option(
+        "--url-option", help="provisioning/url_option_value: option read instead of 160")] = 160,
+    method: Annotated[str, typer.Option(help="provisioning/method: dynamic, static, disable")
+                      ] = "dynamic",
+    option: Annotated[list[str] | None, typer.Option(
+        "--option", help="CODE=TEXT (repeatable); '66=' is present but empty")] = None,
+    option_hex: Annotated[list[str] | None, typer.Option(
+        "--option-hex", help="CODE=HEX (repeatable) for binary values")] = None,
+    switch: Annotated[list[str] | None, typer.Option(
+        "--switch", help="NAME=VALUE: override one interpretation switch (repeatable)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+) -> None:
+    """Say which firmware and configuration URLs a phone must request for DHCP options."""
+    options: dict[int, bytes] = {}
+    for spec in option or []:
+        code, value = _parse_option(spec, hex_value=False)
+        options[code] = value
+    for spec in option_hex or []:
+        code, value = _parse_option(spec, hex_value=True)
+        options[code] = value
+    try:
+        phone = PhoneIdentity(model, mac)
+        prof = get_profile(profile)
+        if switch:
+            prof = prof.with_switches(**dict(_parse_switch(s) for s in switch))
+        try:
+            meth = ProvisioningMethod(method.lower())
+        except ValueError:
+            raise ResolutionInputError(
+                f"method {method!r}: expected dynamic, static or disable") from None
+        settings = PhoneSettings(method=meth, url_option=url_option)
+        result = resolve(options, phone, prof, settings)
+    except ResolutionInputError as exc:
+        raise click.UsageError(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        typer.echo(result.explanation)
+
 
 _GROUPS = {
     "sim": "framework.sim.cli",
@@ -58,12 +150,18 @@ def _mount() -> None:
 _mount()
 
 
+_NO_ARGS_IS_HELP: type[Exception] = getattr(
+    click.exceptions, "NoArgsIsHelpError", getattr(click.exceptions, "NoArgsIsHelp", click.UsageError)
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run `hil`; usage errors are one line on stderr and exit code 2."""
     try:
         app(args=argv, standalone_mode=False)
-    except click.exceptions.NoArgsIsHelp as exc:
-        click.echo(exc.ctx.get_help() if exc.ctx else "", err=True)
+    except _NO_ARGS_IS_HELP as exc:
+        ctx = getattr(exc, "ctx", None)
+        click.echo(ctx.get_help() if ctx else "", err=True)
         return 2
     except click.UsageError as exc:
         where = f"hil {exc.ctx.command_path.split(' ', 1)[1]}" if exc.ctx and " " in exc.ctx.command_path else "hil"

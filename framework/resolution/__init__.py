@@ -1,0 +1,50 @@
+"""The resolution core: which URLs a 400HD must request for given DHCP options.
+
+Pure Python, no I/O, no imports from the rest of the project. Entry point:
+:func:`resolve`.
+"""
+
+from framework.resolution.core import resolve, urls_match
+from framework.resolution.model import (
+    ExpectedProvisioning,
+    ExpectedRequest,
+    OptionSet,
+    PhoneIdentity,
+    PhoneSettings,
+    Promise,
+    ProvisioningMethod,
+    ResolutionInputError,
+    SourceOutcome,
+    normalise_mac,
+)
+from framework.resolution.profiles import (
+    PROFILES,
+    RULES,
+    Interpretation,
+    Profile,
+    Rule,
+    get_profile,
+    profile_for_version,
+)
+
+__all__ = [
+    "PROFILES",
+    "RULES",
+    "ExpectedProvisioning",
+    "ExpectedRequest",
+    "Interpretation",
+    "OptionSet",
+    "PhoneIdentity",
+    "PhoneSettings",
+    "Profile",
+    "Promise",
+    "ProvisioningMethod",
+    "ResolutionInputError",
+    "Rule",
+    "SourceOutcome",
+    "get_profile",
+    "normalise_mac",
+    "profile_for_version",
+    "resolve",
+    "urls_match",
+]

@@ -1,0 +1,313 @@
+"""Firmware behaviour profiles: what a manual release promises, as data.
+
+Every unclear sentence of the manual ([?] in design/PROVISIONING.md) is a named switch
+in :class:`Interpretation`, with a default we can defend; the README lists each switch,
+its default and the sentence behind it. A profile is the set of switches plus which
+rules the release's manual marks "[Support pending]".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from framework.resolution.model import Promise, ResolutionInputError
+
+
+@dataclass(frozen=True)
+class Interpretation:
+    """The named switches. Each field documents its default and why."""
+
+    #: Case of ``<mac>`` in the default config name ``<mac>.cfg``. The manual writes
+    #: ``<mac>`` with digit-only examples; field captures show upper case
+    #: (``00908F9D8992.cfg``), so upper is expected.
+    mac_case: Literal["upper", "lower"] = "upper"
+    #: How an observed URL's MAC is compared with the expected one. ``exact`` reports a
+    #: phone that changes the case; ``case-insensitive`` forgives it.
+    mac_compare: Literal["exact", "case-insensitive"] = "exact"
+    #: Case of the host in the expected URL. Table 10-2 turns ``Audiocodes.com`` into
+    #: ``audiocodes.com``; host names are case-insensitive (RFC 4343).
+    host_case: Literal["lower", "as-given"] = "lower"
+    #: How observed hosts are compared. ``exact`` catches a firmware that keeps the case
+    #: the manual lower-cases; ``case-insensitive`` accepts it.
+    host_compare: Literal["exact", "case-insensitive"] = "exact"
+    #: Protocol added to a server address given without one. Table 10-2: "When protocol
+    #: is not specified, tftp is added as the default protocol."
+    default_protocol: Literal["tftp", "ftp", "http", "https"] = "tftp"
+    #: A URL option (160) value without ``<protocol>://``. Table 10-1 documents only forms
+    #: with a protocol; we expect the firmware's shared parser to apply the 66 default.
+    url_option_bare_host: Literal["default-protocol", "no-url"] = "default-protocol"
+    #: A protocol other than tftp/ftp/http/https (Table 10-1 lists exactly these four):
+    #: the source yields no URL and the next source is used.
+    unknown_protocol: Literal["no-url"] = "no-url"
+    #: A URL ending in ``/`` after a directory ([F] field configs): ``directory`` puts the
+    #: default names inside it; ``server-root`` ignores the directory.
+    trailing_slash: Literal["directory", "server-root"] = "directory"
+    #: Where the configuration file lives when the firmware name has a sub-directory
+    #: (``http://host/420HD/420HD.img;420HD.cfg``, [F]): ``firmware-directory`` (as the
+    #: integrators who write such URLs expect) or ``server-root``.
+    config_location: Literal["firmware-directory", "server-root"] = "firmware-directory"
+    #: Option 67 holding one name without ``;``. Table 10-2 shows only ``abc.img;efg.cfg``.
+    #: ``by-extension``: ``.cfg`` is the configuration, anything else the firmware.
+    option67_single_name: Literal["by-extension", "firmware", "configuration"] = "by-extension"
+    #: A URL option present but empty: ``fall-through`` to 66/67 and 43 (the precedence
+    #: sentence ranks sources that give a URL) or ``stop`` (present option blocks the rest).
+    empty_url_option: Literal["fall-through", "stop"] = "fall-through"
+    #: Trailing NUL bytes (some DHCP servers NUL-terminate 66/67, LAB-NOTES): ``strip``
+    #: them, or treat the value as ``malformed``. A NUL inside the value is always malformed.
+    trailing_nul: Literal["strip", "malformed"] = "strip"
+    #: White space around the value and around names. Table 10-1's example has a space
+    #: after ``;`` that the result does not keep: ``strip``.
+    whitespace: Literal["strip", "keep"] = "strip"
+    #: Where ``<MODEL>`` / ``<MAC>`` placeholders (Table 10-1) are expanded. The firmware
+    #: is expected to share one name expander: ``all-sources``.
+    placeholders: Literal["all-sources", "url-option-only"] = "all-sources"
+    #: A bracketed IPv6 literal host (``http://[2001:db8::1]``). The 400HD provisioning
+    #: chapter never mentions IPv6: ``accept`` parses it, but no manual promises it.
+    ipv6_literal: Literal["accept", "no-url"] = "accept"
+    #: A port in the server address (``host:8080``) is kept in the URL as given.
+    port: Literal["keep"] = "keep"
+    #: More than two ``;``-separated names: ``ignore-extra`` uses the first two.
+    extra_names: Literal["ignore-extra", "no-url"] = "ignore-extra"
+    #: Option 43 content (10.2.3; its example figure is lost): a plain URL string in
+    #: Option 160 syntax, a vendor-encapsulated TLV whose sub-option carries that URL, or
+    #: ``auto`` (a value that starts with ``<protocol>://`` is a string, else TLVs).
+    option43_format: Literal["url-string", "vendor-tlv", "auto"] = "url-string"
+    #: The Option 43 sub-option code carrying the URL when TLVs are used.
+    option43_suboption: int = 1
+    #: Longest option value (bytes, after RFC 3396 joining) the firmware accepts; None
+    #: means no limit. A longer value is malformed.
+    max_value_length: int | None = None
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            allowed = _literal_values(f.name)
+            if allowed is not None and value not in allowed:
+                raise ResolutionInputError(
+                    f"switch {f.name}={value!r}: expected one of {', '.join(map(repr, allowed))}"
+                )
+        if not 1 <= self.option43_suboption <= 254:
+            raise ResolutionInputError(
+                f"switch option43_suboption={self.option43_suboption!r}: expected 1..254"
+            )
+        if self.max_value_length is not None and self.max_value_length < 1:
+            raise ResolutionInputError(
+                f"switch max_value_length={self.max_value_length!r}: expected a positive "
+                "number or null"
+            )
+
+    def with_switches(self, **changes: Any) -> Interpretation:
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise ResolutionInputError(
+                f"unknown switch {sorted(unknown)[0]!r}; known: "
+                + ", ".join(f.name for f in dataclasses.fields(self))
+            )
+        return dataclasses.replace(self, **changes)
+
+    def items(self) -> tuple[tuple[str, Any], ...]:
+        return tuple((f.name, getattr(self, f.name)) for f in dataclasses.fields(self))
+
+
+def _literal_values(name: str) -> tuple[Any, ...] | None:
+    hint = typing.get_type_hints(Interpretation)[name]
+    if typing.get_origin(hint) is Literal:
+        return typing.get_args(hint)
+    return None
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A row of a manual table or a syntax form, with its stable id and source."""
+
+    id: str
+    promise: Promise
+    citation: str
+    summary: str
+
+
+_T101 = "Admin Manual 2.2.8, 10.2.1, Table 10-1 (Option 160)"
+_T102 = "Admin Manual 2.2.8, 10.2.2, Table 10-2 (Option 66/67)"
+_S1023 = "Admin Manual 2.2.8, 10.2.3 (Option 43)"
+_PREC = "Admin Manual 2.2.8, 10.2.2: Option 160 has the highest priority, then 66/67, then 43"
+_FIELD = "not in the manual: field configurations [F]; expectation from switches"
+_NONE = "not in the manual; expectation from switches"
+
+RULES: dict[str, Rule] = {
+    r.id: r
+    for r in [
+        # Option 160 (or the configured URL option), Table 10-1 forms.
+        Rule("T10-1/server", Promise.PROMISED, _T101,
+             "<protocol>://<server>: default firmware <MODEL>.img and config <MAC>.cfg"),
+        Rule("T10-1/firmware", Promise.PROMISED, _T101,
+             "<protocol>://<server>/<firmware>: that firmware, config <MAC>.cfg"),
+        Rule("T10-1/firmware-config", Promise.PROMISED, _T101,
+             "<protocol>://<server>/<firmware>;<config>: both names given"),
+        Rule("T10-1/config", Promise.PROMISED, _T101,
+             "<protocol>://<server>/;<config>: default firmware, that config"),
+        Rule("T10-1/subdirectory", Promise.UNSPECIFIED, _FIELD,
+             "names under a sub-directory of the server (config location is a switch)"),
+        Rule("T10-1/directory", Promise.UNSPECIFIED, _FIELD,
+             "a directory URL ending in '/': default names there"),
+        Rule("T10-1/bare-host", Promise.UNSPECIFIED, _NONE,
+             "no <protocol>:// in the URL option value"),
+        Rule("T10-1/absent", Promise.PROMISED, _PREC, "URL option not received"),
+        Rule("T10-1/empty", Promise.UNSPECIFIED, _NONE, "URL option present but empty"),
+        Rule("T10-1/unknown-protocol", Promise.UNSPECIFIED, _T101,
+             "a protocol other than ftp, tftp, http, https"),
+        Rule("T10-1/malformed", Promise.UNSPECIFIED, _NONE,
+             "value is not a usable URL (bytes, host or length)"),
+        # Option 66/67, Table 10-2 rows.
+        Rule("T10-2/r1-no-66", Promise.PROMISED, _T102,
+             "Option 66 absent or empty: no URL from 66/67, whatever 67 holds"),
+        Rule("T10-2/r2-host", Promise.PROMISED, _T102,
+             "66 server address without protocol, no names in 67: tftp and default names"),
+        Rule("T10-2/r3-host-67-names", Promise.PROMISED, _T102,
+             "66 server address without protocol, 67 'abc.img;efg.cfg': tftp and those names"),
+        Rule("T10-2/r4-protocol-host", Promise.PROMISED, _T102,
+             "66 '<protocol>://<server>', no names in 67: that protocol and default names"),
+        Rule("T10-2/r5-protocol-host-67-names", Promise.PROMISED, _T102,
+             "66 '<protocol>://<server>', 67 'abc.img;efg.cfg': that protocol and those names"),
+        Rule("T10-2/r6-66-names", Promise.PROMISED, _T102,
+             "66 '<protocol>://<server>/abc.img;efg.cfg': names from 66, 67 ignored"),
+        Rule("T10-2/x-host-66-names", Promise.UNSPECIFIED, _NONE,
+             "66 names without protocol (no table row): tftp, names from 66, 67 ignored"),
+        Rule("T10-2/x-directory", Promise.UNSPECIFIED, _FIELD,
+             "66 server address with a directory and no file names"),
+        Rule("T10-2/x-67-single-name", Promise.UNSPECIFIED, _NONE,
+             "67 holds one name without ';' (switch option67_single_name)"),
+        Rule("T10-2/x-67-partial", Promise.UNSPECIFIED, _NONE,
+             "67 with one side of ';' empty: default name for that side"),
+        Rule("T10-2/x-67-malformed", Promise.UNSPECIFIED, _NONE,
+             "67 is not usable text: default names"),
+        Rule("T10-2/x-unknown-protocol", Promise.UNSPECIFIED, _T102,
+             "66 protocol other than tftp, ftp, http, https: no URL from 66/67"),
+        Rule("T10-2/x-malformed", Promise.UNSPECIFIED, _NONE,
+             "66 is not a usable server address: no URL from 66/67"),
+        # Option 43.
+        Rule("43/absent", Promise.PROMISED, _PREC, "Option 43 not received"),
+        Rule("43/url-string", Promise.PROMISED, _S1023,
+             "Option 43 as a URL string in Option 160 syntax"),
+        Rule("43/vendor-tlv", Promise.PROMISED, _S1023,
+             "Option 43 vendor TLV: the URL sub-option in Option 160 syntax"),
+        Rule("43/no-suboption", Promise.UNSPECIFIED, _S1023,
+             "Option 43 TLVs without the URL sub-option"),
+        Rule("43/malformed", Promise.UNSPECIFIED, _NONE, "Option 43 is not usable"),
+        # Whole-result rules.
+        Rule("none", Promise.PROMISED, _PREC, "no source yields a URL: nothing requested"),
+        Rule("method/static", Promise.UNSPECIFIED,
+             "Admin Manual 10.2: provisioning/method=Static uses the configured URLs",
+             "DHCP options ignored; configured URLs used"),
+        Rule("method/disable", Promise.UNSPECIFIED,
+             "Admin Manual 10.2: provisioning/method=Disable",
+             "provisioning disabled: nothing requested"),
+    ]
+}
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A firmware behaviour profile: switches plus the rules its manual marks pending."""
+
+    name: str
+    title: str
+    pending: frozenset[str] = frozenset()
+    interpretation: Interpretation = field(default_factory=Interpretation)
+
+    def promise_of(self, rule_id: str) -> Promise:
+        """The promise of ``rule_id`` under this profile.
+
+        A composite id (``43/url-string+T10-1/firmware``) is as weak as its weakest part;
+        a part the profile lists as pending (``43/*`` matches every Option 43 rule) is
+        pending whatever its base promise.
+        """
+        parts = rule_id.split("+")
+        return Promise.weakest(*(self._part_promise(p) for p in parts))
+
+    def _part_promise(self, part: str) -> Promise:
+        for pattern in self.pending:
+            if part == pattern or (pattern.endswith("*") and part.startswith(pattern[:-1])):
+                return Promise.PENDING
+        rule = RULES.get(part)
+        return rule.promise if rule else Promise.UNSPECIFIED
+
+    def with_switches(self, **changes: Any) -> Profile:
+        return dataclasses.replace(self, interpretation=self.interpretation.with_switches(**changes))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "title": self.title,
+            "pending": sorted(self.pending),
+            "switches": dict(self.interpretation.items()),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, where: str = "profile") -> Profile:
+        """Build a profile from plain data (e.g. a saved, inferred profile)."""
+        if not isinstance(data, Mapping):
+            raise ResolutionInputError(f"{where}: expected a mapping")
+        unknown = set(data) - {"name", "title", "pending", "switches", "base"}
+        if unknown:
+            raise ResolutionInputError(f"{where}: unknown key {sorted(unknown)[0]!r}")
+        base = PROFILES.get(str(data.get("base", "2.2")))
+        if base is None:
+            raise ResolutionInputError(f"{where}.base: unknown profile {data.get('base')!r}")
+        name = data.get("name")
+        if not isinstance(name, str) or not name:
+            raise ResolutionInputError(f"{where}.name: expected a non-empty string")
+        pending = data.get("pending", sorted(base.pending))
+        if not isinstance(pending, list) or not all(isinstance(p, str) for p in pending):
+            raise ResolutionInputError(f"{where}.pending: expected a list of rule ids")
+        for p in pending:
+            if p.rstrip("*") not in RULES and not any(r.startswith(p.rstrip("*")) for r in RULES):
+                raise ResolutionInputError(f"{where}.pending: unknown rule id {p!r}")
+        switches = data.get("switches", {})
+        if not isinstance(switches, Mapping):
+            raise ResolutionInputError(f"{where}.switches: expected a mapping")
+        try:
+            interp = base.interpretation.with_switches(**dict(switches))
+        except ResolutionInputError as exc:
+            raise ResolutionInputError(f"{where}.switches: {exc}") from None
+        return cls(name=name, title=str(data.get("title", name)), pending=frozenset(pending),
+                   interpretation=interp)
+
+
+PROFILES: dict[str, Profile] = {
+    "2.2": Profile(
+        name="2.2",
+        title="400HD Administrator's Manual 2.2.8 (LTRT-11950), 10.2.1-10.2.3",
+    ),
+    "3.4": Profile(
+        name="3.4",
+        title="400HD Administrator's Manual 3.4.3 (LTRT-11973): Option 66 'http://host' without "
+              "67, Option 66 with names, and Option 43 are '[Support pending]'",
+        pending=frozenset({"T10-2/r4-protocol-host", "T10-2/r6-66-names", "43/*"}),
+    ),
+}
+
+
+def get_profile(name: str) -> Profile:
+    """The built-in profile ``name`` (``2.2``, ``3.4``), or a clear error."""
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ResolutionInputError(
+            f"profile {name!r}: expected one of {', '.join(sorted(PROFILES))}"
+        ) from None
+
+
+def profile_for_version(version: str) -> Profile:
+    """The profile for a firmware version string such as ``2.2.8.61`` or ``3.4.3``."""
+    parts = version.strip().split(".")
+    key = ".".join(parts[:2])
+    if key in PROFILES:
+        return PROFILES[key]
+    raise ResolutionInputError(
+        f"firmware version {version!r}: no behaviour profile for {key!r}; known: "
+        + ", ".join(sorted(PROFILES))
+    )
