@@ -206,6 +206,9 @@ def _problem(error: Any, data: Any) -> RigProblem:
                                f"{_shown(loc, value)}")
     if kind == "too_short":
         return RigProblem(loc, f"expected at least {ctx.get('min_length')} item(s)")
+    if kind == "string_pattern_mismatch" and loc and loc[-1] == "env":
+        return RigProblem(loc, "expected an environment variable name (letters, digits, '_', "
+                               "not starting with a digit)")
     if kind == "string_pattern_mismatch":
         return RigProblem(loc, f"expected text matching {ctx.get('pattern')}{_shown(loc, value)}")
     if kind == "string_too_short":

@@ -67,11 +67,11 @@ class _Record(BaseModel):
 
 def _phone_model(value: Any) -> str:
     if not isinstance(value, str):
-        _fail(f"expected a 400HD model ({', '.join(PHONE_MODELS)} or C4xxHD), got {value!r}")
+        _fail(f"expected a 400HD model: {', '.join(PHONE_MODELS)} or C4xxHD (got {value!r})")
     name = value.strip().upper()
     if name in PHONE_MODELS or _C_MODEL.match(name):
         return name
-    _fail(f"expected a 400HD model ({', '.join(PHONE_MODELS)} or C4xxHD), got {value!r}")
+    _fail(f"expected a 400HD model: {', '.join(PHONE_MODELS)} or C4xxHD (got {value!r})")
 
 
 PhoneModel = Annotated[str, BeforeValidator(_phone_model), WithJsonSchema(
@@ -85,8 +85,8 @@ def _mac(value: Any) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         _fail(f"a MAC address must be quoted in YAML (unquoted it was read as the number {value})")
     if not isinstance(value, str) or not _MAC.match(value.strip()):
-        _fail(f"expected a MAC address of 12 hex digits, separated by ':' or '-' or not at all, "
-              f"got {value!r}")
+        _fail(f"expected a MAC address of 12 hex digits, separated by ':' or '-' or not at all "
+              f"(got {value!r})")
     return re.sub(r"[:-]", "", value.strip()).upper()
 
 
@@ -101,7 +101,7 @@ def _firmware(value: Any) -> str:
     if isinstance(value, int | float) and not isinstance(value, bool):
         _fail(f"a firmware version must be quoted in YAML (unquoted it was read as the number {value})")
     if not isinstance(value, str) or not _VERSION.match(value.strip()):
-        _fail(f"expected a firmware version like 2.2.8.61, got {value!r}")
+        _fail(f"expected a firmware version like 2.2.8.61 (got {value!r})")
     return value.strip()
 
 
@@ -113,7 +113,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
 
 def _name(value: Any) -> str:
     if not isinstance(value, str) or not _NAME.match(value):
-        _fail(f"expected a name of letters, digits, '_', '.', '-' (at most 32), got {value!r}")
+        _fail(f"expected a name of at most 32 letters, digits, '_', '.', '-' (got {value!r})")
     return value
 
 
@@ -126,7 +126,7 @@ _HOST = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?
 
 def _host(value: Any) -> str:
     if not isinstance(value, str) or not _HOST.match(value):
-        _fail(f"expected a host name or IPv4 address, got {value!r}")
+        _fail(f"expected a host name or IPv4 address (got {value!r})")
     return value
 
 
@@ -137,8 +137,8 @@ DomainName = Host
 
 def _ifname(value: Any) -> str:
     if not isinstance(value, str) or not re.match(r"^[^\s/:]{1,15}$", value):
-        _fail(f"expected a network interface name (1-15 characters, no '/', ':' or spaces), "
-              f"got {value!r}")
+        _fail(f"expected a network interface name of 1-15 characters without '/', ':' or "
+              f"spaces (got {value!r})")
     return value
 
 
@@ -148,11 +148,11 @@ InterfaceName = Annotated[str, BeforeValidator(_ifname), WithJsonSchema(
 
 def _cidr(value: Any) -> IPv4Interface:
     if not isinstance(value, str) or "/" not in value:
-        _fail(f"expected an address with prefix length like 192.0.2.1/24, got {value!r}")
+        _fail(f"expected an address with prefix length like 192.0.2.1/24 (got {value!r})")
     try:
         return IPv4Interface(value)
     except ValueError:
-        _fail(f"expected an address with prefix length like 192.0.2.1/24, got {value!r}")
+        _fail(f"expected an address with prefix length like 192.0.2.1/24 (got {value!r})")
 
 
 Cidr = Annotated[IPv4Interface, BeforeValidator(_cidr), WithJsonSchema(
@@ -295,7 +295,7 @@ _SERIAL_URL = re.compile(r"^(?:/dev/\S+|(?:socket|rfc2217|loop|spy|alt|hwgrep):/
 def _serial_url(value: Any) -> str:
     if not isinstance(value, str) or not _SERIAL_URL.match(value):
         _fail(f"expected a pyserial URL: /dev/ttyX, socket://HOST:PORT or "
-              f"rfc2217://HOST:PORT[?ign_set_control], got {value!r}")
+              f"rfc2217://HOST:PORT[?ign_set_control] (got {value!r})")
     return value
 
 
