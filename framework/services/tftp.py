@@ -1,0 +1,536 @@
+"""Recording TFTP server (RFC 1350 reads, RFC 2347-2349 options) built on fbtftp.
+
+fbtftp forks one process per transfer (LAB-NOTES.md, "Provisioning services"). How the
+records still reach the parent's ``RequestLog``:
+
+- The parent (the server thread) parses and validates every datagram on port 69 itself,
+  resolves the content policy, and forks the transfer process with the bytes to send.
+  Malformed datagrams and write requests never fork: they are answered with a TFTP
+  error and logged at once.
+- The child first closes every inherited descriptor except one shared report pipe (so
+  it cannot hold other services' sockets open), turns logging off (a fork of a threaded
+  process must not take locks another thread may hold), runs fbtftp's transfer loop,
+  and writes one JSON line (< PIPE_BUF, so atomic) with the outcome to the pipe before
+  ``os._exit``.
+- The parent's selector watches the listening socket, the report pipe, a wake-up pipe
+  (for ``stop``) and each child's exit sentinel. A report becomes one ``RequestRecord``
+  at once; a child that exits without a report still yields an ``error`` record.
+
+So there is exactly one record per request, timed at the RRQ, written when the transfer
+ends. The fork start method is pinned (fbtftp handlers are ``multiprocessing.Process``).
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import json
+import logging
+import multiprocessing
+import os
+import selectors
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from fbtftp.base_handler import BaseHandler, ResponseData, SessionStats
+from fbtftp.base_server import BaseServer
+
+from framework.services.content import ContentStore, ContentUnavailable, Resolved
+from framework.services.log import Outcome, RequestLog, RequestRecord, build_url
+from framework.services.namespace import ServiceStartError, check_endpoint, in_namespace
+
+logger = logging.getLogger(__name__)
+
+OPCODE_RRQ, OPCODE_WRQ, OPCODE_ERROR = 1, 2, 5
+ERR_UNDEFINED, ERR_NOT_FOUND, ERR_ACCESS, ERR_ILLEGAL = 0, 1, 2, 4
+MODES = ("netascii", "octet", "mail")
+BLKSIZE_RANGE = (8, 65464)  # RFC 2348
+TIMEOUT_RANGE = (1, 255)  # RFC 2349
+_REPORT_LIMIT = 3500  # stays below PIPE_BUF (4096): one atomic write
+
+
+@dataclass
+class _Transfer:
+    """Parent-side bookkeeping for one forked transfer."""
+
+    id: int
+    received: float
+    peer: tuple[str, int]
+    filename: str
+    mode: str
+    options: dict[str, str]
+    ignored: dict[str, str]
+    resolved: Resolved
+    host: str
+    process: BaseHandler | None = None
+    pidfd: int | None = None
+    report: dict[str, Any] | None = None
+    recorded: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class _TransferCut(Exception):
+    """Raised by the content reader where the cut policy stops the transfer."""
+
+
+class _Content(ResponseData):
+    """fbtftp's view of the bytes to send; raises at the block that crosses a cut."""
+
+    def __init__(self, data: bytes, cut_after: int | None) -> None:
+        self._data = data
+        self._pos = 0
+        self._cut_after = cut_after
+        self.cut = False
+
+    def read(self, n: int) -> bytes:
+        if self._cut_after is not None and self._pos + n > self._cut_after:
+            self.cut = True
+            raise _TransferCut(f"transfer cut by policy after {self._cut_after} bytes")
+        chunk = self._data[self._pos : self._pos + n]
+        self._pos += len(chunk)
+        return chunk
+
+    def size(self) -> int:
+        return len(self._data)
+
+    def close(self) -> None:
+        pass
+
+
+def _fork_popen(process_obj: Any) -> Any:
+    return multiprocessing.get_context("fork").Process._Popen(process_obj)
+
+
+class _TransferHandler(BaseHandler):
+    """One transfer, run by fbtftp in a forked child; reports through the pipe."""
+
+    _Popen = staticmethod(_fork_popen)  # fbtftp relies on fork; never spawn/forkserver
+
+    def __init__(self, server_addr: tuple[str, int], peer: tuple[str, int], path: str,
+                 options: collections.OrderedDict[str, Any], transfer: _Transfer,
+                 content: bytes | None, report_fd: int) -> None:
+        self._transfer_id = transfer.id
+        self._not_found_reason = transfer.resolved.reason
+        self._content = (_Content(content, transfer.resolved.cut_after)
+                         if content is not None else None)
+        self._report_fd = report_fd
+        self._payload_bytes = 0
+        self._read_failed = False
+        self._reported = False
+        super().__init__(server_addr, peer, path, options, self._report)
+
+    def get_response_data(self) -> ResponseData:
+        if self._content is None:
+            raise FileNotFoundError(self._not_found_reason or "file not found")
+        return self._content
+
+    def _next_block(self) -> None:
+        stopped = self._should_stop
+        super()._next_block()
+        if self._should_stop and not stopped:
+            self._read_failed = True  # cut or I/O error: fbtftp sent the error packet
+            return
+        if self._current_block:
+            self._payload_bytes += len(self._current_block)
+
+    def _transmit_data(self) -> None:
+        # After a failed read fbtftp would still send the previous block (or an empty
+        # OACK) behind its error packet; after the error nothing more goes out.
+        if not self._read_failed:
+            super()._transmit_data()
+
+    def _write_report(self, report: dict[str, Any]) -> None:
+        line = json.dumps(report, default=str)
+        if len(line) > _REPORT_LIMIT:
+            report["error_message"] = str(report.get("error_message", ""))[:200]
+            report.pop("options_acked", None)
+            line = json.dumps(report, default=str)[:_REPORT_LIMIT]
+        os.write(self._report_fd, line.encode() + b"\n")
+        self._reported = True
+
+    def _report(self, stats: SessionStats) -> None:
+        error = stats.error or {}
+        self._write_report({
+            "id": self._transfer_id,
+            "payload_bytes": self._payload_bytes,
+            "wire_bytes": stats.bytes_sent,
+            "packets_sent": stats.packets_sent,
+            "packets_acked": stats.packets_acked,
+            "retransmits": stats.retransmits,
+            "blksize": stats.blksize,
+            "options_acked": dict(getattr(stats, "options_acked", {}) or {}),
+            "error_code": error.get("error_code"),
+            "error_message": str(error.get("error_message", ""))[:300],
+            "cut": bool(self._content is not None and self._content.cut),
+            "duration": round(stats.duration(), 6),
+        })
+
+    def run(self) -> None:  # in the forked child
+        try:
+            os.closerange(3, self._report_fd)
+            os.closerange(self._report_fd + 1, 1 << 20)
+            logging.disable(logging.CRITICAL)
+            super().run()
+        except SystemExit:
+            pass
+        except BaseException as exc:
+            if not self._reported:
+                try:
+                    self._write_report({"id": self._transfer_id, "crash":
+                                        f"{type(exc).__name__}: {exc}"[:300],
+                                        "payload_bytes": self._payload_bytes})
+                except OSError:
+                    pass
+        finally:
+            os._exit(0)
+
+
+class _LabTftpServer(BaseServer):
+    """fbtftp's server loop, with validated request parsing and an event-driven stop."""
+
+    def __init__(self, owner: TftpServer) -> None:
+        super().__init__(owner.address, owner.requested_port, owner.retries, owner.timeout)
+        self._owner = owner
+        self._ids = itertools.count(1)
+        self._pending: dict[int, _Transfer] = {}
+        self._report_buffer = b""
+        self._report_r, self._report_w = os.pipe()
+        os.set_blocking(self._report_r, False)
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        self._selector.modify(self._listener, selectors.EVENT_READ, "request")
+        self._selector.register(self._report_r, selectors.EVENT_READ, "report")
+        self._selector.register(self._wake_r, selectors.EVENT_READ, "wake")
+
+    @property
+    def port(self) -> int:
+        return int(self._listener.getsockname()[1])
+
+    def restart_stats_timer(self, run_once: bool = False) -> None:
+        """No statistics thread: each transfer is recorded in the RequestLog instead."""
+
+    def close(self) -> None:
+        """Ask the loop to stop (from any thread); wakes the selector at once."""
+        self._should_stop = True
+        try:
+            os.write(self._wake_w, b"x")
+        except OSError:
+            pass
+
+    def run_once(self) -> None:
+        for key, _mask in self._selector.select():
+            if key.data == "request":
+                self.on_new_data()
+            elif key.data == "report":
+                self._read_reports()
+            elif key.data == "wake":
+                try:
+                    os.read(self._wake_r, 64)
+                except BlockingIOError:
+                    pass
+            elif isinstance(key.data, _Transfer):
+                self._on_child_exit(key.data)
+
+    def run(self, run_once: bool = False) -> None:
+        try:
+            while not self._should_stop:
+                self.run_once()
+        finally:
+            self._abort_pending()
+            self._selector.close()
+            self._listener.close()
+            for fd in (self._report_r, self._report_w, self._wake_r, self._wake_w):
+                os.close(fd)
+
+    # --- requests --------------------------------------------------------------------
+
+    def on_new_data(self) -> None:
+        try:
+            data, peer = self._listener.recvfrom(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        received = time.time()
+        peer = (str(peer[0]), int(peer[1]))
+        try:
+            self._handle_datagram(data, peer, received)
+        except Exception as exc:  # a bug must not kill the server: log it as evidence
+            logger.exception("TFTP request from %s:%d could not be handled", *peer)
+            self._record_bad(peer, received, data, f"internal error: {type(exc).__name__}: "
+                             f"{exc}", method="RRQ")
+
+    def _handle_datagram(self, data: bytes, peer: tuple[str, int], received: float) -> None:
+        if len(data) < 2:
+            self._reject(peer, received, data, f"{len(data)}-byte datagram is too short for "
+                         "a TFTP opcode", ERR_ILLEGAL, method="?")
+            return
+        opcode = struct.unpack("!H", data[:2])[0]
+        if opcode == OPCODE_WRQ:
+            filename = data[2:].split(b"\x00", 1)[0].decode("latin-1")
+            self._reject(peer, received, data, "write request (WRQ): this server only serves "
+                         "reads", ERR_ACCESS, method="WRQ", filename=filename,
+                         outcome=Outcome.DENIED)
+            return
+        if opcode != OPCODE_RRQ:
+            self._reject(peer, received, data, f"opcode {opcode} on the request port "
+                         "(expected RRQ=1)", ERR_ILLEGAL, method=f"opcode-{opcode}",
+                         reply=opcode != OPCODE_ERROR)
+            return
+        fields = data[2:].split(b"\x00")
+        if fields[-1] != b"":
+            self._reject(peer, received, data, "RRQ is not NUL-terminated", ERR_ILLEGAL,
+                         method="RRQ")
+            return
+        tokens = [f.decode("latin-1") for f in fields[:-1]]
+        if len(tokens) < 2 or len(tokens) % 2:
+            self._reject(peer, received, data, f"RRQ has {len(tokens)} fields; expected "
+                         "filename, mode and option/value pairs", ERR_ILLEGAL, method="RRQ",
+                         filename=tokens[0] if tokens else None)
+            return
+        filename, mode = tokens[0], tokens[1].lower()
+        if not filename:
+            self._reject(peer, received, data, "RRQ with an empty filename", ERR_ILLEGAL,
+                         method="RRQ")
+            return
+        if mode not in MODES:
+            self._reject(peer, received, data, f"unknown transfer mode {tokens[1]!r}",
+                         ERR_ILLEGAL, method="RRQ", filename=filename)
+            return
+        sent = {tokens[i].lower(): tokens[i + 1] for i in range(2, len(tokens), 2)}
+        self._start_transfer(peer, received, filename, mode, sent)
+
+    def _start_transfer(self, peer: tuple[str, int], received: float, filename: str,
+                        mode: str, sent: dict[str, str]) -> None:
+        owner = self._owner
+        handler_options: collections.OrderedDict[str, Any] = collections.OrderedDict(
+            [("mode", mode), ("default_timeout", self._timeout), ("retries", self._retries)])
+        ignored: dict[str, str] = {}
+        for name, value in sent.items():
+            if name in ("blksize", "timeout", "tsize") and _valid_option(name, value):
+                handler_options[name] = value.strip()
+            else:
+                ignored[name] = value
+        host = owner.log.host_for(peer[0], owner.address)
+        resolved = owner.content.lookup(filename, host=host, protocol="tftp")
+        content: bytes | None = None
+        if resolved.found:
+            try:
+                content = resolved.read_all()
+            except ContentUnavailable as exc:
+                resolved = Resolved(kind="not-found", path=resolved.path, reason=str(exc))
+        transfer = _Transfer(id=next(self._ids), received=received, peer=peer,
+                             filename=filename, mode=mode, options=sent, ignored=ignored,
+                             resolved=resolved, host=host)
+        handler = _TransferHandler((self._address, self._port), peer, filename,
+                                   handler_options, transfer, content, self._report_w)
+        handler.daemon = True
+        handler.start()
+        transfer.process = handler
+        # Exit is watched through a pidfd, not multiprocessing's sentinel: the child
+        # closes its inherited descriptors, the sentinel's pipe end among them.
+        assert handler.pid is not None
+        transfer.pidfd = os.pidfd_open(handler.pid)
+        self._pending[transfer.id] = transfer
+        self._selector.register(transfer.pidfd, selectors.EVENT_READ, transfer)
+
+    def _reject(self, peer: tuple[str, int], received: float, data: bytes, problem: str,
+                code: int, *, method: str, filename: str | None = None,
+                outcome: Outcome = Outcome.ERROR, reply: bool = True) -> None:
+        if reply:
+            message = problem.encode("latin-1", "replace")[:200]
+            try:
+                self._listener.sendto(struct.pack("!HH", OPCODE_ERROR, code) + message + b"\x00",
+                                      peer)
+            except OSError as exc:
+                problem += f" (error reply failed: {exc.strerror})"
+        self._record_bad(peer, received, data, problem, method=method, filename=filename,
+                         outcome=outcome, status=code if reply else None)
+
+    def _record_bad(self, peer: tuple[str, int], received: float, data: bytes, problem: str,
+                    *, method: str, filename: str | None = None,
+                    outcome: Outcome = Outcome.ERROR, status: int | None = None) -> None:
+        owner = self._owner
+        host = owner.log.host_for(peer[0], owner.address)
+        owner.log.append(RequestRecord(
+            time=received, protocol="tftp", client_ip=peer[0], client_port=peer[1],
+            server_ip=owner.address, server_port=self.port, host=host,
+            path=filename or "", url=build_url("tftp", host, self.port, filename)
+            if filename else None, method=method, outcome=outcome, status=status,
+            details={"error": problem, "datagram_length": len(data),
+                     "datagram_head": data[:48].hex()}))
+
+    # --- completion ------------------------------------------------------------------
+
+    def _read_reports(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self._report_r, 65536)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            self._report_buffer += chunk
+        *lines, self._report_buffer = self._report_buffer.split(b"\n")
+        for line in lines:
+            try:
+                report = json.loads(line)
+                transfer = self._pending[int(report["id"])]
+            except (ValueError, KeyError, TypeError) as exc:
+                logger.warning("TFTP: unreadable transfer report %r (%r)", line[:200], exc)
+                continue
+            transfer.report = report
+            self._record(transfer)
+
+    def _on_child_exit(self, transfer: _Transfer) -> None:
+        assert transfer.process is not None
+        if transfer.pidfd is not None:
+            self._selector.unregister(transfer.pidfd)
+            os.close(transfer.pidfd)
+            transfer.pidfd = None
+        self._read_reports()
+        transfer.process.join(timeout=5)
+        exitcode = transfer.process.exitcode
+        if not transfer.recorded:
+            transfer.extra["error"] = (f"transfer process exited (code {exitcode}) "
+                                       "without reporting")
+            self._record(transfer)
+        try:
+            transfer.process.close()
+        except ValueError:
+            pass
+        self._pending.pop(transfer.id, None)
+
+    def _abort_pending(self) -> None:
+        for transfer in list(self._pending.values()):
+            process = transfer.process
+            if process is not None and process.is_alive():
+                process.terminate()
+                process.join(timeout=2)
+            self._read_reports()
+            if not transfer.recorded:
+                transfer.extra["error"] = "server stopped during the transfer"
+                self._record(transfer)
+            if transfer.pidfd is not None:
+                os.close(transfer.pidfd)
+        self._pending.clear()
+
+    def _record(self, transfer: _Transfer) -> None:
+        if transfer.recorded:
+            return
+        transfer.recorded = True
+        owner = self._owner
+        report = transfer.report or {}
+        details: dict[str, Any] = {"mode": transfer.mode, "options": dict(transfer.options)}
+        for name in ("blksize", "tsize", "timeout"):
+            if name in transfer.options:
+                value = transfer.options[name]
+                details[name] = int(value) if _valid_option(name, value) else value
+        if transfer.ignored:
+            details["ignored_options"] = dict(transfer.ignored)
+        if report.get("options_acked"):
+            details["options_acked"] = report["options_acked"]
+        for name in ("retransmits", "duration", "wire_bytes"):
+            if name in report:
+                details[name] = report[name]
+        code = report.get("error_code")
+        message = report.get("error_message") or report.get("crash") or transfer.extra.get("error")
+        status: int | None = None
+        if report.get("cut"):
+            outcome = Outcome.CUT
+            status = code
+            details["cut_after"] = transfer.resolved.cut_after
+        elif code == ERR_NOT_FOUND:
+            outcome, status = Outcome.NOT_FOUND, code
+        elif code is not None or message:
+            outcome, status = Outcome.ERROR, code
+        else:
+            outcome = Outcome.SERVED
+        if message:
+            details["error"] = message
+        owner.log.append(RequestRecord(
+            time=transfer.received, protocol="tftp", client_ip=transfer.peer[0],
+            client_port=transfer.peer[1], server_ip=owner.address, server_port=self.port,
+            host=transfer.host, path=transfer.filename,
+            url=build_url("tftp", transfer.host, self.port, transfer.filename),
+            method="RRQ", outcome=outcome, status=status,
+            bytes_sent=int(report.get("payload_bytes", 0)), details=details))
+
+
+def _valid_option(name: str, value: str) -> bool:
+    try:
+        number = int(value)
+    except ValueError:
+        return False
+    if name == "blksize":
+        return BLKSIZE_RANGE[0] <= number <= BLKSIZE_RANGE[1]
+    if name == "timeout":
+        return TIMEOUT_RANGE[0] <= number <= TIMEOUT_RANGE[1]
+    return number >= 0  # tsize
+
+
+class TftpServer:
+    """A recording TFTP server on one address: serves reads from a ContentStore.
+
+    ``retries`` and ``timeout`` (seconds) govern retransmission to a silent client.
+    Runs in network namespace ``netns`` (or the caller's); port 0 picks a free port.
+    """
+
+    protocol = "tftp"
+
+    def __init__(self, address: str, port: int = 69, *, log: RequestLog, content: ContentStore,
+                 netns: str | None = None, retries: int = 3, timeout: int = 2) -> None:
+        check_endpoint("TFTP", address, port)
+        self.address = address
+        self.requested_port = port
+        self.log = log
+        self.content = content
+        self.netns = netns
+        self.retries = retries
+        self.timeout = timeout
+        self._server: _LabTftpServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        """The bound port (after ``start``), else the requested one."""
+        return self._server.port if self._server is not None else self.requested_port
+
+    def start(self) -> TftpServer:
+        if self._server is not None:
+            return self
+        with in_namespace(self.netns):
+            try:
+                self._server = _LabTftpServer(self)
+            except OSError as exc:
+                raise ServiceStartError(f"TFTP cannot listen on {self.address}:"
+                                        f"{self.requested_port}: {exc.strerror}") from exc
+            self._thread = threading.Thread(target=self._server.run, daemon=True,
+                                            name=f"tftp-{self.address}:{self.port}")
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop serving; transfers still running are ended and recorded as errors."""
+        if self._server is None:
+            return
+        self._server.close()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                raise TimeoutError(f"TFTP server on {self.address}:{self.port} did not stop "
+                                   f"within {timeout:g} s")
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> TftpServer:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+__all__ = ["TftpServer"]
