@@ -1,0 +1,7 @@
+"""The simulated rig: virtual 400HD phones, an APC PDU and a terminal server in namespaces.
+
+The framework talks to it only over the wire (DHCP, DNS, TFTP/HTTP(S)/FTP, SNMP, serial
+over TCP, SSH), exactly as to a real bench. ``hil sim up`` (framework.sim.cli) starts it
+as a separate process (framework.sim.lab); the virtual firmware (framework.sim.firmware)
+is written independently of framework.resolution.
+"""

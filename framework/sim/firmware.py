@@ -1,0 +1,444 @@
+"""The virtual 400HD firmware's choice of provisioning URLs, and its catalogue of deviations.
+
+This is the part of the simulated phone that decides, from the DHCP options it received,
+which firmware and configuration files it requests. It is written the way the phone's
+C code would parse the strings, from the Administrator's Manual 2.2.8 (LTRT-11950,
+sections 10.2.2-10.2.3, Tables 10-1 and 10-2) and field captures, and deliberately NOT
+from ``framework.resolution`` (never import it): the suite compares the resolution core's
+expectation with what this firmware does on the wire, so a shared bug would hide itself.
+
+The class is pluggable: the rig names it (``sim.firmware: "package.module:ClassName"``)
+and the sim builds one instance per phone with that phone's deviations. A replacement
+only needs the ``VirtualFirmware`` protocol below. Example::
+
+    fw = Faithful400HD(deviations={"mac-case-flipped"})
+    plan = fw.plan({66: b"192.0.2.1"}, model="440HD", mac="00908F000001",
+                   settings={"provisioning/method": "dynamic"})
+    [r.url for r in plan.requests]
+    # ['tftp://192.0.2.1/440HD.img', 'tftp://192.0.2.1/00908f000001.cfg']
+
+Decisions where the manual is unclear (each documented, each reversible by a deviation):
+
+* Host names: the manual's Table 10-2 prints ``Audiocodes.com`` in Option 66 as
+  ``audiocodes.com`` in the URL, so the faithful firmware lower-cases the host when it
+  builds a URL. It resolves and contacts the host of the URL it built, so the DNS query,
+  HTTP ``Host`` and TLS SNI all carry the lower-cased name. (``host-case-kept`` keeps it.)
+* Strings are C strings: an option value ends at its first NUL, so NUL padding at the
+  end of a value is ignored; surrounding blanks and CR/LF are trimmed.
+* Option 160 (and the URL option and Option 43) must name a protocol (Table 10-1 shows
+  only ``<protocol>://`` forms); Option 66 without a protocol gets ``tftp`` (Table 10-2).
+* A protocol other than tftp, http, https, ftp yields no URL from that source, and the
+  phone falls through to the next source (10.2.2: "Option 160 has the highest priority,
+  following by Option 66/67, and then Option 43").
+* Names given in the URL are relative to its directory: ``http://h/420HD/420HD.img;420HD.cfg``
+  requests ``/420HD/420HD.cfg`` [F]. A trailing ``/`` is a directory with no names.
+* ``<MAC>`` is 12 hex digits in UPPER case (field captures: ``00908F9D8992.cfg``).
+* No provisioning source at all: SIP PnP SUBSCRIBE to 224.0.1.75:5060, then the redirect
+  server ``https://redirect.audiocodes.com/<MAC>.cfg`` (the path is the sim's choice; the
+  manual does not give it).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+Purpose = Literal["firmware", "configuration", "redirect", "sip-pnp"]
+PROTOCOLS = ("tftp", "http", "https", "ftp")
+DEFAULT_PORTS = {"tftp": 69, "http": 80, "https": 443, "ftp": 21, "sip": 5060}
+REDIRECT_HOST = "redirect.audiocodes.com"
+SIP_PNP_GROUP = "224.0.1.75"
+
+# Phone settings the firmware reads (names as in the 400HD configuration file).
+SETTING_METHOD = "provisioning/method"
+SETTING_URL_OPTION = "provisioning/url_option_value"
+SETTING_OPTION43_SUBOPTION = "provisioning/option43_suboption"
+SETTING_STATIC_FIRMWARE_URL = "provisioning/firmware/url"
+SETTING_STATIC_CONFIGURATION_URL = "provisioning/configuration/url"
+DEFAULT_SETTINGS: Mapping[str, str] = {
+    SETTING_METHOD: "dynamic",
+    SETTING_URL_OPTION: "160",
+    SETTING_OPTION43_SUBOPTION: "1",
+}
+
+
+@dataclass(frozen=True)
+class Deviation:
+    """One way a firmware release may differ from the manual, and the manual text it breaks."""
+
+    name: str
+    changes: str
+    manual: str
+
+
+DEVIATIONS: Mapping[str, Deviation] = {d.name: d for d in (
+    Deviation("mac-case-flipped",
+              "<MAC> and the default <MAC>.cfg use lower-case hex digits",
+              "Table 10-1 examples; field captures show UPPER case"),
+    Deviation("host-case-kept",
+              "the host keeps its case from the option in the URL, DNS query, Host and SNI",
+              "Table 10-2 prints Audiocodes.com as audiocodes.com"),
+    Deviation("model-placeholder-ignored",
+              "the <MODEL> placeholder is dropped instead of replaced by the model",
+              "Table 10-1, <MODEL>_<MAC>_conf.cfg example"),
+    Deviation("semicolon-space-kept",
+              "blanks after ';' stay part of the configuration file name",
+              "Table 10-1, 'different_firmware_name.img; <MODEL>_<MAC>_conf.cfg'"),
+    Deviation("config-at-server-root",
+              "a configuration name is requested at the server root, not in the firmware's "
+              "directory",
+              "[F] http://host/420HD/420HD.img;420HD.cfg"),
+    Deviation("option67-overrides-66-names",
+              "Option 67 names replace file names given in Option 66",
+              "Table 10-2: 'If any file name exists in Option 66, the names in Option 67 "
+              "are ignored'"),
+    Deviation("no-default-tftp",
+              "Option 66 without a protocol gives no URL (no tftp default)",
+              "Table 10-2: 'When protocol is not specified, tftp is added as the default "
+              "protocol'"),
+    Deviation("option43-over-66",
+              "Option 43 is consulted before Option 66/67",
+              "10.2.3: 'Option 160 has the highest priority, following by Option 66/67, "
+              "and then Option 43'"),
+    Deviation("option66-over-160",
+              "Option 66/67 is consulted before the URL option (160)",
+              "10.2.2: 'Option 160 has the highest priority'"),
+    Deviation("no-fallthrough-on-empty-160",
+              "a URL option that is present but yields no URL stops provisioning from DHCP",
+              "10.2.2 precedence: a source without a URL gives way to the next"),
+    Deviation("url-option-override-ignored",
+              "provisioning/url_option_value is ignored: Option 160 is always read",
+              "provisioning/url_option_value sets the option read instead of 160"),
+    Deviation("config-before-firmware",
+              "the configuration file is requested before the firmware",
+              "update order: firmware first, then configuration"),
+    Deviation("config-never-requested",
+              "only the firmware URL is requested",
+              "Tables 10-1/10-2 give both a firmware and a configuration URL"),
+    Deviation("firmware-only-defaults",
+              "when the source names no files, only <MODEL>.img is requested (no <MAC>.cfg)",
+              "Table 10-1 row 1 and Table 10-2 'File names do not exist' rows"),
+    Deviation("extra-redirect-request",
+              "the redirect server is queried even when DHCP gave a provisioning URL",
+              "the redirect server is a fallback when no provisioning source exists"),
+    Deviation("option43-tlv-ignored",
+              "Option 43 is read only as a plain URL string, never as vendor sub-options",
+              "10.2.3 Option 43 (vendor-encapsulated sub-option carrying the URL)"),
+    Deviation("directory-url-as-file",
+              "a URL ending in '/' is taken as a firmware file name (the last path "
+              "segment), not a directory",
+              "[F] a trailing '/' directory URL gets <MAC>.cfg appended"),
+)}
+
+
+class FirmwareConfigError(ValueError):
+    """A firmware class or deviation named in the rig does not exist."""
+
+
+@dataclass(frozen=True)
+class PlannedRequest:
+    """One request the phone will make: what for, and the URL it built (parts kept apart)."""
+
+    purpose: Purpose
+    scheme: str
+    host: str
+    path: str = ""
+    port: int | None = None
+    userinfo: str = ""
+
+    @property
+    def url(self) -> str:
+        auth = f"{self.userinfo}@" if self.userinfo else ""
+        port = f":{self.port}" if self.port is not None else ""
+        sep = "" if self.scheme == "sip" else "//"
+        return f"{self.scheme}:{sep}{auth}{self.host}{port}{self.path}"
+
+    @property
+    def effective_port(self) -> int:
+        return self.port if self.port is not None else DEFAULT_PORTS[self.scheme]
+
+
+@dataclass(frozen=True)
+class ProvisioningPlan:
+    """The ordered requests, and which source they came from (for the console log)."""
+
+    source: str
+    requests: tuple[PlannedRequest, ...] = field(default_factory=tuple)
+
+
+class VirtualFirmware(Protocol):
+    """What the sim needs from a firmware class named in the rig.
+
+    ``__init__(deviations)`` gets the phone's deviation names (an unknown name must raise
+    ``FirmwareConfigError``); ``plan`` gets the received options (code -> raw bytes, RFC
+    3396 parts already joined), the model (``440HD``), the MAC (12 hex digits) and the
+    phone's settings, and returns the requests in the order the phone makes them.
+    """
+
+    def __init__(self, deviations: Iterable[str] = ()) -> None: ...
+
+    def plan(self, options: Mapping[int, bytes], model: str, mac: str,
+             settings: Mapping[str, str]) -> ProvisioningPlan: ...
+
+
+@dataclass(frozen=True)
+class _Location:
+    """A parsed provisioning location: server and file names (before placeholder expansion)."""
+
+    scheme: str
+    userinfo: str
+    host: str
+    port: int | None
+    directory: str           # "" or "dir/sub/" (no leading '/')
+    firmware: str            # "" = default name
+    configuration: str       # "" = default name
+    names_given: bool        # the source named a file (or ';')
+
+
+def c_string(raw: bytes) -> str:
+    """The option value as the firmware's C code sees it: up to the first NUL, trimmed."""
+    return raw.split(b"\x00", 1)[0].decode("latin-1").strip(" \t\r\n")
+
+
+class Faithful400HD:
+    """The 400HD firmware as the 2.2.8 Administrator's Manual describes it (10.2.2-10.2.3).
+
+    Deviations from the catalogue ``DEVIATIONS`` switch single behaviours off or on, so a
+    test can show that the suite notices each one.
+    """
+
+    def __init__(self, deviations: Iterable[str] = ()) -> None:
+        self.deviations = frozenset(deviations)
+        unknown = sorted(self.deviations - DEVIATIONS.keys())
+        if unknown:
+            raise FirmwareConfigError(
+                f"unknown deviation(s) {', '.join(unknown)}; known: {', '.join(DEVIATIONS)}")
+
+    def _has(self, name: str) -> bool:
+        return name in self.deviations
+
+    # -- the plan ---------------------------------------------------------------------
+
+    def plan(self, options: Mapping[int, bytes], model: str, mac: str,
+             settings: Mapping[str, str]) -> ProvisioningPlan:
+        """The requests for these options (Admin Manual 10.2.2 precedence, Tables 10-1/10-2)."""
+        mac = mac.replace(":", "").upper()
+        method = settings.get(SETTING_METHOD, "dynamic").strip().lower()
+        if method == "disable":
+            return ProvisioningPlan("provisioning disabled")
+        if method == "static":
+            return self._static(model, mac, settings)
+
+        url_option = _int_setting(settings, SETTING_URL_OPTION, 160)
+        if self._has("url-option-override-ignored"):
+            url_option = 160
+        sources = [f"option {url_option}", "option 66/67", "option 43"]
+        if self._has("option66-over-160"):
+            sources = [sources[1], sources[0], sources[2]]
+        if self._has("option43-over-66"):
+            sources = [s for s in sources if s != "option 43"]
+            sources.insert(sources.index("option 66/67"), "option 43")
+
+        for source in sources:
+            if source == "option 66/67":
+                location = self._from_66_67(options)
+            elif source == "option 43":
+                location = self._from_43(options, settings)
+            else:
+                location = self._from_url_option(options, url_option)
+                if location is None and url_option in options and self._has(
+                        "no-fallthrough-on-empty-160"):
+                    return ProvisioningPlan(f"{source} without a usable URL (no fall-through)",
+                                            self._fallback(mac))
+            if location is not None:
+                return ProvisioningPlan(source, self._requests(location, model, mac))
+        return ProvisioningPlan("no provisioning option", self._fallback(mac))
+
+    # -- sources ----------------------------------------------------------------------
+
+    def _from_url_option(self, options: Mapping[int, bytes], code: int) -> _Location | None:
+        """Option 160 (or the configured URL option): Table 10-1, protocol required."""
+        raw = options.get(code)
+        return None if raw is None else self._parse(c_string(raw), default_scheme=None)
+
+    def _from_66_67(self, options: Mapping[int, bytes]) -> _Location | None:
+        """Option 66 server, Option 67 names (Table 10-2)."""
+        server = c_string(options.get(66, b""))
+        if not server:
+            return None  # row 1: "Doesn't exist or empty -> No URL from Option 66/67"
+        location = self._parse(server, default_scheme=None if self._has("no-default-tftp")
+                               else "tftp")
+        if location is None:
+            return None
+        names = c_string(options.get(67, b"")).lstrip("/")
+        if names and (not location.names_given or self._has("option67-overrides-66-names")):
+            with_names = self._parse(f"{location.scheme}://{_authority(location)}/"
+                                     f"{location.directory}{names}", default_scheme=None)
+            if with_names is not None:
+                return with_names
+        return location
+
+    def _from_43(self, options: Mapping[int, bytes],
+                 settings: Mapping[str, str]) -> _Location | None:
+        """Option 43 (10.2.3): a plain URL string, or the URL in a vendor sub-option."""
+        raw = options.get(43)
+        if not raw:
+            return None
+        if _looks_like_url(raw):
+            return self._parse(c_string(raw), default_scheme=None)
+        if self._has("option43-tlv-ignored"):
+            return None
+        wanted = _int_setting(settings, SETTING_OPTION43_SUBOPTION, 1)
+        value = _suboption(raw, wanted)
+        return None if value is None else self._parse(c_string(value), default_scheme=None)
+
+    def _static(self, model: str, mac: str, settings: Mapping[str, str]) -> ProvisioningPlan:
+        """``provisioning/method = static``: the configured URLs, each naming its file."""
+        requests: list[PlannedRequest] = []
+        static: tuple[tuple[Purpose, str], ...] = (
+            ("firmware", SETTING_STATIC_FIRMWARE_URL),
+            ("configuration", SETTING_STATIC_CONFIGURATION_URL))
+        for purpose, key in static:
+            location = self._parse(settings.get(key, "").strip(), default_scheme=None)
+            if location is not None and location.firmware:
+                requests.append(self._request(purpose, location,
+                                              location.directory + location.firmware,
+                                              model, mac))
+        return ProvisioningPlan("static URLs", tuple(requests))
+
+    # -- parsing (Table 10-1) ---------------------------------------------------------
+
+    def _parse(self, text: str, default_scheme: str | None) -> _Location | None:
+        """``<protocol>://<server>[/[<dir>/][<firmware>][;<configuration>]]``."""
+        if "://" in text:
+            scheme, rest = text.split("://", 1)
+            scheme = scheme.lower()
+        elif default_scheme is not None:
+            scheme, rest = default_scheme, text
+        else:
+            return None
+        if scheme not in PROTOCOLS:
+            return None
+        authority, _, names = rest.partition("/")
+        userinfo, _, hostport = authority.rpartition("@")
+        host, port = _split_port(hostport)
+        if not host or port == -1:
+            return None
+        if not self._has("host-case-kept"):
+            host = host.lower()
+        firmware_part, semicolon, configuration = names.partition(";")
+        if not self._has("semicolon-space-kept"):
+            configuration = configuration.lstrip(" \t")
+        if self._has("directory-url-as-file") and firmware_part.endswith("/"):
+            firmware_part = firmware_part.rstrip("/")
+        directory, _, firmware = firmware_part.rpartition("/")
+        directory = f"{directory}/" if directory else ""
+        return _Location(scheme, userinfo, host, port, directory, firmware, configuration,
+                         names_given=bool(firmware or semicolon))
+
+    # -- building the requests --------------------------------------------------------
+
+    def _requests(self, location: _Location, model: str, mac: str) -> tuple[PlannedRequest, ...]:
+        firmware_name = location.firmware or "<MODEL>.img"
+        configuration_name = location.configuration or "<MAC>.cfg"
+        configuration_dir = "" if self._has("config-at-server-root") and location.configuration \
+            else location.directory
+        firmware = self._request("firmware", location, location.directory + firmware_name,
+                                 model, mac)
+        configuration = self._request("configuration", location,
+                                      configuration_dir + configuration_name, model, mac)
+        requests = [firmware, configuration]
+        if self._has("config-before-firmware"):
+            requests.reverse()
+        if self._has("config-never-requested") or (
+                self._has("firmware-only-defaults") and not location.names_given):
+            requests.remove(configuration)
+        if self._has("extra-redirect-request"):
+            requests.append(self._redirect(mac))
+        return tuple(requests)
+
+    def _request(self, purpose: Purpose, location: _Location, name: str, model: str,
+                 mac: str) -> PlannedRequest:
+        return PlannedRequest(purpose, location.scheme, location.host,
+                              "/" + self._expand(name, model, mac), location.port,
+                              location.userinfo)
+
+    def _expand(self, name: str, model: str, mac: str) -> str:
+        """Replace ``<MODEL>`` and ``<MAC>`` (Table 10-1 example 3)."""
+        mac_text = mac.lower() if self._has("mac-case-flipped") else mac.upper()
+        model_text = "" if self._has("model-placeholder-ignored") else model
+        return name.replace("<MODEL>", model_text).replace("<MAC>", mac_text)
+
+    def _redirect(self, mac: str) -> PlannedRequest:
+        return PlannedRequest("redirect", "https", REDIRECT_HOST,
+                              "/" + self._expand("<MAC>.cfg", "", mac))
+
+    def _fallback(self, mac: str) -> tuple[PlannedRequest, ...]:
+        """No DHCP provisioning source: SIP PnP, then the redirect server."""
+        return (PlannedRequest("sip-pnp", "sip", SIP_PNP_GROUP, "", 5060), self._redirect(mac))
+
+
+def _authority(location: _Location) -> str:
+    auth = f"{location.userinfo}@" if location.userinfo else ""
+    return auth + location.host + (f":{location.port}" if location.port is not None else "")
+
+
+def _split_port(hostport: str) -> tuple[str, int | None]:
+    """``host[:port]``; port -1 when it is not a number in 1..65535."""
+    host, colon, port = hostport.partition(":")
+    if not colon:
+        return host, None
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        return host, -1
+    return host, int(port)
+
+
+def _looks_like_url(raw: bytes) -> bool:
+    """Option 43 as a plain string: starts with letters followed by ``://``."""
+    scheme, sep, _ = raw.partition(b"://")
+    return bool(sep) and scheme.isalpha() and len(scheme) <= 8
+
+
+def _suboption(raw: bytes, code: int) -> bytes | None:
+    """The value of vendor sub-option ``code`` in an Option 43 TLV list (RFC 2132 8.4)."""
+    i = 0
+    while i < len(raw):
+        sub = raw[i]
+        if sub == 0:  # pad
+            i += 1
+            continue
+        if sub == 255:  # end
+            return None
+        if i + 1 >= len(raw):
+            return None
+        length = raw[i + 1]
+        value = raw[i + 2:i + 2 + length]
+        if len(value) < length:
+            return None  # truncated TLV: the firmware's parser gives up
+        if sub == code:
+            return value
+        i += 2 + length
+    return None
+
+
+def _int_setting(settings: Mapping[str, str], key: str, default: int) -> int:
+    value = settings.get(key, "").strip()
+    return int(value) if value.isdigit() and 0 < int(value) < 255 else default
+
+
+def load_firmware_class(spec: str) -> type[VirtualFirmware]:
+    """Import ``package.module:ClassName`` (the rig's ``sim.firmware``)."""
+    module_name, colon, class_name = spec.partition(":")
+    if not colon or not module_name or not class_name:
+        raise FirmwareConfigError(f"firmware {spec!r} must look like 'package.module:ClassName'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise FirmwareConfigError(f"firmware module {module_name!r} cannot be imported: {exc}") \
+            from exc
+    cls = getattr(module, class_name, None)
+    if not isinstance(cls, type) or not callable(getattr(cls, "plan", None)):
+        raise FirmwareConfigError(f"{spec!r} is not a firmware class with a plan() method")
+    return cls

@@ -1,0 +1,416 @@
+"""A virtual 400HD phone: power, boot, DHCP, provisioning and consoles, on its own link.
+
+One phone lives in its own network namespace (``PREFIX-ph-NAME``, ``eth0`` with the
+phone's MAC, bridged to the lab). Each power-on or reboot starts a boot session in a
+thread that entered that namespace, so every packet it sends leaves through ``eth0``:
+
+1. serial boot log, then the boot time passes (simulated duration, interrupted at once by
+   power loss);
+2. DHCP on the wire (framework.sim.dhcp), the leased address configured on ``eth0``, the
+   SSH server started on it;
+3. provisioning: the virtual firmware (rig ``sim.firmware``) turns the received options
+   into requests; each is resolved through the lease's DNS server and fetched with its
+   protocol (framework.sim.fetch). A firmware image for this model with another version
+   is installed (version kept in the phone's flash) and the phone reboots; a
+   configuration file for this model is applied to the settings;
+4. ``MODEL login:`` on the serial line; then the lease is renewed at T1, and the console
+   ``provision`` command re-runs DHCP and provisioning.
+
+Power off cancels the session, closes SSH and takes the link down at once
+(docs/CONTRACTS.md, "Power").
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address
+from pathlib import Path
+
+import paramiko
+
+from framework.netns import Netns
+from framework.sim.config import SimulatedPhone
+from framework.sim.console import SerialLine, SerialSession
+from framework.sim.dhcp import Cancelled, DhcpClient, Lease
+from framework.sim.fetch import FetchError, PhoneIdentity, ProvisioningClient
+from framework.sim.firmware import (
+    DEFAULT_SETTINGS,
+    SETTING_URL_OPTION,
+    PlannedRequest,
+    VirtualFirmware,
+)
+from framework.sim.image import HEADER_SIZE, ImageError, ImageHeader, parse_header, verify_image
+from framework.sim.ssh import PhoneSshServer
+
+log = logging.getLogger(__name__)
+_PROVISION = "provision"
+_STOP = "stop"
+
+
+@dataclass
+class PhoneMemory:
+    """The phone's flash: installed firmware version and settings (survive power cycles)."""
+
+    version: str
+    factory_settings: dict[str, str]
+    settings: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.settings:
+            self.settings = dict(self.factory_settings)
+
+
+@dataclass
+class _Session:
+    """One boot: cancelled by power loss or reboot; receives console commands."""
+
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    commands: queue.Queue[str] = field(default_factory=queue.Queue)
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+        self.commands.put(_STOP)
+
+
+def factory_settings(sim: SimulatedPhone) -> dict[str, str]:
+    """Factory defaults: the firmware's defaults overlaid with the rig's per-phone settings."""
+    return {**DEFAULT_SETTINGS, **sim.settings}
+
+
+class VirtualPhone:
+    """One virtual 400HD; driven by its PDU outlet and its consoles, seen only on the wire."""
+
+    def __init__(self, sim: SimulatedPhone, line: SerialLine, memory: PhoneMemory,
+                 password: Callable[[], str], ca_file: Path | None, host_key: paramiko.PKey,
+                 on_change: Callable[[], None]) -> None:
+        self.sim = sim
+        self.name = sim.spec.name
+        self.model = sim.spec.model
+        self.mac = sim.spec.mac
+        self.netns = Netns(sim.netns)
+        self.line = line
+        self.memory = memory
+        self.password = password
+        self.ca_file = ca_file
+        self.on_change = on_change
+        self.firmware: VirtualFirmware = sim.firmware_class(sim.deviations)
+        self.username = sim.spec.credentials.username
+        self.ssh = PhoneSshServer(self, self.username, password, host_key)
+        self.phase = "off"
+        self.address: IPv4Address | None = None
+        self._session: _Session | None = None
+        self._lock = threading.RLock()
+        self._memory_lock = threading.Lock()
+
+    # -- ShellTarget ------------------------------------------------------------------
+
+    @property
+    def version(self) -> str:
+        return self.memory.version
+
+    def get_setting(self, key: str) -> str | None:
+        with self._memory_lock:
+            return self.memory.settings.get(key)
+
+    def set_setting(self, key: str, value: str) -> None:
+        with self._memory_lock:
+            self.memory.settings[key] = value
+        self.on_change()
+
+    def provision(self) -> None:
+        """Console ``provision`` (like SIP NOTIFY check-sync): DHCP and provisioning again."""
+        with self._lock:
+            if self._session is not None:
+                self._session.commands.put(_PROVISION)
+
+    def reboot(self) -> None:
+        with self._lock:
+            if self._session is None:
+                return
+            self._halt()
+            self._start()
+
+    def factory_reset(self) -> None:
+        with self._memory_lock:
+            self.memory.settings = dict(self.memory.factory_settings)
+        self.on_change()
+        self.reboot()
+
+    # -- power ------------------------------------------------------------------------
+
+    @property
+    def powered(self) -> bool:
+        return self._session is not None
+
+    def power(self, on: bool) -> None:
+        """The PDU outlet switched: on boots, off stops everything at once."""
+        with self._lock:
+            if on and self._session is None:
+                self._start()
+            elif not on and self._session is not None:
+                self._halt()
+                self._set_phase("off")
+
+    def _start(self) -> None:
+        session = _Session()
+        self._session = session
+        self._set_phase("booting")
+        self.netns.thread(self._boot, session, name=f"phone-{self.name}").start()
+
+    def _halt(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            session.cancel()
+        self.line.connect_phone(None)
+        self.ssh.stop()
+        self.netns.ip("link", "set", "eth0", "down", check=False)
+        self.netns.ip("addr", "flush", "dev", "eth0", check=False)
+        self.address = None
+
+    def _set_phase(self, phase: str) -> None:
+        self.phase = phase
+        self.on_change()
+
+    # -- one boot ---------------------------------------------------------------------
+
+    def _boot(self, session: _Session) -> None:
+        console = SerialSession(self.line, self, self.username, self.password)
+        say = self._speaker(session, console)
+        with self._lock:
+            if session.cancelled.is_set():
+                return
+            self.line.connect_phone(console.feed)
+        try:
+            say(f"U-Boot 2011.12 (AudioCodes {self.model})\nDRAM:  128 MiB\n"
+                f"Starting kernel ...\n\nLinux version 2.6.32 (build@audiocodes) #1 PREEMPT\n"
+                f"AudioCodes {self.model} IP Phone, firmware {self.version}\n"
+                f"eth0: MAC {_colon(self.mac)}")
+            if session.cancelled.wait(self.sim.boot_time_s):
+                return
+            self.netns.ip("link", "set", "eth0", "up")
+            say("eth0: link up")
+            self._set_phase("dhcp")
+            lease = self._lease(session, say)
+            self._provision(session, lease, say)
+            console.login_prompt()
+            self._set_phase("up")
+            self._run(session, lease, say)
+        except Cancelled:
+            pass
+        except Exception:  # a bug in the sim must not take the lab down: log it, stay off-line
+            if not session.cancelled.is_set():
+                log.exception("%s: boot session failed", self.name)
+                say("Kernel panic - not syncing: simulated firmware error (see the sim log)")
+
+    def _run(self, session: _Session, lease: Lease,
+             say: Callable[[str], None]) -> None:
+        """Up: renew at T1, re-provision on request, until power loss or reboot."""
+        renew_at = time.monotonic() + lease.renew_after
+        while True:
+            try:
+                command = session.commands.get(timeout=max(0.0, renew_at - time.monotonic()))
+            except queue.Empty:
+                renewed = self._client(session, say).renew(lease)
+                lease = renewed if renewed is not None else self._lease(session, say)
+                self._configure(lease, say)
+                renew_at = time.monotonic() + lease.renew_after
+                continue
+            if command == _STOP or session.cancelled.is_set():
+                return
+            if command == _PROVISION:
+                self._set_phase("dhcp")
+                lease = self._lease(session, say)
+                self._provision(session, lease, say)
+                self._set_phase("up")
+                renew_at = time.monotonic() + lease.renew_after
+
+    def _speaker(self, session: _Session, console: SerialSession) -> Callable[[str], None]:
+        def say(text: str) -> None:
+            if not session.cancelled.is_set():
+                console.write(text + "\n")
+                for line in text.splitlines():
+                    log.info("%s: %s", self.name, line)
+        return say
+
+    def _client(self, session: _Session, say: Callable[[str], None]) -> DhcpClient:
+        url_option = self.get_setting(SETTING_URL_OPTION) or "160"
+        return DhcpClient("eth0", self.mac, self.model,
+                          int(url_option) if url_option.isdigit() else 160,
+                          session.cancelled, say)
+
+    def _lease(self, session: _Session, say: Callable[[str], None]) -> Lease:
+        lease = self._client(session, say).obtain()
+        self._configure(lease, say)
+        return lease
+
+    def _configure(self, lease: Lease, say: Callable[[str], None]) -> None:
+        with self._lock:
+            if self.address == lease.address:
+                return
+            self.netns.ip("addr", "flush", "dev", "eth0")
+            self.netns.ip("addr", "add", f"{lease.address}/{lease.prefix_len}", "dev", "eth0")
+            if lease.router is not None:
+                self.netns.ip("route", "replace", "default", "via", str(lease.router),
+                              check=False)
+            self.address = lease.address
+            self.ssh.start(str(lease.address))
+        say(f"eth0: address {lease.address}/{lease.prefix_len}")
+        self.on_change()
+
+    # -- provisioning -----------------------------------------------------------------
+
+    def _provision(self, session: _Session, lease: Lease, say: Callable[[str], None]) -> None:
+        self._set_phase("provisioning")
+        with self._memory_lock:
+            settings = dict(self.memory.settings)
+        plan = self.firmware.plan(lease.options, self.model, self.mac, settings)
+        say(f"Provisioning: {plan.source}")
+        client = ProvisioningClient(PhoneIdentity(self.model, self.mac, self.version),
+                                    lease.dns, self.ca_file, session.cancelled)
+        for request in plan.requests:
+            if session.cancelled.is_set():
+                raise Cancelled()
+            if request.purpose == "firmware":
+                self._firmware(session, client, request, say)
+            elif request.purpose == "configuration":
+                self._configuration(client, request, say)
+            elif request.purpose == "sip-pnp":
+                self._sip_pnp(lease, request, say)
+            else:
+                self._redirect(client, request, say)
+        say("Provisioning done")
+
+    def _firmware(self, session: _Session, client: ProvisioningClient,
+                  request: PlannedRequest, say: Callable[[str], None]) -> None:
+        """Admin Manual 10.2: check the header; install only this model at another version."""
+        url = _shown(request)
+        accepted: list[ImageHeader] = []
+
+        def check(head: bytes) -> bool:
+            try:
+                header = parse_header(head)
+            except ImageError as exc:
+                say(f"Provisioning: firmware {url}: {exc}")
+                return False
+            if header.model != self.model:
+                say(f"Provisioning: firmware {url} is for {header.model}, not {self.model}")
+                return False
+            if header.version == self.version:
+                say(f"Provisioning: firmware {url}: version {header.version} already installed")
+                return False
+            accepted.append(header)
+            return True
+
+        say(f"Provisioning: checking firmware {url}")
+        try:
+            image = client.fetch(request, HEADER_SIZE, check)
+        except FetchError as exc:
+            say(f"Provisioning: firmware {url}: {exc}")
+            return
+        if image is None:
+            return
+        try:
+            header = verify_image(image)
+        except ImageError as exc:
+            say(f"Provisioning: firmware {url} rejected: {exc}")
+            return
+        with self._lock:
+            if session.cancelled.is_set():
+                raise Cancelled()
+            with self._memory_lock:
+                self.memory.version = header.version
+            self.on_change()
+            say(f"Provisioning: firmware {header.version} installed, rebooting")
+            self.reboot()
+        raise Cancelled()
+
+    def _configuration(self, client: ProvisioningClient, request: PlannedRequest,
+                       say: Callable[[str], None]) -> None:
+        """Apply ``key=value`` lines; a file for another model is refused (system/type)."""
+        url = _shown(request)
+        say(f"Provisioning: fetching configuration {url}")
+        try:
+            body = client.fetch(request)
+        except FetchError as exc:
+            say(f"Provisioning: configuration {url}: {exc}")
+            return
+        values: dict[str, str] = {}
+        for raw in (body or b"").decode("utf-8", "replace").splitlines():
+            line = raw.strip()
+            if not line or line.startswith(("#", ";")) or "=" not in line:
+                continue
+            key, _, value = line.partition("=")
+            values[key.strip()] = value.strip()
+        model = values.pop("system/type", self.model)
+        if model.upper() != self.model:
+            say(f"Provisioning: configuration {url} is for {model}, not {self.model}: ignored")
+            return
+        with self._memory_lock:
+            self.memory.settings.update(values)
+        self.on_change()
+        say(f"Provisioning: configuration {url} applied ({len(values)} settings)")
+
+    def _sip_pnp(self, lease: Lease, request: PlannedRequest, say: Callable[[str], None]) -> None:
+        """SIP PnP: SUBSCRIBE ua-profile to 224.0.1.75:5060, TTL 1 (stays on the lab link)."""
+        me = str(lease.address)
+        tag = f"{self.mac[-6:].lower()}{int(time.monotonic() * 1000) % 100000}"
+        message = (
+            f"SUBSCRIBE sip:{self.mac}@{request.host} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP {me}:5060;branch=z9hG4bK{tag}\r\n"
+            f"Max-Forwards: 70\r\n"
+            f"From: <sip:{self.mac}@{request.host}>;tag={tag}\r\n"
+            f"To: <sip:{self.mac}@{request.host}>\r\n"
+            f"Call-ID: {tag}@{me}\r\n"
+            f"CSeq: 1 SUBSCRIBE\r\n"
+            f"Contact: <sip:{me}:5060>\r\n"
+            f'Event: ua-profile;profile-type="device";vendor="AudioCodes";'
+            f'model="{self.model}";version="{self.version}"\r\n'
+            f"Accept: application/url\r\n"
+            f"Expires: 0\r\n"
+            f"User-Agent: {PhoneIdentity(self.model, self.mac, self.version).user_agent}\r\n"
+            f"Content-Length: 0\r\n\r\n")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(me))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((me, 5060))
+            sock.sendto(message.encode(), (request.host, request.effective_port))
+        say(f"Provisioning: SIP PnP SUBSCRIBE sent to {request.host}:{request.effective_port}")
+
+    def _redirect(self, client: ProvisioningClient, request: PlannedRequest,
+                  say: Callable[[str], None]) -> None:
+        say(f"Provisioning: asking redirect server {request.url}")
+        try:
+            client.fetch(request)
+        except FetchError as exc:
+            say(f"Provisioning: redirect server: {exc}")
+            return
+        say("Provisioning: redirect server answered (no redirect support in the sim)")
+
+    # -- status -----------------------------------------------------------------------
+
+    def status(self) -> dict[str, object]:
+        with self._memory_lock:
+            settings = dict(self.memory.settings)
+        return {"power": "on" if self.powered else "off", "phase": self.phase,
+                "address": str(self.address) if self.address else None,
+                "firmware": self.version, "settings": settings}
+
+
+def _colon(mac: str) -> str:
+    return ":".join(mac[i:i + 2] for i in range(0, 12, 2))
+
+
+def _shown(request: PlannedRequest) -> str:
+    """The URL for logs: an FTP password in the user info is masked."""
+    if ":" in request.userinfo:
+        user = request.userinfo.split(":", 1)[0]
+        return PlannedRequest(request.purpose, request.scheme, request.host, request.path,
+                              request.port, f"{user}:***").url
+    return request.url
