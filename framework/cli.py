@@ -158,7 +158,7 @@ _NO_ARGS_IS_HELP: type[Exception] = getattr(
 def main(argv: list[str] | None = None) -> int:
     """Run `hil`; usage errors are one line on stderr and exit code 2."""
     try:
-        app(args=argv, standalone_mode=False)
+        rv = app(args=argv, standalone_mode=False)
     except _NO_ARGS_IS_HELP as exc:
         ctx = getattr(exc, "ctx", None)
         click.echo(ctx.get_help() if ctx else "", err=True)
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         click.echo(f"hil: error: {exc.format_message()}", err=True)
         return exc.exit_code
-    return 0
+    return rv if isinstance(rv, int) else 0
 
 
 if __name__ == "__main__":

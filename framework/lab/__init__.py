@@ -1,0 +1,1 @@
+"""The runner side: case catalogue, scheduling across phones, verdicts, the record."""

@@ -1,0 +1,108 @@
+"""The runner's view of a phone: identity read back, the case trigger, settings, evidence.
+
+A thin adapter over the 400HD driver (framework.phone), so the runner deals in one small
+interface and every rig fault arrives as :class:`RigFault` with the driver's reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from framework.rig import PhoneSpec, Rig
+
+
+class RigFault(RuntimeError):
+    """The rig (PDU, console, DHCP, network) failed: a *broken* case, never *failed*."""
+
+
+@dataclass(frozen=True)
+class Readback:
+    """What the phone says about itself over its console (``/etc/release``, settings)."""
+
+    model: str
+    mac: str
+    firmware: str
+    url_option: int
+
+
+class PhoneLink(Protocol):
+    def identity(self) -> Readback: ...
+
+    def trigger(self, how: str) -> str: ...
+
+    def set_setting(self, key: str, value: str) -> None: ...
+
+    def console_excerpt(self, since: float, target: Path) -> Path | None: ...
+
+    def close(self) -> None: ...
+
+
+class DriverLink:
+    """:class:`PhoneLink` over ``framework.phone.Phone400HD``."""
+
+    def __init__(self, driver: Any, faults: tuple[type[BaseException], ...]) -> None:
+        self.driver = driver
+        self._faults = faults
+
+    def _call(self, what: str, fn: Any, *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except self._faults as exc:
+            raise RigFault(f"{what}: {exc}") from None
+
+    def identity(self) -> Readback:
+        release = self._call("reading /etc/release", self.driver.release)
+        raw = self._call("reading provisioning/url_option_value", self.driver.get_setting,
+                         "provisioning/url_option_value")
+        try:
+            url_option = int(raw) if raw not in (None, "") else 160
+        except ValueError:
+            url_option = 160
+        return Readback(model=release.model, mac=release.mac, firmware=release.version,
+                        url_option=url_option)
+
+    def trigger(self, how: str) -> str:
+        """Start provisioning: console re-provisioning, or a cold boot through the PDU."""
+        if how == "power-cycle" or not self.driver.can_reprovision():
+            self._call("power-cycling", self.driver.power_cycle)
+            return "power-cycle"
+        self._call("re-provisioning over the console", self.driver.reprovision)
+        return "reprovision"
+
+    def set_setting(self, key: str, value: str) -> None:
+        self._call(f"setting {key}", self.driver.set_setting, key, value)
+
+    def console_excerpt(self, since: float, target: Path) -> Path | None:
+        excerpt = getattr(self.driver, "console_excerpt", None)
+        if excerpt is None:
+            return None
+        with contextlib.suppress(OSError):
+            text = excerpt(since)
+            if text:
+                target.write_text(text)
+                return target
+        return None
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.driver.close()
+
+
+def open_phone(rig: Rig, spec: PhoneSpec, console_dir: Path, *, dhcp: Any,
+               boot_timeout_s: float) -> PhoneLink:
+    """Connect to one phone of the rig through its PDU outlet and console."""
+    from framework.console import ConsoleError
+    from framework.phone import Phone400HD, PhoneBroken
+    from framework.power import PowerError
+
+    faults: tuple[type[BaseException], ...] = (ConsoleError, PhoneBroken, PowerError,
+                                               TimeoutError, OSError)
+    try:
+        driver = Phone400HD.from_rig(rig, spec, console_dir, dhcp=dhcp,
+                                     boot_timeout_s=boot_timeout_s)
+    except faults as exc:
+        raise RigFault(f"{spec.name}: {exc}") from None
+    return DriverLink(driver, faults)

@@ -1,0 +1,146 @@
+"""The certification record: one machine-readable file per run, written case by case.
+
+``reports/<run-id>/certification.json`` holds ``run``, ``phones``, ``cases`` and
+``summary``. Every finished case is appended to ``cases.jsonl`` (flushed and fsynced)
+and the JSON file is rewritten atomically, so a crash or ``kill -9`` loses nothing that
+finished. Reports (HTML, Allure, JUnit) are renderings of this record, never a second
+source of truth.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+VERDICTS = ("passed", "failed", "broken", "observed", "skipped")
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 16), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def evidence_entry(path: Path, run_dir: Path, kind: str) -> dict[str, Any]:
+    """An evidence file as the record names it: path (relative), kind, size, SHA-256."""
+    return {"kind": kind, "path": str(path.relative_to(run_dir)), "bytes": path.stat().st_size,
+            "sha256": sha256_file(path)}
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def summarise(cases: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    counts = Counter(str(c.get("verdict")) for c in cases)
+    out = {v: counts.get(v, 0) for v in VERDICTS}
+    out["total"] = sum(out.values())
+    return out
+
+
+class CertificationRecord:
+    """Thread-safe writer of one run's record (lanes add cases as they finish)."""
+
+    def __init__(self, run_dir: Path, run: Mapping[str, Any], phones: list[dict[str, Any]]):
+        self.run_dir = run_dir
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.path = run_dir / "certification.json"
+        self.jsonl = run_dir / "cases.jsonl"
+        self._lock = threading.Lock()
+        self.run: dict[str, Any] = dict(run)
+        self.phones = phones
+        self.cases: list[dict[str, Any]] = []
+        if self.jsonl.exists():  # resuming: keep what finished before
+            self.cases = load_cases(self.jsonl)
+        self._write()
+
+    def add_case(self, case: Mapping[str, Any]) -> None:
+        line = json.dumps(case, sort_keys=True)
+        with self._lock:
+            with open(self.jsonl, "a") as f:
+                f.write(line + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+            self.cases.append(dict(case))
+            self._write()
+
+    def update_run(self, **fields: Any) -> None:
+        with self._lock:
+            self.run.update(fields)
+            self._write()
+
+    def update_phone(self, name: str, **fields: Any) -> None:
+        with self._lock:
+            for p in self.phones:
+                if p.get("name") == name:
+                    p.update(fields)
+            self._write()
+
+    def finish(self, status: str = "finished") -> None:
+        self.update_run(end=time.time(), status=status)
+
+    def document(self) -> dict[str, Any]:
+        return {"run": self.run, "phones": self.phones, "cases": self.cases,
+                "summary": summarise(self.cases)}
+
+    def _write(self) -> None:
+        _atomic_write(self.path, json.dumps(self.document(), indent=2, sort_keys=True))
+
+
+def load_cases(jsonl: Path) -> list[dict[str, Any]]:
+    """Finished cases from ``cases.jsonl``; a torn last line (crash mid-write) is dropped."""
+    out = []
+    for line in jsonl.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out
+
+
+class RecordError(ValueError):
+    """A certification record cannot be read; the message names the file and why."""
+
+
+def load_record(path: Path) -> dict[str, Any]:
+    """A run's record from its directory or its certification.json, rebuilt from
+    cases.jsonl when the run died before its last rewrite."""
+    run_dir = path if path.is_dir() else path.parent
+    file = run_dir / "certification.json"
+    try:
+        doc = json.loads(file.read_text())
+    except FileNotFoundError:
+        raise RecordError(f"{file}: no certification record there") from None
+    except json.JSONDecodeError as exc:
+        raise RecordError(f"{file}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    for key in ("run", "phones", "cases", "summary"):
+        if key not in doc:
+            raise RecordError(f"{file}: missing top-level key {key!r}")
+    jsonl = run_dir / "cases.jsonl"
+    if jsonl.exists():
+        cases = load_cases(jsonl)
+        if len(cases) > len(doc["cases"]):
+            doc["cases"] = cases
+            doc["summary"] = summarise(cases)
+    return doc

@@ -1,0 +1,83 @@
+"""`hil run`: the main job. The whole case matrix on a rig, then the reports.
+
+Runs pytest on ``testcases/`` with the plugin (so a run is exactly what
+``pytest testcases --rig ...`` does), writing Allure results and JUnit XML into the run
+directory, then renders the HTML certification report from the record (and the Allure
+HTML report when the ``allure`` generator is installed). Exit 0 only when no case failed
+and none was broken (observations are not verdicts).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from framework.lab.record import RecordError, load_record
+from framework.lab.session import ROOT
+from framework.report import html
+
+
+def command(
+    rig: Annotated[Path, typer.Option(help="rig file")] = ROOT / "rigs" / "sim.yaml",
+    profile: Annotated[str | None, typer.Option(help="behaviour profile (default: per phone)")
+                       ] = None,
+    phones: Annotated[str | None, typer.Option(help="comma-separated phone names")] = None,
+    settle: Annotated[float | None, typer.Option(help="settle window, seconds")] = None,
+    trigger: Annotated[str, typer.Option(help="reprovision or power-cycle")] = "reprovision",
+    reports: Annotated[Path, typer.Option(help="reports directory")] = ROOT / "reports",
+    run_id: Annotated[str | None, typer.Option(help="run directory name")] = None,
+    select: Annotated[str | None, typer.Option("-k", help="pytest -k expression")] = None,
+) -> None:
+    """Run every case on every phone of the rig and write the certification record."""
+    import datetime as dt
+
+    import pytest
+
+    if trigger not in ("reprovision", "power-cycle"):
+        raise typer.BadParameter("expected reprovision or power-cycle", param_hint="--trigger")
+    if not rig.exists():
+        raise typer.BadParameter(f"{rig}: no such rig file", param_hint="--rig")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    run_id = run_id or f"{stamp}-{rig.stem}"
+    run_dir = reports / run_id
+    args = [str(ROOT / "testcases"), "--rig", str(rig), "--reports", str(reports),
+            "--run-id", run_id, "--trigger", trigger, "--hil-progress", "-q",
+            "-p", "no:cacheprovider", "--alluredir", str(run_dir / "allure-results"),
+            "--junitxml", str(run_dir / "junit.xml"), "-o", "console_output_style=classic",
+            "--rootdir", str(ROOT), "-c", str(ROOT / "pyproject.toml")]
+    if profile:
+        args += ["--profile", profile]
+    if phones:
+        args += ["--phones", phones]
+    if settle is not None:
+        args += ["--settle", str(settle)]
+    if select:
+        args += ["-k", select]
+    code = pytest.main(args)
+    try:
+        doc = load_record(run_dir)
+    except RecordError as exc:
+        typer.echo(f"hil run: no certification record was written ({exc}); pytest exit {code}",
+                   err=True)
+        raise typer.Exit(2) from None
+    report = html.write(doc, run_dir / "certification.html")
+    allure = shutil.which("allure") or _local_allure()
+    if allure:
+        subprocess.run([allure, "generate", "--single-file", "-o", str(run_dir / "allure-report"),
+                        str(run_dir / "allure-results")], capture_output=True, timeout=300)
+    s = doc["summary"]
+    typer.echo(f"run {run_id}: {s['passed']} passed, {s['failed']} failed, {s['broken']} broken, "
+               f"{s['observed']} observed, {s['skipped']} skipped")
+    typer.echo(f"record  {run_dir / 'certification.json'}")
+    typer.echo(f"report  {report}")
+    ok = s["failed"] == 0 and s["broken"] == 0 and s["total"] > 0 and code in (0, 1)
+    raise typer.Exit(0 if ok else 1)
+
+
+def _local_allure() -> str | None:
+    local = ROOT / "node_modules" / ".bin" / "allure"
+    return str(local) if local.exists() else None

@@ -1,0 +1,529 @@
+"""One run on one rig: start the lab side, run every case in per-phone lanes, record verdicts.
+
+The loop per case (ARCHITECTURE.md): the core says what the phone must request; the DHCP
+server hands the phone exactly the case's options; the phone is re-provisioned (console)
+or power-cycled (PDU); the provisioning services record every request; the verdict
+compares the two, with the evidence attached. Rig faults are *broken*, never *failed*.
+
+Waits are events: the DHCP ACK to that MAC, the phone's requests in the request log, and
+one deliberate wait, the settle window (listening for anything more after the last
+request).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from framework.lab.catalogue import LAB_NAME, Case
+from framework.lab.phones import PhoneLink, RigFault, open_phone
+from framework.lab.record import CertificationRecord, evidence_entry
+from framework.lab.verdict import Judgement, Observed, Verdict, judge
+from framework.netns import Netns
+from framework.resolution import (
+    ExpectedProvisioning,
+    PhoneIdentity,
+    PhoneSettings,
+    Profile,
+    ResolutionInputError,
+    get_profile,
+    profile_for_version,
+    resolve,
+)
+from framework.rig import PhoneSpec, Rig, load_rig
+
+log = logging.getLogger(__name__)
+FILE_PROTOCOLS = ("tftp", "http", "https", "ftp")
+ROOT = Path(__file__).resolve().parents[2]
+#: The lab CA lives here (``lab-ca/ca.pem``): phones must trust it for HTTPS. The
+#: simulated rig's ``sim.ca_file`` points at it; on a real bench install it on the phones.
+#: What every expected configuration URL serves (the same bytes for every lane, so lanes
+#: sharing a path never race); firmware URLs answer not-found, so no phone is ever flashed
+#: by a matrix run.
+LAB_CONFIG = b"# 400HD provisioning lab: configuration served to the phone under test\n"
+LAB_STATE_DIR = Path(os.environ.get("HIL_STATE_DIR", "/run/hil/lab-state"))
+
+
+@dataclass
+class RunOptions:
+    """What a run is asked to do (CLI flags and pytest options map onto this)."""
+
+    rig_path: Path = ROOT / "rigs" / "sim.yaml"
+    profile: str | None = None
+    phones: Sequence[str] | None = None
+    settle_s: float | None = None
+    trigger: str = "reprovision"  # or "power-cycle"
+    reports_dir: Path = ROOT / "reports"
+    run_id: str | None = None
+    boot_timeout_s: float = 90.0
+    request_timeout_s: float = 20.0
+    manage_sim: bool = True
+    capture: bool = True
+
+
+@dataclass
+class Lane:
+    """One phone's lane: its driver, its profile and, once broken, why (quarantine)."""
+
+    spec: PhoneSpec
+    link: PhoneLink | None = None
+    profile: Profile | None = None
+    firmware: str | None = None
+    url_option: int = 160
+    broken: str | None = None
+    queue: list[Case] = field(default_factory=list)
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._+-]+", "_", text)
+
+
+def framework_revision() -> str:
+    try:
+        rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True, timeout=5).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--",
+                                "framework", "testcases", "rigs"],
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return (rev or "unknown") + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+class LabSession:
+    """Everything a run needs on the lab side, started once, stopped once."""
+
+    def __init__(self, options: RunOptions) -> None:
+        self.options = options
+        self.rig: Rig = load_rig(options.rig_path)
+        selected = list(options.phones or [p.name for p in self.rig.phones])
+        unknown = [n for n in selected if n not in {p.name for p in self.rig.phones}]
+        if unknown:
+            raise RigFault(f"--phones: no phone named {unknown[0]!r} in {options.rig_path}")
+        self.lanes: dict[str, Lane] = {p.name: Lane(p) for p in self.rig.phones
+                                       if p.name in selected}
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+        self.run_id = options.run_id or f"{stamp}-{_safe(self.rig.name)}"
+        self.run_dir = options.reports_dir / self.run_id
+        self.lab_ip = str(self.rig.lab.address.ip)
+        self.settle_s = options.settle_s if options.settle_s is not None else (
+            0.6 if self.rig.sim is not None else 3.0)
+        self._stack = contextlib.ExitStack()
+        self._futures: dict[tuple[str, str], Future[dict[str, Any]]] = {}
+        self._threads: list[threading.Thread] = []
+        self._stop = threading.Event()
+        self.record: CertificationRecord | None = None
+        self.started = False
+        self.sim_started = False
+        self.dhcp: Any = None
+        self.services: Any = None
+        self.capture: Any = None
+
+    # --- start / stop ---------------------------------------------------------------
+
+    def start(self) -> LabSession:
+        try:
+            self._start()
+        except BaseException:
+            self.stop(status="failed-to-start")
+            raise
+        self.started = True
+        return self
+
+    def _start(self) -> None:
+        from framework.dhcp.server import DhcpServer
+        from framework.services import ContentStore, ProvisioningServices, RequestLog, Zone
+
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._latest_link()
+        if self.rig.sim is not None and self.options.manage_sim:
+            self._sim_up()
+        if self.rig.lab.netns:
+            self._stack.enter_context(Netns(self.rig.lab.netns).entered())
+        lab = self.rig.lab
+        macs = [lane.spec.mac_colon for lane in self.lanes.values()]
+        self.dhcp = DhcpServer(
+            lab.interface, self.lab_ip, netmask=str(lab.network.netmask),
+            pool=(str(lab.pool.start), str(lab.pool.end)),
+            fixed={lane.spec.mac_colon: str(lane.spec.address) for lane in self.lanes.values()},
+            allowlist=macs, router=None, dns=[self.lab_ip], domain=lab.domain,
+            lease_time=lab.lease_time)
+        self.dhcp.start()
+        self._stack.callback(self.dhcp.stop)
+        self.services = ProvisioningServices(
+            self.lab_ip, state_dir=LAB_STATE_DIR,
+            log=RequestLog(jsonl=self.run_dir / "requests.jsonl",
+                           mac_resolver=self.dhcp.mac_for_ip),
+            content=ContentStore(),
+            zone=Zone({LAB_NAME: self.lab_ip, **{k: str(v) for k, v in lab.names.items()}}))
+        self.services.start()
+        self._stack.callback(self.services.stop)
+        if self.options.capture:
+            self._start_capture()
+        self.record = CertificationRecord(self.run_dir, self._run_meta(), self._phones_meta())
+        for lane in self.lanes.values():
+            self._open_lane(lane)
+
+    def _latest_link(self) -> None:
+        latest = self.options.reports_dir / "latest"
+        with contextlib.suppress(OSError):
+            if latest.is_symlink() or latest.exists():
+                latest.unlink()
+            latest.symlink_to(self.run_id)
+
+    def _sim_up(self) -> None:
+        proc = subprocess.run([sys.executable, "-m", "framework.cli", "sim", "up", "--rig",
+                               str(self.options.rig_path)], capture_output=True, text=True,
+                              cwd=ROOT, timeout=120)
+        if proc.returncode != 0:
+            raise RigFault("simulated rig did not start: " +
+                           (proc.stderr.strip().splitlines() or ["(no message)"])[-1])
+        self.sim_started = True
+
+    def _sim_down(self) -> None:
+        subprocess.run([sys.executable, "-m", "framework.cli", "sim", "down", "--rig",
+                        str(self.options.rig_path)], capture_output=True, text=True, cwd=ROOT,
+                       timeout=120)
+        self.sim_started = False
+
+    def _start_capture(self) -> None:
+        from framework.services import CaptureError, PacketCapture
+
+        try:
+            self.capture = PacketCapture(self.rig.lab.interface, self.run_dir / "lab.pcap")
+            self.capture.start()
+            self._stack.callback(self.capture.stop)
+        except CaptureError as exc:  # capture is evidence, not a precondition
+            log.warning("packet capture unavailable: %s", exc)
+            self.capture = None
+
+    def _phone_capture(self, spec: PhoneSpec, path: Path) -> Any:
+        """A capture of one phone's traffic for one case (its frames and its DHCP)."""
+        from framework.services import CaptureError, PacketCapture
+
+        mac = spec.mac.lower()
+        chaddr = f"udp[36:4] == 0x{mac[:8]} and udp[40:2] == 0x{mac[8:]}"
+        bpf = f"ether host {spec.mac_colon.lower()} or (udp port 67 and {chaddr})"
+        try:
+            return PacketCapture(self.rig.lab.interface, path, bpf_filter=bpf).start()
+        except CaptureError as exc:
+            log.warning("no per-case capture for %s: %s", spec.name, exc)
+            return None
+
+    def _run_meta(self) -> dict[str, Any]:
+        return {"id": self.run_id, "rig": self.rig.name, "rig_file": str(self.options.rig_path),
+                "framework_revision": framework_revision(), "start": time.time(), "end": None,
+                "status": "running", "trigger": self.options.trigger,
+                "settle_s": self.settle_s, "profile_override": self.options.profile,
+                "host": os.uname().nodename}
+
+    def _phones_meta(self) -> list[dict[str, Any]]:
+        return [{"name": lane.spec.name, "model": lane.spec.model, "mac": lane.spec.mac,
+                 "address": str(lane.spec.address), "firmware": lane.spec.firmware,
+                 "expected_firmware": lane.spec.firmware, "profile": None, "state": "pending"}
+                for lane in self.lanes.values()]
+
+    def _open_lane(self, lane: Lane) -> None:
+        """Reach the phone, read its identity back, choose its profile; else quarantine."""
+        assert self.record is not None
+        try:
+            lane.link = open_phone(self.rig, lane.spec, self.run_dir / "consoles",
+                                   dhcp=self.dhcp, boot_timeout_s=self.options.boot_timeout_s)
+            identity = lane.link.identity()
+            lane.firmware = identity.firmware
+            if identity.model != lane.spec.model or identity.mac != lane.spec.mac:
+                raise RigFault(f"phone {lane.spec.name} reports model {identity.model} MAC "
+                               f"{identity.mac}; the rig says {lane.spec.model} {lane.spec.mac}")
+            lane.url_option = identity.url_option
+            lane.profile = (get_profile(self.options.profile) if self.options.profile
+                            else profile_for_version(identity.firmware))
+            self.record.update_phone(lane.spec.name, firmware=identity.firmware,
+                                     profile=lane.profile.name, state="ok")
+        except (RigFault, ResolutionInputError) as exc:
+            lane.broken = str(exc)
+            self.record.update_phone(lane.spec.name, state="quarantined",
+                                     broken_reason=lane.broken)
+
+    def stop(self, status: str = "finished") -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=self.options.request_timeout_s + self.settle_s + 30)
+        for lane in self.lanes.values():
+            if lane.link is not None:
+                with contextlib.suppress(Exception):
+                    lane.link.close()
+        if self.record is not None:
+            self.record.finish(status)
+        with contextlib.suppress(Exception):
+            self._stack.close()
+        if self.sim_started:
+            self._sim_down()
+
+    def __enter__(self) -> LabSession:
+        return self.start()
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        self.stop("interrupted" if exc_type is KeyboardInterrupt else
+                  "failed" if exc_type else "finished")
+
+    # --- scheduling -------------------------------------------------------------------
+
+    def schedule(self, items: Sequence[tuple[Case, str]],
+                 on_done: Callable[[dict[str, Any]], None] | None = None) -> None:
+        """Start one lane per phone running its cases in order; results as futures."""
+        for case, phone in items:
+            if phone not in self.lanes:
+                raise RigFault(f"case {case.id}: phone {phone!r} is not in this run")
+            self._futures[(case.id, phone)] = Future()
+            self.lanes[phone].queue.append(case)
+        for lane in self.lanes.values():
+            if lane.queue:
+                t = threading.Thread(target=self._lane, args=(lane, on_done),
+                                     name=f"lane-{lane.spec.name}", daemon=True)
+                self._threads.append(t)
+                t.start()
+
+    def result(self, case_id: str, phone: str, timeout: float | None = None) -> dict[str, Any]:
+        return self._futures[(case_id, phone)].result(timeout=timeout)
+
+    def _lane(self, lane: Lane, on_done: Callable[[dict[str, Any]], None] | None) -> None:
+        for case in lane.queue:
+            fut = self._futures[(case.id, lane.spec.name)]
+            if self._stop.is_set():
+                fut.cancel()
+                continue
+            try:
+                result = self.run_case(lane, case)
+            except BaseException as exc:  # a bug here must not hang the test waiting on it
+                result = self._result(lane, case, None, [], [], Verdict.BROKEN,
+                                      f"framework error: {exc!r}", start=time.time(),
+                                      extra={"traceback": traceback.format_exc()})
+            assert self.record is not None
+            self.record.add_case(result)
+            fut.set_result(result)
+            if on_done is not None:
+                with contextlib.suppress(Exception):
+                    on_done(result)
+
+    # --- one case ---------------------------------------------------------------------
+
+    def run_case(self, lane: Lane, case: Case) -> dict[str, Any]:
+        spec = lane.spec
+        start = time.time()
+        options = case.render(self.lab_ip, LAB_NAME)
+        if lane.broken:
+            return self._result(lane, case, None, [], [], Verdict.BROKEN,
+                                f"phone quarantined: {lane.broken}", start=start,
+                                options=options)
+        assert lane.link is not None and lane.profile is not None
+        settings = PhoneSettings(url_option=case.url_option)
+        expected = resolve(options, PhoneIdentity(spec.model, spec.mac), lane.profile, settings)
+        for req in expected.requests:
+            if req.purpose == "configuration":
+                path = urlsplit(req.url).path
+                self.services.content.serve(path, LAB_CONFIG)
+        evidence_dir = self.run_dir / "evidence" / _safe(spec.name) / _safe(case.id)
+        capture = (self._phone_capture(spec, evidence_dir / "traffic.pcap")
+                   if self.options.capture else None)
+        try:
+            return self._trigger_and_judge(lane, case, expected, options, capture)
+        finally:
+            if capture is not None:
+                with contextlib.suppress(Exception):
+                    capture.stop()
+
+    def _trigger_and_judge(self, lane: Lane, case: Case, expected: ExpectedProvisioning,
+                           options: dict[int, bytes], capture: Any) -> dict[str, Any]:
+        spec = lane.spec
+        assert lane.link is not None and lane.profile is not None
+        start = time.time()
+        try:
+            if lane.url_option != case.url_option:
+                lane.link.set_setting("provisioning/url_option_value", str(case.url_option))
+                lane.url_option = case.url_option
+            self.dhcp.set_options(spec.mac_colon, options)
+            start = time.time()
+            path = lane.link.trigger(self.options.trigger)
+            self._await_lease(spec, start)
+        except RigFault as exc:
+            lane.broken = str(exc)
+            assert self.record is not None
+            self.record.update_phone(spec.name, state="quarantined", broken_reason=lane.broken)
+            return self._result(lane, case, expected, [], [], Verdict.BROKEN, str(exc),
+                                start=start, options=options)
+        files, dns = self._await_requests(spec, expected, start)
+        judgement: Judgement = judge(expected, files, dns, mac=spec.mac,
+                                     interp=lane.profile.interpretation)
+        if capture is not None:
+            with contextlib.suppress(Exception):
+                capture.stop()
+        return self._result(lane, case, expected, files, dns, judgement.verdict,
+                            judgement.reason, start=start, options=options,
+                            extra={"trigger": path, "differences": list(judgement.differences),
+                                   "matches_core": judgement.matches})
+
+    def _await_lease(self, spec: PhoneSpec, since: float) -> None:
+        try:
+            self.dhcp.wait_for(spec.mac_colon, "ACK", since=since,
+                               timeout=self.options.boot_timeout_s)
+        except TimeoutError:
+            seen = [m for m in self.dhcp.transcript(spec.mac_colon) if m.time >= since]
+            what = ", ".join(sorted({m.message_type for m in seen})) or "nothing"
+            raise RigFault(f"no DHCP lease for {spec.name} ({spec.mac_colon}) within "
+                           f"{self.options.boot_timeout_s:g} s of the trigger; DHCP saw "
+                           f"{what} from it") from None
+
+    def _mine(self, spec: PhoneSpec) -> Callable[[Any], bool]:
+        mac = spec.mac
+        ip = str(spec.address)
+
+        def match(r: Any) -> bool:
+            rmac = (r.client_mac or "").replace(":", "").upper()
+            return rmac == mac or r.client_ip == ip
+
+        return match
+
+    def _await_requests(self, spec: PhoneSpec, expected: ExpectedProvisioning, since: float
+                        ) -> tuple[list[Observed], list[Observed]]:
+        log_ = self.services.log
+        mine = self._mine(spec)
+        wanted = len(expected.requests)
+        seen = 0
+        deadline = time.monotonic() + self.options.request_timeout_s
+        last = since
+        while seen < wanted and time.monotonic() < deadline:
+            try:
+                rec = log_.wait_for(lambda r, t=last: mine(r) and r.time > t
+                                    and r.protocol in FILE_PROTOCOLS and _is_file_request(r),
+                                    timeout=max(0.0, deadline - time.monotonic()),
+                                    what=f"file requests from {spec.name}", since=since)
+            except TimeoutError:
+                break
+            seen += 1
+            last = rec.time
+        # The settle window: keep listening until the phone is quiet for settle_s.
+        while True:
+            try:
+                rec = log_.wait_for(lambda r, t=last: mine(r) and r.time > t,
+                                    timeout=self.settle_s, what="quiet", since=since)
+                last = rec.time
+            except TimeoutError:
+                break
+        records = [r for r in log_.records(since=since) if mine(r)]
+        files = [Observed(r.time, r.protocol, r.url, r.host, r.outcome, r.method)
+                 for r in records if r.protocol in FILE_PROTOCOLS and _is_file_request(r)]
+        dns = [Observed(r.time, "dns", None, r.host, r.outcome, r.method)
+               for r in records if r.protocol == "dns"]
+        return files, dns
+
+    # --- evidence and the case entry ---------------------------------------------------
+
+    def _result(self, lane: Lane, case: Case, expected: ExpectedProvisioning | None,
+                files: list[Observed], dns: list[Observed], verdict: Verdict, reason: str, *,
+                start: float, options: dict[int, bytes] | None = None,
+                extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        spec = lane.spec
+        shown = case.to_dict(self.lab_ip)["options"]
+        entry: dict[str, Any] = {
+            "id": case.id, "group": case.group, "title": case.title, "manual": case.source,
+            "phone": spec.name, "model": spec.model, "mac": spec.mac,
+            "firmware": lane.firmware or spec.firmware,
+            "profile": lane.profile.name if lane.profile else None,
+            "url_option": case.url_option, "options": shown,
+            "expected": expected.to_dict() if expected else None,
+            "observed": [o.to_dict() for o in files + dns],
+            "verdict": verdict.value, "reason": reason, "start": start, "end": time.time(),
+            "evidence": [],
+        }
+        entry.update(extra or {})
+        if expected is not None or files or dns:
+            try:
+                entry["evidence"] = self._evidence(lane, case, entry, start)
+            except OSError as exc:
+                entry["evidence_error"] = str(exc)
+        return entry
+
+    def _evidence(self, lane: Lane, case: Case, entry: dict[str, Any], start: float
+                  ) -> list[dict[str, Any]]:
+        spec = lane.spec
+        d = self.run_dir / "evidence" / _safe(spec.name) / _safe(case.id)
+        d.mkdir(parents=True, exist_ok=True)
+        out = []
+        table = d / "expected-vs-observed.txt"
+        table.write_text(expected_vs_observed(entry))
+        out.append(evidence_entry(table, self.run_dir, "expected-vs-observed"))
+        reqs = d / "requests.jsonl"
+        mine = self._mine(spec)
+        with reqs.open("w") as f:
+            for r in self.services.log.records(since=start):
+                if mine(r):
+                    f.write(json.dumps(r.to_dict(), sort_keys=True) + "\n")
+        out.append(evidence_entry(reqs, self.run_dir, "request-log"))
+        dhcp = d / "dhcp-transcript.json"
+        msgs = [m for m in self.dhcp.transcript(spec.mac_colon) if m.time >= start - 0.001]
+        dhcp.write_text(json.dumps([m.to_dict() for m in msgs], indent=1, sort_keys=True))
+        out.append(evidence_entry(dhcp, self.run_dir, "dhcp-transcript"))
+        if lane.link is not None:
+            console = lane.link.console_excerpt(start, d / "console.log")
+            if console is not None:
+                out.append(evidence_entry(console, self.run_dir, "console-log"))
+        pcap = d / "traffic.pcap"
+        if pcap.exists():
+            out.append(evidence_entry(pcap, self.run_dir, "pcap"))
+        return out
+
+
+def _is_file_request(r: Any) -> bool:
+    """A request for a file, not protocol chatter (FTP CWD/USER, HTTP to '/' probes...)."""
+    if not r.url:
+        return False
+    if r.protocol == "ftp":
+        return r.method.upper() in ("RETR", "SIZE", "MDTM")
+    return True
+
+
+def expected_vs_observed(entry: dict[str, Any]) -> str:
+    """The human table attached to every case."""
+    exp = entry.get("expected") or {}
+    lines = [f"case      {entry['id']}  ({entry.get('manual')})",
+             f"phone     {entry['phone']}  {entry['model']}  {entry['mac']}  firmware "
+             f"{entry.get('firmware')}  profile {entry.get('profile')}",
+             "options   " + ", ".join(f"{k}={v!r}" for k, v in entry["options"].items()),
+             f"verdict   {entry['verdict']}: {entry['reason']}", "",
+             f"expected  (rule {exp.get('rule')}, {exp.get('promise')}, source "
+             f"{exp.get('source')})",
+             f"  firmware       {exp.get('firmware_url')}",
+             f"  configuration  {exp.get('config_url')}", "", "observed"]
+    start = entry.get("start") or 0.0
+    for o in entry.get("observed", []):
+        lines.append(f"  +{o['time'] - start:7.3f}s  {o['protocol']:<5}  "
+                     f"{o.get('url') or o.get('host')}  ({o.get('outcome')})")
+    if not entry.get("observed"):
+        lines.append("  (nothing)")
+    return "\n".join(lines) + "\n"
+
+
+@contextlib.contextmanager
+def lab_session(options: RunOptions) -> Iterator[LabSession]:
+    session = LabSession(options)
+    with session:
+        yield session
+
+
+def rig_phone_names(rig_path: Path) -> list[str]:
+    return [p.name for p in load_rig(rig_path).phones]

@@ -1,0 +1,1 @@
+"""Renderings of the certification record: HTML report, run-to-run diff, JUnit."""

@@ -1,0 +1,121 @@
+"""The HTML certification report: one self-contained file rendered from the record.
+
+A matrix per firmware x model x row (case), each cell the verdict with its reason, then
+every case with expected and observed requests and its evidence (SHA-256).
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+_COLOURS = {"passed": "#2e7d32", "failed": "#c62828", "broken": "#ef6c00",
+            "observed": "#1565c0", "skipped": "#757575"}
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
+h1{margin-bottom:.2em} .meta{color:#555;margin-bottom:1em}
+table{border-collapse:collapse;margin:.6em 0 1.4em} th,td{border:1px solid #ccc;padding:.25em .5em;
+font-size:13px;vertical-align:top;text-align:left} th{background:#f3f3f3}
+td.v{color:#fff;font-weight:600;text-align:center} .sum span{margin-right:1.2em}
+code{font-size:12px} details{margin:.3em 0} .reason{color:#444}
+"""
+
+
+def _esc(value: Any) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def _when(ts: Any) -> str:
+    if not isinstance(ts, int | float):
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
+
+
+def render(doc: dict[str, Any]) -> str:
+    run, phones, cases, summary = doc["run"], doc["phones"], doc["cases"], doc["summary"]
+    columns = sorted({(c.get("firmware") or "?", c.get("model") or "?", c.get("phone") or "?")
+                      for c in cases})
+    rows = list(dict.fromkeys(c["id"] for c in cases))
+    cell: dict[tuple[str, tuple[str, str, str]], dict[str, Any]] = {}
+    for c in cases:
+        cell[(c["id"], (c.get("firmware") or "?", c.get("model") or "?", c.get("phone") or "?"))] = c
+    out = [f"<!doctype html><html><head><meta charset='utf-8'><title>Certification "
+           f"{_esc(run.get('id'))}</title><style>{_CSS}</style></head><body>"]
+    out.append(f"<h1>400HD provisioning certification</h1><div class='meta'>run "
+               f"<code>{_esc(run.get('id'))}</code> · rig {_esc(run.get('rig'))} · framework "
+               f"{_esc(run.get('framework_revision'))} · {_when(run.get('start'))} → "
+               f"{_when(run.get('end'))} · status {_esc(run.get('status'))}</div>")
+    out.append("<div class='sum' id='summary'>" + "".join(
+        f"<span style='color:{_COLOURS.get(k, '#000')}'>{_esc(k)}: <b>{v}</b></span>"
+        for k, v in summary.items()) + "</div>")
+    out.append("<h2>Phones</h2><table><tr><th>phone</th><th>model</th><th>MAC</th>"
+               "<th>firmware</th><th>profile</th><th>state</th></tr>")
+    for p in phones:
+        out.append(f"<tr><td>{_esc(p.get('name'))}</td><td>{_esc(p.get('model'))}</td>"
+                   f"<td><code>{_esc(p.get('mac'))}</code></td><td>{_esc(p.get('firmware'))}</td>"
+                   f"<td>{_esc(p.get('profile'))}</td><td>{_esc(p.get('state', 'ok'))}"
+                   f"{(' — ' + _esc(p.get('broken_reason'))) if p.get('broken_reason') else ''}"
+                   "</td></tr>")
+    out.append("</table>")
+    out.append("<h2>Matrix (firmware × model × row)</h2><table id='matrix'><tr><th>case</th>")
+    for fw, model, phone in columns:
+        out.append(f"<th>{_esc(fw)}<br>{_esc(model)}<br><small>{_esc(phone)}</small></th>")
+    out.append("</tr>")
+    for row in rows:
+        out.append(f"<tr><th><a href='#{_esc(row)}'>{_esc(row)}</a></th>")
+        for col in columns:
+            c = cell.get((row, col))
+            if c is None:
+                out.append("<td>—</td>")
+                continue
+            v = c.get("verdict", "?")
+            out.append(f"<td class='v' data-verdict='{_esc(v)}' title='{_esc(c.get('reason'))}' "
+                       f"style='background:{_COLOURS.get(v, '#000')}'>{_esc(v)}</td>")
+        out.append("</tr>")
+    out.append("</table><h2>Cases</h2>")
+    by_case: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for c in cases:
+        by_case[c["id"]].append(c)
+    for row in rows:
+        out.append(f"<h3 id='{_esc(row)}'>{_esc(row)}</h3>")
+        for c in by_case[row]:
+            out.append(_case_block(c))
+    out.append("</body></html>")
+    return "\n".join(out)
+
+
+def _case_block(c: dict[str, Any]) -> str:
+    v = c.get("verdict", "?")
+    parts = [f"<details><summary><b style='color:{_COLOURS.get(v, '#000')}'>{_esc(v)}</b> "
+             f"{_esc(c.get('phone'))} ({_esc(c.get('model'))}, {_esc(c.get('firmware'))}) — "
+             f"<span class='reason'>{_esc(c.get('reason'))}</span></summary>"]
+    parts.append("<table><tr><th>option</th><th>value</th></tr>" + "".join(
+        f"<tr><td>{_esc(k)}</td><td><code>{_esc(val)}</code></td></tr>"
+        for k, val in (c.get("options") or {}).items()) + "</table>")
+    exp = c.get("expected") or {}
+    parts.append(f"<p>expected (rule <code>{_esc(exp.get('rule'))}</code>, "
+                 f"{_esc(exp.get('promise'))}): firmware <code>{_esc(exp.get('firmware_url'))}"
+                 f"</code>, configuration <code>{_esc(exp.get('config_url'))}</code></p>")
+    obs = c.get("observed") or []
+    parts.append("<table><tr><th>time</th><th>protocol</th><th>URL / name</th><th>outcome</th>"
+                 "</tr>" + "".join(
+                     f"<tr><td>{_esc(round(o.get('time', 0) - (c.get('start') or 0), 3))}</td>"
+                     f"<td>{_esc(o.get('protocol'))}</td><td><code>{_esc(o.get('url') or o.get('host'))}"
+                     f"</code></td><td>{_esc(o.get('outcome'))}</td></tr>" for o in obs) + "</table>")
+    ev = c.get("evidence") or []
+    if ev:
+        parts.append("<ul>" + "".join(
+            f"<li><a href='{_esc(e.get('path'))}'>{_esc(e.get('path'))}</a> "
+            f"({_esc(e.get('kind'))}, {_esc(e.get('bytes'))} bytes, sha256 "
+            f"<code>{_esc(e.get('sha256'))}</code>)</li>" for e in ev) + "</ul>")
+    parts.append("</details>")
+    return "".join(parts)
+
+
+def write(doc: dict[str, Any], path: Path) -> Path:
+    path.write_text(render(doc))
+    return path
