@@ -1,0 +1,265 @@
+"""A scripted 400HD on the far end of a serial line (a pty), for console and driver tests.
+
+It prints and answers what docs/CONTRACTS.md says the (virtual or real) phone does on its
+serial console: a boot log, then ``MODEL login: ``, ``Password: ``, the prompt
+``[admin@440HD ~]$ ``, and the shell commands ``cat /etc/release``, ``reboot``,
+``factory_reset``, ``provision``, ``getcfg``/``setcfg``. Like a tty in cooked mode it
+echoes what is typed (not the password) and ends lines with CR LF. Knobs let a test make
+it misbehave: no DHCP, stuck boot, other identity.
+
+``ScriptedPhone`` also offers the two test doubles the driver needs: ``outlet`` (a
+``PowerSwitch`` that powers this phone) and ``dhcp`` (the ``wait_for`` event source).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+
+DEFAULT_SETTINGS = {"provisioning/method": "dynamic", "provisioning/url_option_value": "160"}
+
+
+class DhcpEvents:
+    """DHCP messages by MAC, awaited as events (the DHCP server's ``wait_for`` shape)."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[float, str, str]] = []  # (time, MAC, message)
+        self.changed = threading.Condition()
+
+    def record(self, mac: str, message: str) -> None:
+        with self.changed:
+            self.events.append((time.time(), mac.upper(), message))
+            self.changed.notify_all()
+
+    def wait_for(self, mac: str, message: str, *, since: float, timeout: float
+                 ) -> tuple[float, str, str]:
+        key = mac.replace(":", "").upper()
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while True:
+                for event in self.events:
+                    if event[0] >= since and event[1] == key and event[2] == message:
+                        return event
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"no DHCP {message} from {key} within {timeout:g} s")
+                self.changed.wait(remaining)
+
+
+@dataclass
+class ScriptedOutlet:
+    """A ``PowerSwitch`` whose outlet feeds the scripted phone."""
+
+    phone: ScriptedPhone
+    switched: list[str] = field(default_factory=list)
+
+    def on(self) -> None:
+        self.switched.append("on")
+        self.phone.power_on()
+
+    def off(self) -> None:
+        self.switched.append("off")
+        self.phone.power_off()
+
+    def cycle(self, off_time: float = 3.0) -> None:
+        self.off()
+        time.sleep(min(off_time, 0.01))
+        self.on()
+
+    def state(self) -> bool:
+        return self.phone.powered
+
+
+class ScriptedPhone:
+    """The phone's side of a serial line: reads and writes the pty master ``fd``."""
+
+    def __init__(self, fd: int, *, model: str = "440HD", mac: str = "00908F000001",
+                 version: str = "2.2.8.61", username: str = "admin", password: str = "1234",
+                 echo: bool = True, boot_time: float = 0.05, send_discover: bool = True,
+                 boot_hangs: bool = False, fd_out: int | None = None) -> None:
+        self.fd = fd
+        self.fd_out = fd if fd_out is None else fd_out
+        self.ended = threading.Event()  # set when the line goes away or the shell exits
+        self.model, self.mac, self.version = model, mac, version
+        self.username, self.password = username, password
+        self.echo, self.boot_time = echo, boot_time
+        self.send_discover, self.boot_hangs = send_discover, boot_hangs
+        self.settings = dict(DEFAULT_SETTINGS)
+        self.dhcp = DhcpEvents()
+        self.outlet = ScriptedOutlet(self)
+        self.powered = False
+        self.boots = 0
+        self.commands: list[str] = []
+        self.typed: list[str] = []  # every line received, passwords included (test view)
+        self._state = "off"
+        self._user = ""
+        self._line = ""
+        self._after_cr = False
+        self._lock = threading.RLock()
+        self._generation = 0
+        self._stop = threading.Event()
+        self._reader = threading.Thread(target=self._read_loop, daemon=True,
+                                        name="scripted-phone")
+        self._reader.start()
+
+    # --- the wire ------------------------------------------------------------------------
+    def _out(self, text: str) -> None:
+        data = text.replace("\r\n", "\n").replace("\n", "\r\n").encode()
+        try:
+            os.write(self.fd_out, data)
+        except OSError:
+            pass
+
+    def _read_loop(self) -> None:
+        import select
+
+        while not self._stop.is_set():
+            ready, _, _ = select.select([self.fd], [], [], 0.05)
+            if not ready:
+                continue
+            try:
+                data = os.read(self.fd, 1024)
+            except OSError:
+                data = b""
+            if not data:
+                self.ended.set()
+                return
+            for ch in data.decode(errors="replace"):
+                self._char(ch)
+
+    def _char(self, ch: str) -> None:
+        with self._lock:
+            if self._state in ("off", "booting"):
+                return
+            if ch == "\n" and self._after_cr:  # CR LF ends one line, not two
+                self._after_cr = False
+                return
+            self._after_cr = ch == "\r"
+            if ch in "\r\n":
+                if self.echo and self._state != "password":
+                    self._out("\n")
+                line, self._line = self._line, ""
+                self._handle(line)
+                return
+            self._line += ch
+            if self.echo and self._state != "password":
+                self._out(ch)
+
+    exit_ends_session = False
+
+    def attach_shell(self, user: str) -> None:
+        """Start at the shell prompt, as after an SSH login; ``exit`` ends the session."""
+        with self._lock:
+            self.powered, self._state, self._user = True, "shell", user
+            self.exit_ends_session = True
+        self._prompt()
+
+    # --- power and boot ------------------------------------------------------------------
+    def power_on(self) -> None:
+        with self._lock:
+            if self.powered:
+                return
+            self.powered = True
+        self._boot()
+
+    def power_off(self) -> None:
+        with self._lock:
+            self.powered = False
+            self._state = "off"
+            self._generation += 1
+
+    def _boot(self) -> None:
+        with self._lock:
+            self._generation += 1
+            generation = self._generation
+            self._state = "booting"
+            self.boots += 1
+        threading.Thread(target=self._boot_sequence, args=(generation,), daemon=True).start()
+
+    def _boot_sequence(self, generation: int) -> None:
+        self._out(f"\nU-Boot 2016.01 (AudioCodes {self.model})\nStarting kernel ...\n"
+                  f"Linux version 4.9.0 (build@audc)\n")
+        if self._stop.wait(self.boot_time):
+            return
+        with self._lock:
+            if generation != self._generation:
+                return  # powered off meanwhile
+        self._out("udhcpc: sending discover\n")
+        if self.send_discover:
+            self.dhcp.record(self.mac, "DISCOVER")
+        if self.boot_hangs:
+            self._out("Kernel panic - not syncing: VFS: Unable to mount root fs\n")
+            return
+        with self._lock:
+            if generation != self._generation:
+                return
+            self._state = "login"
+            self._out(f"\n{self.model} login: ")
+
+    # --- the shell -----------------------------------------------------------------------
+    def _prompt(self) -> None:
+        self._out(f"[{self._user}@{self.model} ~]$ ")
+
+    def _handle(self, line: str) -> None:
+        self.typed.append(line)
+        if self._state == "login":
+            if not line:
+                self._out(f"{self.model} login: ")
+                return
+            self._user = line
+            self._state = "password"
+            self._out("Password: ")
+        elif self._state == "password":
+            if self._user == self.username and line == self.password:
+                self._state = "shell"
+                self._prompt()
+            else:
+                self._state = "login"
+                self._out(f"Login incorrect\n{self.model} login: ")
+        elif self._state == "shell":
+            self._command(line.strip())
+
+    def _command(self, command: str) -> None:
+        self.commands.append(command)
+        words = command.split()
+        if not words:
+            self._prompt()
+        elif command == "cat /etc/release":
+            self._out(f"SWVERSION={self.version}\nHW_TYPE={self.model}\nMAC={self.mac}\n")
+            self._prompt()
+        elif command == "reboot":
+            self._out("Restarting system.\n")
+            self._boot()
+        elif command == "factory_reset":
+            self._out("Restoring factory defaults\n")
+            self.settings = dict(DEFAULT_SETTINGS)
+            self._boot()
+        elif command == "provision":
+            self._out("Provisioning started\n")
+            if self.send_discover:
+                self.dhcp.record(self.mac, "DISCOVER")
+            self._prompt()
+        elif words[0] == "getcfg" and len(words) == 2:
+            if words[1] in self.settings:
+                self._out(f"{self.settings[words[1]]}\n")
+            else:
+                self._out(f"getcfg: {words[1]}: no such key\n")
+            self._prompt()
+        elif words[0] == "setcfg" and len(words) >= 3:
+            self.settings[words[1]] = command.split(None, 2)[2]
+            self._prompt()
+        elif command == "exit":
+            if self.exit_ends_session:
+                self.ended.set()
+                return
+            self._state = "login"
+            self._out(f"\n{self.model} login: ")
+        else:
+            self._out(f"-sh: {words[0]}: not found\n")
+            self._prompt()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._reader.join(2)
