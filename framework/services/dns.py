@@ -93,8 +93,13 @@ class _ZoneResolver:
         name = _name_as_sent(question.qname)
         qtype = QTYPE.get(question.qtype, str(question.qtype))
         answer: list[str] = []
+        problem = ""
         if request.header.opcode != 0:
             reply.header.rcode = RCODE.NOTIMP
+            problem = f"opcode {request.header.opcode} not implemented (only QUERY)"
+        elif not request.questions:
+            reply.header.rcode = RCODE.FORMERR
+            problem = "query without a question"
         else:
             address = owner.zone.resolve(name) if name else None
             if address is None:
@@ -110,15 +115,19 @@ class _ZoneResolver:
         else:
             outcome = Outcome.ERROR
         details: dict[str, Any] = {"qtype": qtype, "qname": name + ".", "answer": answer,
+                                   "ttl": owner.ttl,
                                    "rcode": RCODE.get(rcode, str(rcode)),
                                    "transport": handler.protocol, "id": request.header.id}
+        if problem:
+            details["error"] = problem
         if len(request.questions) > 1:
             details["extra_questions"] = [_name_as_sent(q.qname) for q in request.questions[1:]]
         handler.lab_record = RequestRecord(
             time=getattr(handler, "lab_received", time.time()), protocol="dns",
             client_ip=handler.client_address[0], client_port=handler.client_address[1],
             server_ip=owner.address, server_port=owner.port, host=name, path="", url=None,
-            method=qtype, outcome=outcome, status=rcode, details=details)
+            method=qtype if not problem else "?", outcome=outcome, status=rcode,
+            details=details)
         return reply
 
 

@@ -22,16 +22,21 @@ import stat
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
-from pyftpdlib.authorizers import DummyAuthorizer
-from pyftpdlib.exceptions import FilesystemError
-from pyftpdlib.filesystems import AbstractedFS
-from pyftpdlib.handlers import DTPHandler, FTPHandler
-from pyftpdlib.ioloop import AsyncChat, IOLoop
-from pyftpdlib.servers import FTPServer
+with warnings.catch_warnings():
+    # pyftpdlib 2.x on Python 3.11 imports the stdlib asyncore/asynchat, which warn
+    # about their removal in 3.12 (pyftpdlib vendors them there): noise for our users.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from pyftpdlib.authorizers import DummyAuthorizer
+    from pyftpdlib.exceptions import FilesystemError
+    from pyftpdlib.filesystems import AbstractedFS
+    from pyftpdlib.handlers import DTPHandler, FTPHandler
+    from pyftpdlib.ioloop import AsyncChat, IOLoop
+    from pyftpdlib.servers import FTPServer
 
 from framework.services.content import ContentStore, Resolved
 from framework.services.log import Outcome, RequestLog, RequestRecord, build_url
@@ -317,6 +322,7 @@ class _RecordingFTPHandler(FTPHandler):
         user = user if user is not None else (self.username or None)
         if user:
             details = {"user": user, **details}
+        details["host_from"] = "address" if host == lab.address else "dns"
         lab.log.append(RequestRecord(
             time=when, protocol="ftp", client_ip=str(self.remote_ip),
             client_port=int(self.remote_port) if self.remote_port else None,

@@ -59,6 +59,9 @@ class _RecordingHandler(BaseHTTPRequestHandler):
     """Serves GET/HEAD from the content store and records every request."""
 
     protocol_version = "HTTP/1.1"
+    # A request line too broken to name a version still gets a status line in the
+    # error reply (the stdlib would assume HTTP/0.9 and send a bare HTML body).
+    default_request_version = "HTTP/1.0"
     server_version = "hil400hd-provisioning"
     sys_version = ""
     timeout = 30  # an idle keep-alive connection is closed after this

@@ -150,7 +150,8 @@ class RequestLog:
         self._records: list[RequestRecord] = []
         self._cond = threading.Condition()  # an RLock: predicates may read the log
         self._subscribers: list[Subscriber] = []
-        self._named: dict[tuple[str, str], str] = {}  # (client IP, answered IP) -> DNS name
+        # (client IP, answered IP) -> (name as asked, answer time, TTL)
+        self._named: dict[tuple[str, str], tuple[str, float, float | None]] = {}
         self._sink: IO[str] | None = None
         self.jsonl_path = Path(jsonl) if jsonl is not None else None
         if self.jsonl_path is not None:
@@ -176,8 +177,10 @@ class RequestLog:
         with self._cond:
             self._records.append(record)
             if record.protocol == "dns" and record.outcome == Outcome.SERVED:
+                ttl = record.details.get("ttl")
                 for address in record.details.get("answer", ()):
-                    self._named[(record.client_ip, str(address))] = record.host
+                    self._named[(record.client_ip, str(address))] = (
+                        record.host, record.time, float(ttl) if ttl is not None else None)
             if self._sink is not None:
                 try:
                     self._sink.write(json.dumps(record.to_dict(), default=str) + "\n")
@@ -259,11 +262,36 @@ class RequestLog:
     def __iter__(self) -> Iterator[RequestRecord]:
         return iter(self.records())
 
-    def host_for(self, client_ip: str, server_ip: str) -> str:
-        """The name under which ``client_ip`` last looked up ``server_ip`` through our DNS
-        (as the client spelled it), else ``server_ip``: the host of a TFTP/FTP request."""
+    def name_for(self, client_ip: str, server_ip: str, *, at: float | None = None) -> str | None:
+        """The name (as the client spelled it) of ``client_ip``'s most recent query that
+        our DNS answered with ``server_ip``, if that answer's TTL still ran at ``at``
+        (default now): a client may use a cached answer only that long (RFC 1035 3.2.1).
+        """
         with self._cond:
-            return self._named.get((client_ip, server_ip), server_ip)
+            entry = self._named.get((client_ip, server_ip))
+        if entry is None:
+            return None
+        name, answered, ttl = entry
+        when = time.time() if at is None else at
+        if ttl is not None and when > answered + ttl:
+            return None
+        return name
+
+    def host_for(self, client_ip: str, server_ip: str, *, at: float | None = None) -> str:
+        """The host of a TFTP/FTP request (those protocols carry no name): ``name_for``,
+        else ``server_ip``."""
+        return self.name_for(client_ip, server_ip, at=at) or server_ip
+
+    def forget_names(self, client_ip: str | None = None) -> None:
+        """Drop what ``client_ip`` (or every client) resolved: call it when a phone
+        reboots, whose DNS cache is then empty, so a later request by IP address is not
+        attributed to a name it resolved in an earlier case."""
+        with self._cond:
+            if client_ip is None:
+                self._named.clear()
+            else:
+                for key in [k for k in self._named if k[0] == client_ip]:
+                    del self._named[key]
 
     def wait_for(self, predicate: Callable[[RequestRecord], bool], *, timeout: float,
                  what: str, since: float | None = None) -> RequestRecord:

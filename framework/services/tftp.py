@@ -360,7 +360,8 @@ class _LabTftpServer(BaseServer):
             path=filename or "", url=build_url("tftp", host, self.port, filename)
             if filename else None, method=method, outcome=outcome, status=status,
             details={"error": problem, "datagram_length": len(data),
-                     "datagram_head": data[:48].hex()}))
+                     "datagram_head": data[:48].hex(),
+                     "host_from": _host_source(host, owner.address)}))
 
     # --- completion ------------------------------------------------------------------
 
@@ -423,7 +424,8 @@ class _LabTftpServer(BaseServer):
         transfer.recorded = True
         owner = self._owner
         report = transfer.report or {}
-        details: dict[str, Any] = {"mode": transfer.mode, "options": dict(transfer.options)}
+        details: dict[str, Any] = {"mode": transfer.mode, "options": dict(transfer.options),
+                                   "host_from": _host_source(transfer.host, owner.address)}
         for name in ("blksize", "tsize", "timeout"):
             if name in transfer.options:
                 value = transfer.options[name]
@@ -457,6 +459,11 @@ class _LabTftpServer(BaseServer):
             url=build_url("tftp", transfer.host, self.port, transfer.filename),
             method="RRQ", outcome=outcome, status=status,
             bytes_sent=int(report.get("payload_bytes", 0)), details=details))
+
+
+def _host_source(host: str, server_ip: str) -> str:
+    """How the record's host was found: a DNS answer we gave that client, or our IP."""
+    return "address" if host == server_ip else "dns"
 
 
 def _valid_option(name: str, value: str) -> bool:
