@@ -50,6 +50,7 @@ class PacketCapture:
         self._process: subprocess.Popen[bytes] | None = None
         self._stderr: list[str] = []
         self._listening = threading.Event()
+        self._heard_listening = False
         self._reader: threading.Thread | None = None
 
     @property
@@ -69,6 +70,7 @@ class PacketCapture:
             argv = ["ip", "netns", "exec", self.netns, *argv]
         self._stderr.clear()
         self._listening.clear()
+        self._heard_listening = False
         try:  # without netns: the calling thread's namespace, inherited by the child
             self._process = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -82,8 +84,13 @@ class PacketCapture:
             self._kill()
             raise CaptureError(f"tcpdump did not start listening on {self.where} within "
                                f"{timeout:g} s: {self._stderr_text()}")
-        if self._process.poll() is not None:
-            raise CaptureError(f"tcpdump on {self.where} exited at start: {self._stderr_text()}")
+        if not self._heard_listening:  # stderr closed first: tcpdump is exiting
+            self._kill()
+            if self._reader is not None:
+                self._reader.join(timeout)
+            self._process = None
+            raise CaptureError(f"tcpdump could not capture on {self.where}: "
+                               f"{self._stderr_text()}")
         return self
 
     def _read_stderr(self) -> None:
@@ -92,6 +99,7 @@ class PacketCapture:
             line = raw.decode(errors="replace").rstrip()
             self._stderr.append(line)
             if "listening on" in line:
+                self._heard_listening = True
                 self._listening.set()
             words = line.split()
             if len(words) >= 3 and words[0].isdigit() and words[1] == "packets":
