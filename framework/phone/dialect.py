@@ -1,0 +1,59 @@
+"""The phone's shell dialect per firmware family: prompts, commands, banners, as data.
+
+The 400HD runs a BusyBox Linux with a login on its serial console and SSH (Admin Manual,
+"Management": ``[admin@420HD ~]$``, ``/etc/release`` with ``SWVERSION`` and ``HW_TYPE``).
+What the simulated phone prints is in docs/CONTRACTS.md ("The virtual phone, as seen from
+outside"); a family whose real prompts or commands differ gets its own row here, not an
+``if`` in the driver.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ShellDialect:
+    """How one firmware family's shell looks and which commands do what."""
+
+    family: str
+    login_prompt: str = r"\S+ login: $"
+    password_prompt: str = r"Password: $"
+    login_incorrect: str = r"Login incorrect"
+    #: ``{user}`` is replaced by the login name; any model and directory match.
+    shell_prompt: str = r"\[{user}@[^\] ]+ [^\]]*\]\$ $"
+    release_command: str = "cat /etc/release"
+    reboot_command: str = "reboot"
+    reboot_banner: str = r"Restarting system\."
+    factory_reset_command: str = "factory_reset"
+    factory_reset_banner: str = r"Restoring factory defaults"
+    #: None when the family cannot re-provision from the shell (then: power-cycle).
+    provision_command: str | None = "provision"
+    provision_banner: str = r"Provisioning started"
+    get_command: str = "getcfg {key}"
+    set_command: str = "setcfg {key} {value}"
+    unknown_setting: str = r"no such (setting|key)|usage: getcfg"
+
+    def prompt_for(self, user: str) -> re.Pattern[str]:
+        return re.compile(self.shell_prompt.replace("{user}", re.escape(user)))
+
+
+#: Firmware major version -> dialect. 2.x is the Admin Manual 2.2.8 phone (LTRT-11950).
+#: [?] 3.x (LTRT-11973) is assumed to keep the same shell until a real 3.x bench says
+#: otherwise; it is its own row so that the difference is one edit.
+DIALECTS: dict[str, ShellDialect] = {
+    "2": ShellDialect(family="2.x"),
+    "3": ShellDialect(family="3.x"),
+}
+
+
+def dialect_for(version: str) -> ShellDialect:
+    """The dialect of firmware ``version`` (``2.2.8.61`` -> the 2.x row)."""
+    major = version.split(".", 1)[0]
+    try:
+        return DIALECTS[major]
+    except KeyError:
+        known = ", ".join(f"{k}.x" for k in DIALECTS)
+        raise LookupError(f"no shell dialect for firmware {version} (known families: "
+                          f"{known})") from None

@@ -1,0 +1,82 @@
+"""The phone driver's test bench: a scripted 400HD on a pty behind ser2net, in namespaces.
+
+``hilt-rd-lab`` is the framework side (192.0.2.1); ``hilt-rd-c0`` the terminal server
+(192.0.2.251, raw TCP 7001). Each test gets a fresh pty, scripted phone and ser2net, so no
+byte of one test reaches the next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from framework.console import console_for
+from framework.netns import TestNetwork, have_privileges
+from framework.phone import Phone400HD
+from framework.rig.model import PhoneSpec
+from tests.console.serial_peer import Ser2netPort, open_pty, ser2net
+from tests.phone.scripted_phone import ScriptedPhone
+
+PASSWORD = "Desk-phone-31"
+PASSWORD_VAR = "HILT_R_PHONE_PASSWORD"
+
+
+def phone_spec(**over: Any) -> PhoneSpec:
+    spec: dict[str, Any] = {
+        "name": "ph1", "model": "440HD", "mac": "00:90:8F:00:00:01", "address": "192.0.2.11",
+        "firmware": "2.2.8.61", "power": {"pdu": "pdu1", "outlet": 1},
+        "console": {"serial": {"url": "socket://192.0.2.251:7001"}},
+        "credentials": {"username": "admin", "password": {"env": PASSWORD_VAR}}}
+    spec.update(over)
+    return PhoneSpec.model_validate(spec)
+
+
+@pytest.fixture(scope="module")
+def phone_net() -> Iterator[TestNetwork]:
+    ok, why = have_privileges()
+    if not ok:
+        pytest.skip(why)
+    with TestNetwork("hilt-rd", clients=1) as net:
+        net.client(0).ip("addr", "add", "192.0.2.251/24", "dev", "eth0")
+        yield net
+
+
+PhoneMaker = Callable[..., tuple[ScriptedPhone, Phone400HD]]
+
+
+@pytest.fixture
+def scripted(phone_net: TestNetwork, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+             ) -> Iterator[PhoneMaker]:
+    """Make (scripted phone, driver) pairs; the test body runs in ``hilt-rd-lab``."""
+    monkeypatch.setenv(PASSWORD_VAR, PASSWORD)
+    made: list[tuple[ScriptedPhone, Phone400HD]] = []
+    pty = open_pty()
+    server = ser2net(phone_net.client(0), "192.0.2.251", [Ser2netPort(pty.device, 7001)],
+                     tmp_path / "ser2net")
+    server.__enter__()
+
+    def make(spec: PhoneSpec | None = None, *, dhcp: bool = True,
+             peer: ScriptedPhone | None = None, boot_timeout_s: float = 1.5, **phone: Any
+             ) -> tuple[ScriptedPhone, Phone400HD]:
+        """A driver for a new scripted phone (or for ``peer``, already on the line)."""
+        spec = spec or phone_spec()
+        peer = peer or ScriptedPhone(pty.master, password=PASSWORD, **phone)
+        driver = Phone400HD(spec, peer.outlet,
+                            lambda kind: console_for(spec, kind, tmp_path / "consoles"),
+                            peer.dhcp if dhcp else None, boot_timeout_s=boot_timeout_s,
+                            command_timeout_s=1.5, off_time_s=0.0)
+        made.append((peer, driver))
+        return peer, driver
+
+    try:
+        with phone_net.lab.entered():
+            yield make
+    finally:
+        for peer, driver in made:
+            driver.close()
+            peer.close()
+        server.__exit__(None, None, None)
+        pty.close()

@@ -1,0 +1,176 @@
+"""Phone400HD against a scripted 400HD on a serial line behind ser2net.
+
+Boot is proven by evidence (the DISCOVER event and the login prompt); failures mark the
+phone broken once, and later calls fail at once with the first reason.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from framework.phone import (
+    BootEvidence,
+    IdentityMismatch,
+    PhoneBroken,
+    PhoneRelease,
+    SettingError,
+    dialect_for,
+)
+from tests.phone.conftest import PASSWORD, PASSWORD_VAR, PhoneMaker, phone_spec
+
+pytestmark = pytest.mark.netns
+
+
+def test_power_cycle_boot_evidence_and_identity(scripted: PhoneMaker) -> None:
+    peer, phone = scripted()
+    boot = phone.power_cycle_and_wait_boot()
+    assert isinstance(boot, BootEvidence) and boot.how == "power-cycle"
+    assert boot.discover_at is not None
+    assert boot.started <= boot.discover_at <= boot.ready_at
+    assert peer.outlet.switched == ["off", "on"] and peer.boots == 1
+    assert phone.verify_identity() == PhoneRelease(
+        "440HD", "00908F000001", "2.2.8.61",
+        {"SWVERSION": "2.2.8.61", "HW_TYPE": "440HD", "MAC": "00908F000001"})
+    log = phone.console_log
+    assert log is not None
+    text = log.read_text()
+    assert "serial < udhcpc: sending discover" in text and PASSWORD not in text
+
+
+def test_login_on_a_phone_that_is_off_powers_it_on(scripted: PhoneMaker) -> None:
+    peer, phone = scripted()
+    assert not peer.powered
+    assert phone.release().model == "440HD"
+    assert peer.outlet.switched == ["on"] and peer.boots == 1
+    assert "outlet is off: switching it on" in phone.console_log.read_text()  # type: ignore[union-attr]
+
+
+def test_phone_already_at_the_shell_is_used_as_it_is(scripted: PhoneMaker) -> None:
+    peer, phone = scripted()
+    peer.power_on()
+    phone.login()
+    phone.close()
+    _, again = scripted(peer=peer)  # a second driver finds the shell prompt: no new login, no power
+    assert again.get_setting("provisioning/method") == "dynamic"
+    assert peer.outlet.switched == [] and peer.typed.count("admin") == 1
+
+
+def test_wrong_identity_breaks_the_phone_and_stays_broken(scripted: PhoneMaker) -> None:
+    # another phone behind this outlet: its DISCOVER carries its own MAC, so boot
+    # evidence here is the login prompt alone
+    peer, phone = scripted(dhcp=False, mac="00908F0000FF", version="2.2.8.70")
+    phone.power_cycle_and_wait_boot()
+    with pytest.raises(PhoneBroken) as first:
+        phone.verify_identity()
+    assert isinstance(first.value.cause, IdentityMismatch)
+    assert str(first.value) == (
+        "phone ph1 is broken: checking identity: /etc/release reports MAC 00908F0000FF "
+        "(rig says 00908F000001); firmware 2.2.8.70 (rig says 2.2.8.61)")
+    commands = list(peer.commands)
+    started = time.monotonic()
+    with pytest.raises(PhoneBroken) as later:
+        phone.power_cycle_and_wait_boot()
+    assert time.monotonic() - started < 0.1
+    assert later.value.reason == first.value.reason
+    assert isinstance(later.value.cause, IdentityMismatch)
+    assert "(not retried)" in str(later.value)
+    assert peer.commands == commands and peer.outlet.switched == ["off", "on"]
+
+
+def test_no_discover_means_broken(scripted: PhoneMaker) -> None:
+    _, phone = scripted(send_discover=False, boot_timeout_s=0.5)
+    started = time.monotonic()
+    with pytest.raises(PhoneBroken) as err:
+        phone.power_cycle_and_wait_boot()
+    assert time.monotonic() - started < 1.5
+    assert str(err.value).startswith(
+        "phone ph1 is broken: power-cycle: no DHCP DISCOVER from 00:90:8f:00:00:01 within "
+        "0.5 s after power-cycle (is it powered and linked?): no DHCP DISCOVER from "
+        "00908F000001 within 0.5 s")
+    with pytest.raises(PhoneBroken, match="not retried"):
+        phone.release()
+
+
+def test_boot_that_never_reaches_login_shows_the_console(scripted: PhoneMaker) -> None:
+    _, phone = scripted(boot_hangs=True, boot_timeout_s=0.5)
+    with pytest.raises(PhoneBroken) as err:
+        phone.power_cycle_and_wait_boot()
+    message = str(err.value)
+    assert "power-cycle: no login prompt within 0.5 s after power-cycle (its DISCOVER was " \
+           "seen)" in message
+    assert "  | Kernel panic - not syncing: VFS: Unable to mount root fs" in message
+    assert f"console log: {phone.console_log}" in message
+
+
+def test_wrong_password_breaks_without_showing_it(scripted: PhoneMaker,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    peer, phone = scripted()
+    monkeypatch.setenv(PASSWORD_VAR, "not-the-password")
+    peer.power_on()
+    with pytest.raises(PhoneBroken) as err:
+        phone.login()
+    assert str(err.value) == ("phone ph1 is broken: login: login as 'admin' refused (Login "
+                              "incorrect): check the rig credentials ({env: "
+                              "HILT_R_PHONE_PASSWORD})")
+    assert "not-the-password" not in phone.console_log.read_text()  # type: ignore[union-attr]
+    assert peer.typed[-1] == "not-the-password"
+
+
+def test_reboot_and_factory_reset(scripted: PhoneMaker) -> None:
+    peer, phone = scripted()
+    phone.set_setting("provisioning/method", "static")
+    boot = phone.reboot()
+    assert boot.how == "reboot" and boot.discover_at is not None and peer.boots == 2
+    assert phone.get_setting("provisioning/method") == "static"  # settings survive a reboot
+    boot = phone.factory_reset()
+    assert boot.how == "factory reset" and peer.boots == 3
+    assert phone.get_setting("provisioning/method") == "dynamic"
+    assert peer.commands.count("reboot") == 1 and peer.commands.count("factory_reset") == 1
+    assert peer.outlet.switched == ["on"]  # no power cycle was needed
+
+
+def test_reprovision_waits_for_the_discover(scripted: PhoneMaker) -> None:
+    peer, phone = scripted()
+    phone.login()
+    assert phone.can_reprovision()
+    evidence = phone.reprovision()
+    assert evidence.discover_at is not None and evidence.discover_at >= evidence.started
+    assert peer.commands[-1] == "provision"
+
+
+def test_settings_and_a_bad_key_does_not_break(scripted: PhoneMaker) -> None:
+    peer, phone = scripted()
+    phone.set_setting("provisioning/url_option_value", "150")
+    assert peer.settings["provisioning/url_option_value"] == "150"
+    assert phone.get_setting("provisioning/url_option_value") == "150"
+    with pytest.raises(SettingError, match="getcfg no/such: getcfg: no/such: no such key"):
+        phone.get_setting("no/such")
+    with pytest.raises(SettingError, match="letters, digits"):
+        phone.get_setting("x; reboot")
+    assert phone.broken is None
+    assert phone.get_setting("provisioning/method") == "dynamic"
+
+
+def test_console_excerpt_is_the_log_since_a_time(scripted: PhoneMaker) -> None:
+    _, phone = scripted()
+    phone.login()
+    since = time.time()
+    phone.get_setting("provisioning/method")
+    excerpt = phone.console_excerpt(since)
+    assert "serial > getcfg provisioning/method" in excerpt
+    assert "login: " not in excerpt
+
+
+def test_without_dhcp_events_the_login_prompt_is_the_evidence(scripted: PhoneMaker) -> None:
+    _, phone = scripted(dhcp=False)
+    boot = phone.power_cycle_and_wait_boot()
+    assert boot.discover_at is None and boot.ready_at >= boot.started
+
+
+def test_unknown_firmware_family_is_refused() -> None:
+    with pytest.raises(LookupError, match=r"no shell dialect for firmware 9\.1\.0 \(known "
+                                          r"families: 2\.x, 3\.x\)"):
+        dialect_for("9.1.0")
+    assert phone_spec(firmware="3.4.3.123").firmware_family == "3.4"
