@@ -31,7 +31,9 @@ Decisions where the manual is unclear (each documented, each reversible by a dev
   phone falls through to the next source (10.2.2: "Option 160 has the highest priority,
   following by Option 66/67, and then Option 43").
 * Names given in the URL are relative to its directory: ``http://h/420HD/420HD.img;420HD.cfg``
-  requests ``/420HD/420HD.cfg`` [F]. A trailing ``/`` is a directory with no names.
+  requests ``/420HD/420HD.cfg`` [F]; like an RFC 3986 relative reference, a configuration
+  name ``sub/x.cfg`` is below that directory and ``/x.cfg`` is at the server root. A
+  trailing ``/`` is a directory with no names.
 * ``<MAC>`` is 12 hex digits in UPPER case (field captures: ``00908F9D8992.cfg``).
 * No provisioning source at all: SIP PnP SUBSCRIBE to 224.0.1.75:5060, then the redirect
   server ``https://redirect.audiocodes.com/<MAC>.cfg`` (the path is the sim's choice; the
@@ -342,9 +344,10 @@ class Faithful400HD:
 
     def _requests(self, location: _Location, model: str, mac: str) -> tuple[PlannedRequest, ...]:
         firmware_name = location.firmware or "<MODEL>.img"
-        configuration_name = location.configuration or "<MAC>.cfg"
-        configuration_dir = "" if self._has("config-at-server-root") and location.configuration \
-            else location.directory
+        configuration_name = location.configuration.lstrip("/") or "<MAC>.cfg"
+        at_root = location.configuration.startswith("/") or (
+            self._has("config-at-server-root") and bool(location.configuration))
+        configuration_dir = "" if at_root else location.directory
         firmware = self._request("firmware", location, location.directory + firmware_name,
                                  model, mac)
         configuration = self._request("configuration", location,
