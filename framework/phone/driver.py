@@ -123,12 +123,16 @@ class Phone400HD:
     """Drives one AudioCodes 400HD through its PDU outlet and consoles.
 
     ``console_factory(kind)`` makes a new console (``"serial"`` or ``"ssh"``); the serial
-    console is preferred for the shell because it survives reboots and shows the boot.
+    console is preferred for the shell because it survives reboots and shows the boot
+    (``console_kind`` overrides). With ``auto_power`` (default) a phone whose console is
+    silent is switched on, or power-cycled once, before giving up; a health check turns
+    that off so that looking never changes the bench.
     """
 
     def __init__(self, spec: PhoneSpec, power: PowerSwitch, console_factory: ConsoleFactory,
                  dhcp_events: DhcpEvents | None = None, *, boot_timeout_s: float = 120.0,
-                 command_timeout_s: float = 10.0, off_time_s: float = 3.0) -> None:
+                 command_timeout_s: float = 10.0, off_time_s: float = 3.0,
+                 console_kind: str | None = None, auto_power: bool = True) -> None:
         self.spec = spec
         self.power = power
         self.console_factory = console_factory
@@ -140,7 +144,8 @@ class Phone400HD:
             self.dialect: ShellDialect = dialect_for(spec.firmware)
         except LookupError as exc:
             raise PhoneError(f"phone {spec.name}: {exc}") from None
-        self.kind = "serial" if spec.console.serial is not None else "ssh"
+        self.kind = console_kind or ("serial" if spec.console.serial is not None else "ssh")
+        self.auto_power = auto_power
         self.prompt = self.dialect.prompt_for(spec.credentials.username)
         self.broken: PhoneBroken | None = None
         self._console: Console | None = None
@@ -151,7 +156,8 @@ class Phone400HD:
     @classmethod
     def from_rig(cls, rig: Rig, spec: PhoneSpec, console_dir: Path, *,
                  dhcp: DhcpEvents | None = None, boot_timeout_s: float = 120.0,
-                 command_timeout_s: float = 10.0, off_time_s: float = 3.0) -> Phone400HD:
+                 command_timeout_s: float = 10.0, off_time_s: float = 3.0,
+                 console_kind: str | None = None, auto_power: bool = True) -> Phone400HD:
         """The driver for a rig phone: its PDU outlet, its consoles logging into
         ``console_dir/<phone>.console.log``."""
         power = power_switch(rig.pdu(spec.power.pdu), spec.power.outlet)
@@ -160,7 +166,8 @@ class Phone400HD:
             return console_for(spec, kind, console_dir)
 
         return cls(spec, power, factory, dhcp, boot_timeout_s=boot_timeout_s,
-                   command_timeout_s=command_timeout_s, off_time_s=off_time_s)
+                   command_timeout_s=command_timeout_s, off_time_s=off_time_s,
+                   console_kind=console_kind, auto_power=auto_power)
 
     def __repr__(self) -> str:
         state = f"broken: {self.broken.reason}" if self.broken else "ok"
@@ -233,7 +240,7 @@ class Phone400HD:
 
     def _serial_login(self, con: Console, *, may_boot: bool) -> None:
         d = self.dialect
-        if may_boot and self._outlet_off():
+        if may_boot and self.auto_power and self._outlet_off():
             self._bring_up()
             may_boot = False
         con.discard()
@@ -268,6 +275,12 @@ class Phone400HD:
 
     def _bring_up(self) -> None:
         """The console is silent: switch the outlet on if it is off, else power-cycle."""
+        if not self.auto_power:
+            state = "off" if self._outlet_off() else "on or unknown"
+            raise PhoneError(f"console silent: no login or shell prompt within "
+                             f"{self.command_timeout_s:g} s (outlet {self.spec.power.outlet} "
+                             f"of {self.spec.power.pdu} is {state}; not switched: auto_power "
+                             f"is off)")
         try:
             is_on = self.power.state()
         except PowerStateUnreadable:

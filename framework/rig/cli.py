@@ -65,14 +65,17 @@ def check_command(
     rig: RigOption = Path("rigs/sim.yaml"),
     log_dir: Annotated[Path | None, typer.Option(
         "--log-dir", help="where console logs go (default: reports/rig-check/<time>)")] = None,
-    timeout: Annotated[float, typer.Option(help="seconds per console step")] = 10.0,
+    timeout: Annotated[float, typer.Option(help="seconds per console step")] = 15.0,
+    dhcp: Annotated[bool, typer.Option(
+        "--dhcp/--no-dhcp", help="serve DHCP to the rig's phones during the check "
+        "(fixed addresses, no provisioning options)")] = True,
 ) -> None:
     """Health check: every PDU (reachable, outlet state readable) and phone (console, login,
     /etc/release matches model, MAC and firmware). Exits 1 if anything is unhealthy."""
     from framework.rig.health import check_bench, render_report
 
     loaded = _load_or_exit(rig)
-    report = check_bench(loaded, log_dir=log_dir, timeout=timeout)
+    report = check_bench(loaded, log_dir=log_dir, timeout=timeout, dhcp=dhcp)
     render_report(report)
     if not report.healthy:
         raise BenchUnhealthy(f"{report.unhealthy_count} of {len(report.items)} checks failed "
