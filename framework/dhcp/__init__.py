@@ -1,0 +1,16 @@
+"""The DHCP layer: option codecs, a controllable scapy server, a Kea backend, a rogue probe.
+
+- :mod:`framework.dhcp.options`: the options area, RFC 3396 long options, option 43 TLVs.
+- :mod:`framework.dhcp.packet`: DHCP messages on the wire (scapy).
+- :mod:`framework.dhcp.server`: :class:`DhcpServer`, ours, with per-MAC options and faults.
+- :mod:`framework.dhcp.kea`: :class:`KeaDhcpServer`, the same contract on ISC Kea.
+- :mod:`framework.dhcp.probe`: is another DHCP server answering on the lab network?
+- :mod:`framework.dhcp.base`: the :class:`DhcpBackend` contract and :func:`create_backend`.
+
+Importing this package is cheap; the scapy-based modules load when first used.
+"""
+
+from framework.dhcp.base import BACKENDS, DhcpBackend, create_backend
+from framework.dhcp.options import OptionSet
+
+__all__ = ["BACKENDS", "DhcpBackend", "OptionSet", "create_backend"]
