@@ -316,6 +316,32 @@ class RequestLog:
                     raise RequestWaitTimeout(self._timeout_message(what, timeout, since))
                 self._cond.wait(remaining)
 
+    def wait_for_count(self, predicate: Callable[[RequestRecord], bool], count: int, *,
+                       timeout: float, what: str,
+                       since: float | None = None) -> list[RequestRecord]:
+        """Wait until ``count`` records match ``predicate``; return the first ``count``.
+
+        Like ``wait_for`` (an event wait), for "both the firmware and the configuration
+        request" or "all 16 transfers". The timeout message says how many arrived.
+        """
+        deadline = time.monotonic() + timeout
+        seen = 0
+        found: list[RequestRecord] = []
+        with self._cond:
+            while True:
+                while seen < len(self._records) and len(found) < count:
+                    record = self._records[seen]
+                    seen += 1
+                    if (since is None or record.time >= since) and predicate(record):
+                        found.append(record)
+                if len(found) >= count:
+                    return found
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise RequestWaitTimeout(self._timeout_message(
+                        f"{what} ({len(found)} of {count} arrived)", timeout, since))
+                self._cond.wait(remaining)
+
     def _timeout_message(self, what: str, timeout: float, since: float | None) -> str:
         recent = [r for r in self._records if since is None or r.time >= since][-8:]
         lines = "\n  ".join(r.summary() for r in recent) or "(none)"

@@ -29,6 +29,7 @@ import logging
 import multiprocessing
 import os
 import selectors
+import socket
 import struct
 import threading
 import time
@@ -50,6 +51,8 @@ ERR_UNDEFINED, ERR_NOT_FOUND, ERR_ACCESS, ERR_ILLEGAL = 0, 1, 2, 4
 MODES = ("netascii", "octet", "mail")
 BLKSIZE_RANGE = (8, 65464)  # RFC 2348
 TIMEOUT_RANGE = (1, 255)  # RFC 2349
+SO_TIMESTAMP = 29  # Linux <asm-generic/socket.h>; not exported by Python's socket module
+_TIMESTAMP_SPACE = socket.CMSG_SPACE(16)  # struct timeval on 64-bit Linux
 _REPORT_LIMIT = 3500  # stays below PIPE_BUF (4096): one atomic write
 
 
@@ -68,6 +71,7 @@ class _Transfer:
     host: str
     process: BaseHandler | None = None
     pidfd: int | None = None
+    finished_at: float | None = None
     report: dict[str, Any] | None = None
     recorded: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
@@ -197,11 +201,15 @@ class _LabTftpServer(BaseServer):
         self._owner = owner
         self._ids = itertools.count(1)
         self._pending: dict[int, _Transfer] = {}
+        self._by_peer: dict[tuple[str, int], _Transfer] = {}  # latest transfer per client
         self._report_buffer = b""
         self._report_r, self._report_w = os.pipe()
         os.set_blocking(self._report_r, False)
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
+        # When the datagram arrived, not when this thread got to it: the record's time,
+        # and what tells a retransmitted RRQ read late from a new request.
+        self._listener.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMP, 1)
         self._selector.modify(self._listener, selectors.EVENT_READ, "request")
         self._selector.register(self._report_r, selectors.EVENT_READ, "report")
         self._selector.register(self._wake_r, selectors.EVENT_READ, "wake")
@@ -250,10 +258,10 @@ class _LabTftpServer(BaseServer):
 
     def on_new_data(self) -> None:
         try:
-            data, peer = self._listener.recvfrom(65536)
+            data, ancillary, _flags, peer = self._listener.recvmsg(65536, _TIMESTAMP_SPACE)
         except (BlockingIOError, InterruptedError):
             return
-        received = time.time()
+        received = _kernel_timestamp(ancillary) or time.time()
         peer = (str(peer[0]), int(peer[1]))
         try:
             self._handle_datagram(data, peer, received)
@@ -300,6 +308,17 @@ class _LabTftpServer(BaseServer):
                          ERR_ILLEGAL, method="RRQ", filename=filename)
             return
         sent = {tokens[i].lower(): tokens[i + 1] for i in range(2, len(tokens), 2)}
+        earlier = self._by_peer.get(peer)
+        if (earlier is not None and earlier.filename == filename
+                and (earlier.finished_at is None or received < earlier.finished_at)):
+            # The client re-sent its RRQ before our first answer reached it (RFC 1350:
+            # the requester retransmits on timeout); it arrived while that transfer ran.
+            # One request, one transfer, one record.
+            if not earlier.recorded:
+                earlier.extra["duplicate_rrqs"] = earlier.extra.get("duplicate_rrqs", 0) + 1
+            else:
+                logger.debug("TFTP: ignored %s:%d's retransmitted RRQ for %r", *peer, filename)
+            return
         self._start_transfer(peer, received, filename, mode, sent)
 
     def _start_transfer(self, peer: tuple[str, int], received: float, filename: str,
@@ -334,7 +353,15 @@ class _LabTftpServer(BaseServer):
         assert handler.pid is not None
         transfer.pidfd = os.pidfd_open(handler.pid)
         self._pending[transfer.id] = transfer
+        self._forget_finished(received)
+        self._by_peer[peer] = transfer
         self._selector.register(transfer.pidfd, selectors.EVENT_READ, transfer)
+
+    def _forget_finished(self, now: float) -> None:
+        stale = [peer for peer, t in self._by_peer.items()
+                 if t.finished_at is not None and t.finished_at < now - 60]
+        for peer in stale:
+            del self._by_peer[peer]
 
     def _reject(self, peer: tuple[str, int], received: float, data: bytes, problem: str,
                 code: int, *, method: str, filename: str | None = None,
@@ -422,6 +449,7 @@ class _LabTftpServer(BaseServer):
         if transfer.recorded:
             return
         transfer.recorded = True
+        transfer.finished_at = time.time()
         owner = self._owner
         report = transfer.report or {}
         details: dict[str, Any] = {"mode": transfer.mode, "options": dict(transfer.options),
@@ -437,6 +465,8 @@ class _LabTftpServer(BaseServer):
         for name in ("retransmits", "duration", "wire_bytes"):
             if name in report:
                 details[name] = report[name]
+        if "duplicate_rrqs" in transfer.extra:
+            details["duplicate_rrqs"] = transfer.extra["duplicate_rrqs"]
         code = report.get("error_code")
         message = report.get("error_message") or report.get("crash") or transfer.extra.get("error")
         status: int | None = None
@@ -459,6 +489,15 @@ class _LabTftpServer(BaseServer):
             url=build_url("tftp", transfer.host, self.port, transfer.filename),
             method="RRQ", outcome=outcome, status=status,
             bytes_sent=int(report.get("payload_bytes", 0)), details=details))
+
+
+def _kernel_timestamp(ancillary: list[tuple[int, int, bytes]]) -> float | None:
+    """The SO_TIMESTAMP arrival time (struct timeval) from recvmsg's ancillary data."""
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMP and len(data) >= 16:
+            seconds, micros = struct.unpack("@qq", data[:16])
+            return float(seconds + micros / 1e6)
+    return None
 
 
 def _host_source(host: str, server_ip: str) -> str:

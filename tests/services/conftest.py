@@ -64,6 +64,11 @@ class Wire:
         """The first record of this test matching ``predicate`` (an event wait)."""
         return self.log.wait_for(predicate, timeout=timeout, what=what, since=self.since)
 
+    def wait_count(self, predicate: Callable[[RequestRecord], bool], count: int, what: str,
+                   timeout: float = 10) -> list[RequestRecord]:
+        return self.log.wait_for_count(predicate, count, timeout=timeout, what=what,
+                                       since=self.since)
+
     def records(self, **filters: object) -> list[RequestRecord]:
         return self.log.records(since=self.since, **filters)  # type: ignore[arg-type]
 

@@ -73,6 +73,18 @@ def test_wait_for_timeout_names_what_was_awaited_and_shows_recent_requests() -> 
     assert isinstance(caught.value, TimeoutError)
 
 
+def test_wait_for_count_says_how_many_arrived() -> None:
+    log = RequestLog()
+    log.append(record("http", path="/440HD.img"))
+    log.append(record("http", path="/00908F000001.cfg"))
+
+    both = log.wait_for_count(lambda r: r.protocol == "http", 2, timeout=1, what="two GETs")
+    with pytest.raises(RequestWaitTimeout, match=r"three GETs \(2 of 3 arrived\)"):
+        log.wait_for_count(lambda r: r.protocol == "http", 3, timeout=0.01, what="three GETs")
+
+    assert [r.path for r in both] == ["/440HD.img", "/00908F000001.cfg"]
+
+
 def test_since_ignores_older_records() -> None:
     log = RequestLog()
     log.append(record(when=10.0))

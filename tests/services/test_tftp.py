@@ -107,3 +107,64 @@ def test_garbage_and_write_requests_are_answered_logged_and_survived(wire: Wire)
     assert "NUL-terminated" in bad[1].details["error"]
     assert bad[2].outcome == Outcome.DENIED and bad[2].path == "upload.bin"
     wire.wait(lambda r: r.outcome == Outcome.SERVED, "the good RRQ after the garbage")
+
+
+def test_a_client_breaking_the_transfer_yields_an_error_record(wire: Wire) -> None:
+    wire.content.serve("/440HD.img", IMAGE)
+    with wire.client(0).entered():
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    with sock:
+        sock.settimeout(5)
+        sock.sendto(b"\x00\x01440HD.img\x00octet\x00", (SERVER, 69))
+        first_block, transfer_port = sock.recvfrom(600)
+        sock.sendto(b"\x04", transfer_port)  # a 1-byte "ACK": not TFTP
+
+    assert first_block[:4] == b"\x00\x03\x00\x01"  # DATA block 1
+    rec = wire.wait(lambda r: r.path == "440HD.img", "the broken transfer's record")
+    assert rec.outcome == Outcome.ERROR and rec.bytes_sent == 512
+    assert "unpack" in rec.details["error"]  # the transfer process's failure, reported
+
+
+@pytest.mark.parametrize("parallel", [
+    pytest.param(16, id="16-transfers"),
+    pytest.param(200, id="200-transfers", marks=pytest.mark.slow),
+])
+def test_concurrent_transfers_each_get_one_record(wire: Wire, parallel: int) -> None:
+    wire.content.serve("/440HD.img", IMAGE)
+    script = (f"for i in $(seq {parallel}); do busybox tftp -g -b 1024 -r 440HD.img "
+              f"-l /dev/null {SERVER} & done; wait")
+
+    result = wire.run(0, ["sh", "-c", script], timeout=120)
+
+    assert result.returncode == 0, result.stderr
+    records = wire.wait_count(lambda r: r.protocol == "tftp", parallel,
+                              "one record per transfer", timeout=30)
+    assert len(wire.records(protocol="tftp")) == parallel
+    assert all(r.outcome == Outcome.SERVED and r.bytes_sent == len(IMAGE) for r in records)
+
+
+def test_a_retransmitted_rrq_does_not_start_a_second_transfer(wire: Wire) -> None:
+    wire.content.serve("/440HD.img", IMAGE)
+    rrq = b"\x00\x01440HD.img\x00octet\x00"
+    with wire.client(0).entered():
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    with sock:
+        sock.settimeout(5)
+        sock.sendto(rrq, (SERVER, 69))
+        sock.sendto(rrq, (SERVER, 69))  # as a client does when our answer is slow
+        received = b""
+        senders = set()
+        while True:  # a plain RFC 1350 lock-step read
+            packet, transfer = sock.recvfrom(600)
+            senders.add(transfer)
+            assert packet[:2] == b"\x00\x03", packet
+            received += packet[4:]
+            sock.sendto(b"\x00\x04" + packet[2:4], transfer)
+            if len(packet) < 516:
+                break
+
+    assert received == IMAGE
+    assert len(senders) == 1  # a second transfer would send its DATA from another port
+    rec = wire.wait(lambda r: r.path == "440HD.img", "the transfer's record")
+    assert rec.outcome == Outcome.SERVED and rec.details["duplicate_rrqs"] == 1
+    assert len(wire.records(protocol="tftp")) == 1
