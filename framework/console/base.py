@@ -157,7 +157,12 @@ class StreamConsole:
             return
         self.buffer = ExpectBuffer()
         self._stop.clear()
-        self._open_stream()
+        self.log.acquire()
+        try:
+            self._open_stream()
+        except BaseException:
+            self.log.release()
+            raise
         self.log.note(self.channel, f"opened {self._describe()}")
         self._reader = threading.Thread(target=self._read_loop, name=f"{self.name} reader",
                                         daemon=True)
@@ -173,7 +178,7 @@ class StreamConsole:
             self._reader.join(5)
             self._reader = None
             self.log.note(self.channel, "closed")
-            self.log.flush()
+            self.log.release()
 
     def __enter__(self) -> StreamConsole:
         self.open()

@@ -17,7 +17,7 @@ import re
 import threading
 from datetime import datetime
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, TextIO
 
 MASK = "********"
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -39,8 +39,9 @@ class PhoneLog:
         self._lock = threading.Lock()
         self._secrets: set[str] = set()
         self._partial: dict[str, tuple[str, str]] = {}  # channel -> (timestamp, text)
+        self._users = 0
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = path.open("a", encoding="utf-8")
+        self._file: TextIO | None = None
 
     @classmethod
     def for_path(cls, path: Path) -> PhoneLog:
@@ -48,9 +49,29 @@ class PhoneLog:
         key = path.resolve()
         with cls._open_guard:
             log = cls._open.get(key)
-            if log is None or log._file.closed:
+            if log is None:
                 log = cls._open[key] = cls(path)
             return log
+
+    def acquire(self) -> None:
+        """A console starts writing here (the file stays open while any console is open)."""
+        with self._lock:
+            self._users += 1
+
+    def release(self) -> None:
+        """A console stopped writing; the file is closed when none is left."""
+        with self._lock:
+            self._users = max(0, self._users - 1)
+            if self._users == 0:
+                self._flush_partial()
+                if self._file is not None:
+                    self._file.close()
+                    self._file = None
+
+    def _out(self) -> TextIO:
+        if self._file is None:
+            self._file = self.path.open("a", encoding="utf-8")
+        return self._file
 
     def add_secret(self, value: str) -> None:
         """Never write ``value``: it is replaced by ``********`` wherever it would appear."""
@@ -68,7 +89,7 @@ class PhoneLog:
         return datetime.now().astimezone().isoformat(timespec="microseconds")
 
     def _write(self, stamp: str, channel: str, mark: str, text: str) -> None:
-        self._file.write(f"{stamp} {channel:<6} {mark} {printable(self.mask(text))}\n")
+        self._out().write(f"{stamp} {channel:<6} {mark} {printable(self.mask(text))}\n")
 
     def _flush_partial(self, channel: str | None = None) -> None:
         for chan in [channel] if channel else list(self._partial):
@@ -87,7 +108,7 @@ class PhoneLog:
                 stamp = self._now()
             if rest:
                 self._partial[channel] = (stamp, rest)
-            self._file.flush()
+            self._out().flush()
 
     def sent(self, channel: str, text: str, *, masked: str | None = None) -> None:
         """Log sent text; ``masked`` (a reason) replaces it with ``********``."""
@@ -95,20 +116,21 @@ class PhoneLog:
             self._flush_partial()
             shown = f"{MASK} (masked: {masked})" if masked else text.rstrip("\r\n")
             self._write(self._now(), channel, ">", shown)
-            self._file.flush()
+            self._out().flush()
 
     def note(self, channel: str, text: str) -> None:
         """A remark from the framework (opened, closed, host key, timeout)."""
         with self._lock:
             self._flush_partial()
             self._write(self._now(), channel, "#", text)
-            self._file.flush()
+            self._out().flush()
 
     def flush(self) -> None:
         """Write out pending partial lines (a prompt awaiting input) so the file is complete."""
         with self._lock:
             self._flush_partial()
-            self._file.flush()
+            if self._file is not None:
+                self._file.flush()
 
 
 class ExpectBuffer:
@@ -123,9 +145,16 @@ class ExpectBuffer:
         self.closed: str | None = None  # why the stream ended, once it has
         self.changed = threading.Condition()
 
+    #: text before the cursor beyond this many characters is dropped (a console open for a
+    #: whole run sees many boots); the log file keeps everything
+    KEEP = 1_000_000
+
     def feed(self, text: str) -> None:
         with self.changed:
             self.text += text.replace("\r", "")
+            if self.cursor > self.KEEP:
+                cut = self.cursor - self.KEEP // 10
+                self.text, self.cursor = self.text[cut:], self.cursor - cut
             self.changed.notify_all()
 
     def close(self, reason: str) -> None:
