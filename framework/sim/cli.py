@@ -63,7 +63,7 @@ def up(rig: RigOption = DEFAULT_RIG,
        timeout: Annotated[float, typer.Option(help="seconds to wait for readiness")] = 60.0,
        ) -> None:
     """Start the simulated bench; returns once it is ready."""
-    from framework.sim.lab import log_path, pid_alive, read_state, run_dir, state_path
+    from framework.sim.state import log_path, pid_alive, read_state, run_dir, state_path
 
     _need_privileges("up")
     bench = _bench(rig)
@@ -140,7 +140,7 @@ def status(rig: RigOption = DEFAULT_RIG, prefix: PrefixOption = None,
            as_json: Annotated[bool, typer.Option("--json", help="the state file as JSON")]
            = False) -> None:
     """Show whether the lab runs, and each phone's power, address and firmware."""
-    from framework.sim.lab import lab_namespaces, pid_alive, read_state
+    from framework.sim.state import lab_namespaces, pid_alive, read_state
 
     name = _prefix(rig, prefix)
     state = read_state(name)
@@ -167,7 +167,7 @@ def down(rig: RigOption = DEFAULT_RIG, prefix: PrefixOption = None,
          timeout: Annotated[float, typer.Option(help="seconds to wait for a clean exit")] = 10.0,
          ) -> None:
     """Stop the lab and remove its namespaces (also after the lab process died)."""
-    from framework.sim.lab import lab_namespaces, pid_alive, read_state, state_path
+    from framework.sim.state import lab_namespaces, pid_alive, read_state, state_path
 
     _need_privileges("down")
     name = _prefix(rig, prefix)
@@ -206,6 +206,37 @@ def _terminate(pid: int, timeout: float) -> bool:
         return True
     finally:
         os.close(pidfd)
+
+
+@app.command()
+def fault(name: Annotated[str, typer.Argument(help="pdu-unreachable or dead-outlet")],
+          state: Annotated[str, typer.Argument(help="on or off")],
+          outlet: Annotated[int | None, typer.Option(help="outlet number (dead-outlet)")] = None,
+          pdu: Annotated[str | None, typer.Option(help="PDU name (default: the first)")] = None,
+          rig: RigOption = DEFAULT_RIG, prefix: PrefixOption = None) -> None:
+    """Switch a fault of the simulated equipment on a running lab."""
+    import socket
+
+    from framework.sim.state import control_path
+
+    if name not in ("pdu-unreachable", "dead-outlet") or state not in ("on", "off"):
+        raise _fail("hil sim fault: expected `pdu-unreachable on|off` or "
+                    "`dead-outlet on|off --outlet N`")
+    if name == "dead-outlet" and outlet is None:
+        raise _fail("hil sim fault: dead-outlet needs --outlet N")
+    request = {"fault": name, "on": state == "on", "outlet": outlet, "pdu": pdu}
+    path = control_path(_prefix(rig, prefix))
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(10)
+            sock.connect(str(path))
+            sock.sendall((json.dumps(request) + "\n").encode())
+            answer = json.loads(sock.makefile("r").readline())
+    except (OSError, ValueError) as exc:
+        raise _fail(f"hil sim fault: no running sim lab answers on {path} ({exc})") from None
+    if not answer.get("ok"):
+        raise _fail(f"hil sim fault: {answer.get('error')}")
+    typer.echo(f"{name} {state}")
 
 
 @app.command()

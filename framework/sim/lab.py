@@ -20,8 +20,8 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -31,66 +31,24 @@ from typing import Any
 
 import paramiko
 
-from framework.netns import NamespaceError, Netns, list_namespaces
+from framework.netns import NamespaceError, Netns
 from framework.rig import SecretError
 from framework.sim.config import SimBench, SimConfigError
 from framework.sim.console import SerialLine
 from framework.sim.pdu import ApcPduAgent, OutletBoard
 from framework.sim.phone import PhoneMemory, VirtualPhone, factory_settings
+from framework.sim.state import (
+    control_path,
+    lab_namespaces,
+    log_path,
+    pid_alive,
+    read_state,
+    state_path,
+    write_private,
+)
 from framework.sim.terminal_server import TerminalServer
 
 log = logging.getLogger(__name__)
-
-
-def run_dir() -> Path:
-    """Where state, log and control files live (``$HIL_RUN_DIR`` or ``/run/hil``)."""
-    return Path(os.environ.get("HIL_RUN_DIR") or "/run/hil")
-
-
-def state_path(prefix: str) -> Path:
-    return run_dir() / f"sim-{prefix}.json"
-
-
-def log_path(prefix: str) -> Path:
-    return run_dir() / f"sim-{prefix}.log"
-
-
-def read_state(prefix: str) -> dict[str, Any] | None:
-    try:
-        data = json.loads(state_path(prefix).read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def write_private(path: Path, text: str) -> None:
-    """Atomically replace ``path`` with ``text``, mode 0600."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            os.fchmod(out.fileno(), 0o600)
-            out.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def lab_namespaces(prefix: str) -> list[str]:
-    """Existing namespaces that belong to a sim lab with this prefix."""
-    return [n for n in list_namespaces()
-            if n in (f"{prefix}-lab", f"{prefix}-infra") or n.startswith(f"{prefix}-ph-")]
 
 
 def _ip(*args: str) -> None:
@@ -111,6 +69,8 @@ class SimLab:
         self.agents: list[ApcPduAgent] = []
         self.boards: dict[str, OutletBoard] = {}
         self.terminal: TerminalServer | None = None
+        self.control: FaultControl | None = None
+        self.pdu_reachable = not bench.sim.pdu.unreachable
         self.ready = False
         self.started = datetime.now(UTC).isoformat(timespec="seconds")
         self._state_lock = threading.Lock()
@@ -136,9 +96,8 @@ class SimLab:
         prefix_len = lab.address.network.prefixlen
         self.infra.ip("addr", "add", f"{bench.sim.terminal_server_address}/{prefix_len}",
                       "dev", "eth0")
-        if not bench.sim.pdu.unreachable:
-            for pdu in bench.pdus:
-                self.infra.ip("addr", "add", f"{pdu.host}/{prefix_len}", "dev", "eth0")
+        for pdu in bench.pdus:
+            self.infra.ip("addr", "add", f"{pdu.host}/{prefix_len}", "dev", "eth0")
         self.infra.ip("link", "set", "eth0", "up")
         for phone in bench.phones:
             Netns(phone.netns).create()
@@ -174,6 +133,8 @@ class SimLab:
                                        [(self.lines[p.spec.name], p.raw_port, p.rfc2217_port)
                                         for p in bench.phones])
         self.terminal.start()
+        self.control = FaultControl(control_path(bench.prefix), self)
+        self.control.start()
         for pdu in bench.pdus:
             plugged = {p.spec.power.outlet: self.phones[p.spec.name] for p in bench.phones
                        if p.spec.power.pdu == pdu.name}
@@ -183,16 +144,38 @@ class SimLab:
                 dead=bench.sim.pdu.dead_outlets, reboot_delay_s=bench.sim.pdu.reboot_delay_s)
             self.boards[pdu.name] = board
             agent = ApcPduAgent(self.infra, pdu.host, pdu.port, communities[pdu.name], board)
-            if not bench.sim.pdu.unreachable:
-                agent.start()
-                self.agents.append(agent)
+            agent.start()  # it listens even while "unreachable": its address is off the wire
+            self.agents.append(agent)
+        self.set_pdu_reachable(self.pdu_reachable)
         for board in self.boards.values():
             board.apply_initial()
         self.ready = True
         self.save_state()
 
+    # -- faults -----------------------------------------------------------------------
+
+    def set_pdu_reachable(self, reachable: bool) -> None:
+        """Unreachable = the PDU addresses are taken off the wire (ARP gets no answer)."""
+        prefix_len = self.bench.rig.lab.address.network.prefixlen
+        for pdu in self.bench.pdus:
+            self.infra.ip("addr", "add" if reachable else "del", f"{pdu.host}/{prefix_len}",
+                          "dev", "eth0", check=False)
+        self.lab.ip("neigh", "flush", "dev", self.bench.rig.lab.interface, check=False)
+        self.pdu_reachable = reachable
+        self.save_state()
+
+    def set_outlet_dead(self, pdu: str, outlet: int, dead: bool) -> None:
+        board = self.boards.get(pdu)
+        if board is None or not 1 <= outlet <= board.count:
+            raise ValueError(f"no outlet {outlet} on PDU {pdu!r}")
+        with board.lock:
+            (board.dead.add if dead else board.dead.discard)(outlet)
+        self.save_state()
+
     def stop(self) -> None:
         """Stop phones and services, delete the namespaces, remove the state file."""
+        if self.control is not None:
+            self.control.stop()
         for phone in self.phones.values():
             try:
                 phone.power(False)
@@ -215,7 +198,10 @@ class SimLab:
             "prefix": bench.prefix, "pid": os.getpid(), "rig": str(Path(bench.source).resolve()),
             "started": self.started, "ready": self.ready, "namespaces": bench.namespaces,
             "log": str(log_path(bench.prefix)),
-            "pdus": {name: {"outlets": {str(n): "on" if s == 1 else "off"
+            "control": str(control_path(bench.prefix)),
+            "pdus": {name: {"reachable": self.pdu_reachable,
+                            "dead_outlets": sorted(board.dead),
+                            "outlets": {str(n): "on" if s == 1 else "off"
                                         for n, s in board.state.items()}}
                      for name, board in self.boards.items()},
             "phones": {name: {"netns": p.sim.netns, "mac": p.mac, "model": p.model,
@@ -225,6 +211,70 @@ class SimLab:
     def save_state(self) -> None:
         with self._state_lock:
             write_private(state_path(self.bench.prefix), json.dumps(self.state(), indent=2))
+
+
+class FaultControl:
+    """A unix socket (mode 0600) through which ``hil sim fault`` flips fault knobs at run time.
+
+    One JSON request per connection, one JSON answer: ``{"fault": "pdu-unreachable",
+    "on": true}`` or ``{"fault": "dead-outlet", "pdu": "pdu1", "outlet": 3, "on": true}``.
+    This is test control of the simulated equipment, not a way around the wire: the
+    framework still sees only SNMP timeouts or outlets that do not switch.
+    """
+
+    def __init__(self, path: Path, lab: SimLab) -> None:
+        self.path = path
+        self.lab = lab
+        self.sock: socket.socket | None = None
+
+    def start(self) -> None:
+        self.path.unlink(missing_ok=True)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(str(self.path))
+        os.chmod(self.path, 0o600)
+        sock.listen(4)
+        self.sock = sock
+        threading.Thread(target=self._serve, args=(sock,), daemon=True,
+                         name="fault-control").start()
+
+    def stop(self) -> None:
+        if self.sock is not None:
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self.sock.close()
+        self.path.unlink(missing_ok=True)
+
+    def _serve(self, sock: socket.socket) -> None:
+        while True:
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(5)
+                try:
+                    request = json.loads(conn.makefile("r").readline())
+                    answer = self.handle(request)
+                except (ValueError, KeyError, TypeError, OSError) as exc:
+                    answer = {"ok": False, "error": str(exc)}
+                try:
+                    conn.sendall((json.dumps(answer) + "\n").encode())
+                except OSError:
+                    pass
+
+    def handle(self, request: dict[str, Any]) -> dict[str, Any]:
+        fault, on = request["fault"], bool(request["on"])
+        if fault == "pdu-unreachable":
+            self.lab.set_pdu_reachable(not on)
+        elif fault == "dead-outlet":
+            pdus = [p.name for p in self.lab.bench.pdus]
+            self.lab.set_outlet_dead(request.get("pdu") or pdus[0], int(request["outlet"]), on)
+        else:
+            raise ValueError(f"unknown fault {fault!r} (pdu-unreachable, dead-outlet)")
+        log.info("fault %s %s", fault, "on" if on else "off")
+        return {"ok": True}
 
 
 def _constant(value: str) -> Callable[[], str]:

@@ -253,6 +253,10 @@ class Kea:
             "control-socket": {"socket-type": "unix", "socket-name": self.socket_path},
             "lease-database": {"type": "memfile", "persist": False},
             "valid-lifetime": valid_lifetime,
+            # Kea re-encodes Option 43 as vendor sub-options (a plain URL string goes out
+            # empty); redefined as binary it carries the configured bytes unchanged.
+            "option-def": [{"name": "vendor-encapsulated-options", "code": 43,
+                            "type": "binary", "space": "dhcp4"}],
             "option-data": [{"name": "domain-name-servers", "data": LAB_IP},
                             {"name": "routers", "data": LAB_IP}],
             "subnet4": [subnet],

@@ -18,14 +18,20 @@ import argparse
 import json
 import ssl
 import sys
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+_OUT = threading.Lock()
+
 
 def emit(record: dict[str, Any]) -> None:
-    print(json.dumps(record), flush=True)
+    """One JSON line, whole: server threads must not interleave their records."""
+    with _OUT:
+        sys.stdout.write(json.dumps(record) + "\n")
+        sys.stdout.flush()
 
 
 def serve_tftp(address: str, root: Path) -> None:
