@@ -425,7 +425,7 @@ class KeaDhcpServer:
         with self._lock:
             return {
                 "backend": "kea",
-                **self.settings.to_json(),
+                **self.settings.to_dict(),
                 "allowlist": sorted(self._allow),
                 "option_sets": {m: {str(c): v.hex() for c, v in o.items()}
                                 for m, o in sorted(self._options.items())},

@@ -347,7 +347,7 @@ class DhcpServer:
         with self._lock:
             return {
                 "backend": "scapy",
-                **self.settings.to_json(),
+                **self.settings.to_dict(),
                 "allowlist": sorted(self._allow),
                 "option_sets": {m: {str(c): v.hex() for c, v in o.items()}
                                 for m, o in sorted(self._options.items())},

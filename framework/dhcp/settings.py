@@ -111,7 +111,7 @@ class ServerSettings:
     def where(self) -> str:
         return f"{self.interface} (netns {self.netns})" if self.netns else self.interface
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "interface": self.interface,
             "netns": self.netns,

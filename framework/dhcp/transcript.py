@@ -109,7 +109,7 @@ class DhcpMessageRecord:
         value = self.options.get(54)
         return ".".join(str(b) for b in value) if value is not None and len(value) == 4 else None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict: header fields, readable client fields, every option in hex."""
         stamp = _dt.datetime.fromtimestamp(self.time, _dt.UTC).isoformat(timespec="microseconds")
         return {
@@ -231,14 +231,14 @@ class Transcript:
             f"last messages for it: {last}"
         )
 
-    def to_json(self, mac: str | None = None) -> list[dict[str, Any]]:
-        return [r.to_json() for r in self.records(mac)]
+    def to_dicts(self, mac: str | None = None) -> list[dict[str, Any]]:
+        return [r.to_dict() for r in self.records(mac)]
 
 
 def export_transcript(path: str | os.PathLike[str] | None, *, server: dict[str, Any],
                       records: Iterable[DhcpMessageRecord]) -> str:
     """Write (when ``path`` is given) and return the JSON evidence: server settings + records."""
-    text = json.dumps({"server": server, "messages": [r.to_json() for r in records]}, indent=2)
+    text = json.dumps({"server": server, "messages": [r.to_dict() for r in records]}, indent=2)
     if path is not None:
         with open(path, "w", encoding="utf-8") as fh:
             fh.write(text + "\n")
