@@ -1,8 +1,10 @@
 """Fixtures for the simulated rig's tests: labs started through `python -m framework.sim`,
-Kea, and independent provisioning servers, all in namespaces prefixed ``hilt-m``."""
+Kea, and independent provisioning servers, all in namespaces prefixed ``hilt-m-<pid>``
+(the pid of the test run, so two runs on one machine never collide)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,17 +12,54 @@ from typing import Any
 
 import pytest
 
-from framework.netns import have_privileges
-from tests.sim.harness import PREFIX, PYTHON, ROOT, Kea, PhoneEntry, SimLabRun, Witnesses
+from framework.netns import have_privileges, list_namespaces
+from framework.sim.state import pid_alive, read_state, run_dir
+from tests.sim.harness import (
+    PREFIX,
+    PREFIX_ROOT,
+    PYTHON,
+    ROOT,
+    Kea,
+    PhoneEntry,
+    SimLabRun,
+    Witnesses,
+)
 
 needs_netns = pytest.mark.skipif(not have_privileges()[0],
                                  reason=f"needs network namespaces: {have_privileges()[1]}")
 
 
 def _clean_leftovers() -> None:
-    """A lab left behind by a crashed run would make `up` refuse: take it down first."""
-    subprocess.run([PYTHON, "-m", "framework.sim", "down", "--prefix", PREFIX],
-                   capture_output=True, cwd=ROOT, timeout=60)
+    """Take down labs left by test runs that died (never a live run's lab, nor a real one).
+
+    Test labs are ``hilt-m-<pid>``; one whose state file names a dead process, or whose
+    namespaces have no state file and whose test process is gone, is a leftover.
+    """
+    prefixes = {p.name[len("sim-"):-len(".json")]
+                for p in run_dir().glob(f"sim-{PREFIX_ROOT}-*.json")}
+    prefixes |= {"-".join(n.split("-")[:3]) for n in list_namespaces()
+                 if n.startswith(f"{PREFIX_ROOT}-") and n.split("-")[2].isdigit()}
+    for prefix in sorted(prefixes):
+        state = read_state(prefix)
+        owner = int(prefix.rsplit("-", 1)[1])
+        if prefix == PREFIX or (state and pid_alive(int(state.get("pid", 0)))) or \
+                _process_exists(owner):
+            continue
+        subprocess.run([PYTHON, "-m", "framework.sim", "down", "--prefix", prefix],
+                       capture_output=True, cwd=ROOT, timeout=60)
+    if read_state(PREFIX) or any(n.startswith(f"{PREFIX}-") for n in list_namespaces()):
+        subprocess.run([PYTHON, "-m", "framework.sim", "down", "--prefix", PREFIX],
+                       capture_output=True, cwd=ROOT, timeout=60)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,9 @@ import yaml
 
 from framework.netns import Netns
 
-PREFIX = "hilt-m"
+# Every name starts with hilt-m; the pid keeps two test runs on one machine apart.
+PREFIX_ROOT = "hilt-m"
+PREFIX = f"{PREFIX_ROOT}-{os.getpid()}"
 LAB_NS = f"{PREFIX}-lab"
 BRIDGE = "br-lab"
 LAB_IP = "192.0.2.1"
@@ -61,7 +63,7 @@ def phones(count: int, models: Sequence[str] = ("440HD",), **kwargs: Any) -> lis
 
 
 def rig_document(entries: Sequence[PhoneEntry], **sim: Any) -> dict[str, Any]:
-    """A rig (same schema as rigs/sim.yaml) for these phones, namespaces prefixed hilt-m."""
+    """A rig (same schema as rigs/sim.yaml) for these phones, namespaces prefixed PREFIX."""
     sim_phones: dict[str, Any] = {}
     for p in entries:
         knobs: dict[str, Any] = {"deviations": list(p.deviations)}

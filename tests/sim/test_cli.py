@@ -61,7 +61,7 @@ def test_eight_phone_lab_up_status_down(start_lab: Callable[..., SimLabRun],
                                         record_property: Callable[[str, object], None]) -> None:
     lab = start_lab(phones(8, ("440HD", "405HD", "420HD", "450HD")))
     record_property("hil_sim_up_seconds_8_phones", round(lab.up_seconds, 2))
-    assert "sim lab hilt-m up in" in lab.up_output and "8 phones" in lab.up_output
+    assert f"sim lab {PREFIX} up in" in lab.up_output and "8 phones" in lab.up_output
     assert lab.password not in lab.up_output and lab.community not in lab.up_output
     assert "not shown" in lab.up_output  # the generated secrets are named, never printed
     status = lab.status()

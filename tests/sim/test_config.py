@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from framework.sim.config import SimConfigError, ensure_secrets, load_bench
-from tests.sim.harness import COMMUNITY_VAR, PASSWORD_VAR, phones, rig_document
+from tests.sim.harness import COMMUNITY_VAR, PASSWORD_VAR, PREFIX, phones, rig_document
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,7 +38,7 @@ def test_the_default_rig_describes_four_models() -> None:
     (lambda d: d["sim"].update(boot_time_s=500), "sim.boot_time_s: Input should be less"),
     (lambda d: d["sim"].update(firmware="nowhere.module:X"),
      "sim.firmware: firmware module 'nowhere.module' cannot be imported"),
-    (lambda d: d["lab"].update(netns="other-lab"), "lab.netns: must be 'hilt-m-lab'"),
+    (lambda d: d["lab"].update(netns="other-lab"), f"lab.netns: must be '{PREFIX}-lab'"),
     (lambda d: d["phones"][1]["console"]["serial"].update(url="socket://192.0.2.251:7009"),
      "phones[1].console.serial.url: phone 2 (ph2) is served at socket://192.0.2.251:7002"),
     (lambda d: d.pop("sim"), "this rig has no sim section"),
