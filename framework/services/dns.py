@@ -1,5 +1,8 @@
 """Recording DNS server (dnslib) answering the lab zone.
 
+The manual's examples name the server ``Audiocodes.com`` (Admin Manual 2.2.8, 10.2.2,
+Table 10-2), so the phone resolves it first; the record keeps the spelling it used.
+
 Phones resolve the provisioning host (``Audiocodes.com`` in Option 66, the host in an
 Option 160 URL) before TFTP/HTTP/FTP. Each query becomes one ``RequestRecord`` with the
 name exactly as sent (case kept: dnslib keeps the labels' bytes), the type and the
@@ -10,6 +13,7 @@ asked for another type get an empty NOERROR answer. UDP and TCP.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import logging
 import socket
@@ -143,8 +147,7 @@ class _RecordingLogger:
         if record is not None:
             handler.lab_record = None
             record.details["response_length"] = len(data)
-            handler.server.lab_owner.log.append(
-                RequestRecord(**{**record.__dict__, "bytes_sent": len(data)}))
+            handler.server.lab_owner.log.append(dataclasses.replace(record, bytes_sent=len(data)))
 
     def log_error(self, handler: Any, error: object) -> None:
         handler.server.lab_owner.record_malformed(handler, f"malformed DNS message: {error}")

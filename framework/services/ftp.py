@@ -1,5 +1,8 @@
 """Recording FTP server (pyftpdlib) serving the ContentStore as a read-only tree.
 
+For the ``ftp://`` provisioning URLs of Option 160 and Option 66 (Admin Manual 2.2.8,
+Table 10-1, and 10.2.2, Table 10-2).
+
 Every command that touches a file or directory (RETR, SIZE, MDTM, CWD, LIST, NLST,
 MLSD, MLST, STOR, DELE, ...) becomes a ``RequestRecord`` with the reply code, and so do
 logins (user name only) and unknown commands. Commands are captured in

@@ -1,5 +1,8 @@
 """Recording HTTP and HTTPS servers (stdlib ``ThreadingHTTPServer``).
 
+The ``http://`` and ``https://`` forms of Option 160 (Admin Manual 2.2.8,
+Table 10-1) and of Option 66 (10.2.2, Table 10-2) end up here.
+
 Each request becomes one ``RequestRecord``: method, path as sent, Host header (the host
 the phone named), User-Agent (``AUDC-IPPhone/<version> (<model>G-Rev0; <MAC>)``), Range,
 status and body bytes. HTTPS wraps each accepted connection in TLS in its own thread,

@@ -1,5 +1,11 @@
 """Recording TFTP server (RFC 1350 reads, RFC 2347-2349 options) built on fbtftp.
 
+TFTP is the phone's default: an Option 66 host without a protocol yields
+``tftp://<host>/<hardware type>.img`` and ``tftp://<host>/<mac>.cfg`` ("When protocol is
+not specified, tftp is added as the default protocol", Admin Manual 2.2.8, 10.2.2,
+Table 10-2). Each record rebuilds that URL from the RRQ filename and the host the phone
+resolved through our DNS.
+
 fbtftp forks one process per transfer (LAB-NOTES.md, "Provisioning services"). How the
 records still reach the parent's ``RequestLog``:
 
@@ -13,11 +19,15 @@ records still reach the parent's ``RequestLog``:
   and writes one JSON line (< PIPE_BUF, so atomic) with the outcome to the pipe before
   ``os._exit``.
 - The parent's selector watches the listening socket, the report pipe, a wake-up pipe
-  (for ``stop``) and each child's exit sentinel. A report becomes one ``RequestRecord``
-  at once; a child that exits without a report still yields an ``error`` record.
+  (for ``stop``) and a pidfd per child. A report becomes one ``RequestRecord`` at once;
+  a child that exits without a report still yields an ``error`` record.
+- An RRQ the client re-sent while its first one was being served (same address, port
+  and file, arrived before that transfer ended, by the kernel's receive timestamp) is
+  counted in that transfer's ``details["duplicate_rrqs"]``, not served twice.
 
-So there is exactly one record per request, timed at the RRQ, written when the transfer
-ends. The fork start method is pinned (fbtftp handlers are ``multiprocessing.Process``).
+So there is exactly one record per request, timed when the RRQ arrived, written when the
+transfer ends. The fork start method is pinned (fbtftp handlers are
+``multiprocessing.Process``).
 """
 
 from __future__ import annotations
@@ -48,7 +58,7 @@ logger = logging.getLogger(__name__)
 
 OPCODE_RRQ, OPCODE_WRQ, OPCODE_ERROR = 1, 2, 5
 ERR_UNDEFINED, ERR_NOT_FOUND, ERR_ACCESS, ERR_ILLEGAL = 0, 1, 2, 4
-MODES = ("netascii", "octet", "mail")
+MODES = ("netascii", "octet")  # "mail" (RFC 1350) is for writes only
 BLKSIZE_RANGE = (8, 65464)  # RFC 2348
 TIMEOUT_RANGE = (1, 255)  # RFC 2349
 SO_TIMESTAMP = 29  # Linux <asm-generic/socket.h>; not exported by Python's socket module
