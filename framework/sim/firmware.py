@@ -233,7 +233,7 @@ class Faithful400HD:
         if method == "static":
             return self._static(model, mac, settings)
 
-        url_option = _int_setting(settings, SETTING_URL_OPTION, 160)
+        url_option = url_option_code(settings)
         if self._has("url-option-override-ignored"):
             url_option = 160
         sources = [f"option {url_option}", "option 66/67", "option 43"]
@@ -429,6 +429,12 @@ def _suboption(raw: bytes, code: int) -> bytes | None:
 def _int_setting(settings: Mapping[str, str], key: str, default: int) -> int:
     value = settings.get(key, "").strip()
     return int(value) if value.isdigit() and 0 < int(value) < 255 else default
+
+
+def url_option_code(settings: Mapping[str, str]) -> int:
+    """The DHCP option the phone reads its URL from (``provisioning/url_option_value``,
+    1..254, default 160); the DHCP client also asks for it in Option 55."""
+    return _int_setting(settings, SETTING_URL_OPTION, 160)
 
 
 def load_firmware_class(spec: str) -> type[VirtualFirmware]:

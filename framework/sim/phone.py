@@ -22,12 +22,13 @@ Power off cancels the session, closes SSH and takes the link down at once
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from pathlib import Path
@@ -41,9 +42,9 @@ from framework.sim.dhcp import Cancelled, DhcpClient, Lease
 from framework.sim.fetch import FetchError, PhoneIdentity, ProvisioningClient
 from framework.sim.firmware import (
     DEFAULT_SETTINGS,
-    SETTING_URL_OPTION,
     PlannedRequest,
     VirtualFirmware,
+    url_option_code,
 )
 from framework.sim.image import HEADER_SIZE, ImageError, ImageHeader, parse_header, verify_image
 from framework.sim.ssh import PhoneSshServer
@@ -177,6 +178,14 @@ class VirtualPhone:
         self.phase = phase
         self.on_change()
 
+    @contextlib.contextmanager
+    def _current(self, session: _Session) -> Iterator[None]:
+        """Hold the phone while ``session`` is still its boot; else the boot is over."""
+        with self._lock:
+            if self._session is not session:
+                raise Cancelled()
+            yield
+
     # -- one boot ---------------------------------------------------------------------
 
     def _boot(self, session: _Session) -> None:
@@ -193,13 +202,15 @@ class VirtualPhone:
                 f"eth0: MAC {_colon(self.mac)}")
             if session.cancelled.wait(self.sim.boot_time_s):
                 return
-            self.netns.ip("link", "set", "eth0", "up")
+            with self._current(session):
+                self.netns.ip("link", "set", "eth0", "up")
+                self._set_phase("dhcp")
             say("eth0: link up")
-            self._set_phase("dhcp")
             lease = self._lease(session, say)
             self._provision(session, lease, say)
             console.login_prompt()
-            self._set_phase("up")
+            with self._current(session):
+                self._set_phase("up")
             self._run(session, lease, say)
         except Cancelled:
             pass
@@ -218,16 +229,18 @@ class VirtualPhone:
             except queue.Empty:
                 renewed = self._client(session, say).renew(lease)
                 lease = renewed if renewed is not None else self._lease(session, say)
-                self._configure(lease, say)
+                self._configure(session, lease, say)
                 renew_at = time.monotonic() + lease.renew_after
                 continue
             if command == _STOP or session.cancelled.is_set():
                 return
             if command == _PROVISION:
-                self._set_phase("dhcp")
+                with self._current(session):
+                    self._set_phase("dhcp")
                 lease = self._lease(session, say)
                 self._provision(session, lease, say)
-                self._set_phase("up")
+                with self._current(session):
+                    self._set_phase("up")
                 renew_at = time.monotonic() + lease.renew_after
 
     def _speaker(self, session: _Session, console: SerialSession) -> Callable[[str], None]:
@@ -239,18 +252,17 @@ class VirtualPhone:
         return say
 
     def _client(self, session: _Session, say: Callable[[str], None]) -> DhcpClient:
-        url_option = self.get_setting(SETTING_URL_OPTION) or "160"
-        return DhcpClient("eth0", self.mac, self.model,
-                          int(url_option) if url_option.isdigit() else 160,
-                          session.cancelled, say)
+        with self._memory_lock:
+            url_option = url_option_code(self.memory.settings)
+        return DhcpClient("eth0", self.mac, self.model, url_option, session.cancelled, say)
 
     def _lease(self, session: _Session, say: Callable[[str], None]) -> Lease:
         lease = self._client(session, say).obtain()
-        self._configure(lease, say)
+        self._configure(session, lease, say)
         return lease
 
-    def _configure(self, lease: Lease, say: Callable[[str], None]) -> None:
-        with self._lock:
+    def _configure(self, session: _Session, lease: Lease, say: Callable[[str], None]) -> None:
+        with self._current(session):
             if self.address == lease.address:
                 return
             self.netns.ip("addr", "flush", "dev", "eth0")
@@ -266,7 +278,8 @@ class VirtualPhone:
     # -- provisioning -----------------------------------------------------------------
 
     def _provision(self, session: _Session, lease: Lease, say: Callable[[str], None]) -> None:
-        self._set_phase("provisioning")
+        with self._current(session):
+            self._set_phase("provisioning")
         with self._memory_lock:
             settings = dict(self.memory.settings)
         plan = self.firmware.plan(lease.options, self.model, self.mac, settings)
@@ -320,9 +333,7 @@ class VirtualPhone:
         except ImageError as exc:
             say(f"Provisioning: firmware {url} rejected: {exc}")
             return
-        with self._lock:
-            if session.cancelled.is_set():
-                raise Cancelled()
+        with self._current(session):
             with self._memory_lock:
                 self.memory.version = header.version
             self.on_change()

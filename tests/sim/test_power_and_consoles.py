@@ -122,6 +122,21 @@ def test_outlet_reboot_is_off_then_on(lab: SimLabRun, kea: Kea, dhcp_watch: Dhcp
     assert snmpget(lab.community, f"{OUTLET_CTL}.2").stdout.strip() == "1"
 
 
+def test_rapid_power_toggling_leaves_one_clean_boot(lab: SimLabRun, kea: Kea,
+                                                   dhcp_watch: DhcpWatch) -> None:
+    ph2 = PHONES[1]
+    for _ in range(4):
+        power(lab, ph2.name, False)
+        power(lab, ph2.name, True)
+    power(lab, ph2.name, False)
+    assert not reachable(ph2.address)  # the last word was "off": no stale boot came up
+    assert lab.status()["phones"]["ph2"]["address"] is None
+    text = booted(lab, ph2.name, lambda: power(lab, ph2.name, True))
+    assert text.count("U-Boot") == 1
+    assert reachable(ph2.address)
+    assert lab.status()["phones"]["ph2"]["phase"] == "up"
+
+
 def test_outlet_names_bad_values_and_wrong_community(lab: SimLabRun) -> None:
     assert snmpget(lab.community, f"{OUTLET_NAME}.2").stdout.strip() == '"ph2"'
     bad = snmpset(lab.community, 1, 7)
@@ -294,6 +309,13 @@ def test_provision_command_reruns_dhcp_without_a_cold_boot(
         text = tap.wait_text("Provisioning done", timeout=10)
         assert "U-Boot" not in text
         assert exec_(client, "cat /etc/release")[1] == 0  # same SSH session still up
+        # A nonsense URL option number is ignored (160 is read), never a crash.
+        exec_(client, "setcfg provisioning/url_option_value 999")
+        mark = tap.mark()
+        exec_(client, "provision")
+        assert "Provisioning: no provisioning option" in tap.wait_text(
+            "Provisioning done", timeout=10, since=mark)
+        exec_(client, "setcfg provisioning/url_option_value 160")
     finally:
         client.close()
         tap.close()
