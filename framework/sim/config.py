@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from framework.rig import ApcSnmpPdu, PhoneSpec, Rig, RigError, SecretRef, key_path, load_rig
+from framework.rig import ApcSnmpPdu, PhoneSpec, Rig, SecretRef, key_path, load_rig
 from framework.rig.secrets import SecretError, read_secrets_file, secrets_file
 from framework.sim.firmware import FirmwareConfigError, VirtualFirmware, load_firmware_class
 
@@ -248,5 +248,5 @@ def ensure_secrets(bench: SimBench) -> list[str]:
     return missing
 
 
-__all__ = ["RigError", "SimBench", "SimConfigError", "SimSection", "SimulatedPhone",
+__all__ = ["SimBench", "SimConfigError", "SimSection", "SimulatedPhone",
            "bench_from_rig", "ensure_secrets", "load_bench"]

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
+import re
 import socket
 import threading
 import time
@@ -50,6 +51,7 @@ from framework.sim.image import HEADER_SIZE, ImageError, ImageHeader, parse_head
 from framework.sim.ssh import PhoneSshServer
 
 log = logging.getLogger(__name__)
+_SECRET_SETTING = re.compile(r"pass|secret|community|key", re.IGNORECASE)
 _PROVISION = "provision"
 _STOP = "stop"
 
@@ -407,8 +409,10 @@ class VirtualPhone:
     # -- status -----------------------------------------------------------------------
 
     def status(self) -> dict[str, object]:
+        """For the state file: settings that look like secrets are masked."""
         with self._memory_lock:
-            settings = dict(self.memory.settings)
+            settings = {k: "***" if _SECRET_SETTING.search(k) else v
+                        for k, v in self.memory.settings.items()}
         return {"power": "on" if self.powered else "off", "phase": self.phase,
                 "address": str(self.address) if self.address else None,
                 "firmware": self.version, "settings": settings}
