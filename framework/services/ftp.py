@@ -292,6 +292,15 @@ class _RecordingFTPHandler(FTPHandler):
         when = self.lab_transfer_started.pop(filename, time.time())
         self._lab_record(when, cmd, filename, outcome, code, details, nbytes=int(bytes))
 
+    def close(self) -> None:
+        """Close the session; a RETR whose data never flowed is still recorded."""
+        super().close()
+        for path, when in list(self.lab_transfer_started.items()):
+            del self.lab_transfer_started[path]
+            self.lab_opened.pop(path, None)
+            self._lab_record(when, "RETR", path, Outcome.ERROR, None,
+                             {"error": "session closed before the data transfer ran"})
+
     def on_login(self, username: str) -> None:
         self._lab_record(self._command_time(), "LOGIN", "", Outcome.SERVED, 230,
                          {"user": username}, user=username)

@@ -122,3 +122,21 @@ def test_upload_listing_and_unknown_commands(wire: Wire) -> None:
     assert next(r.method for r in unknown) == "FROB"
     assert all(r.outcome == Outcome.ERROR and "unknown command" in r.details["error"]
                for r in unknown) and len(unknown) == 2
+
+
+def test_a_retr_whose_data_connection_never_opens_is_still_recorded(wire: Wire) -> None:
+    wire.content.serve("/440HD.img", IMAGE)
+    with wire.client(0).entered():
+        sock = socket.create_connection((SERVER, 21), timeout=5)
+    with sock, sock.makefile("rwb") as ctl:
+        ctl.readline()
+        for line in (b"USER anonymous", b"PASS lab@", b"TYPE I", b"PASV", b"RETR 440HD.img"):
+            ctl.write(line + b"\r\n")
+            ctl.flush()
+            reply = ctl.readline()
+    # the client hangs up instead of connecting to the passive port
+
+    assert reply.startswith(b"150")
+    retr = wire.wait(lambda r: r.method == "RETR", "the RETR of the abandoned session")
+    assert retr.outcome == Outcome.ERROR and retr.bytes_sent == 0
+    assert "before the data transfer" in retr.details["error"]
