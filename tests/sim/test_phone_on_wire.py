@@ -190,10 +190,14 @@ def test_tftp_directory_url_upgrades_firmware_then_applies_config(
         lab: SimLabRun, kea: Kea, servers: Witnesses, www: Path) -> None:
     ph1 = PHONES[0]
     serve(www, "fw/440HD.img", build_image("440HD", NEW, b"\x5a" * 3000))
-    serve(www, "fw/00908F000001.cfg", b"system/type=440HD\ntest/colour=blue\n")
+    serve(www, "fw/00908F000001.cfg",
+          b"system/type=440HD\ntest/colour=blue\nvoip/line/0/auth_password=hunter2\n")
     mark = servers.seen.mark()
     after = upgrade_and_configure(lab, kea, ph1, {160: b"tftp://192.0.2.1/fw/"})
     assert after["SWVERSION"] == NEW and after["colour"] == "blue"
+    status = lab.status()["phones"]["ph1"]
+    assert status["firmware"] == NEW  # the installed version is the sim's persistent state
+    assert status["settings"]["voip/line/0/auth_password"] == "***"
     assert servers.names(ph1.address, mark) == [
         ("tftp", "fw/440HD.img"),                   # full download, installed, reboot
         ("tftp", "fw/440HD.img"),                   # header only: same version now
