@@ -113,7 +113,7 @@ class LabCA:
         digest = hashlib.sha256("\n".join(identities).encode()).hexdigest()[:16]
         certs = self.directory / "certs"
         cert_path, key_path = certs / f"{digest}.pem", certs / f"{digest}.key"
-        with self._lock:
+        with self._lock, self._file_lock():  # key and cert must come from one issue
             if not (cert_path.is_file() and key_path.is_file()):
                 certs.mkdir(exist_ok=True)
                 leaf = self._ca.issue_cert(*identities, organization_name="hil400hd lab")
