@@ -5,11 +5,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMPS := .stamps
 APT_PACKAGES := iproute2 busybox isc-dhcp-client kea-dhcp4-server dnsutils tcpdump curl \
-                snmp snmpd ser2net openssh-server openssh-client socat
+                snmp snmpd ser2net openssh-server openssh-client socat chromium
 PYTEST_ARGS ?=
 
 .PHONY: setup run test lint unit clean-sim
-setup: $(STAMPS)/apt $(STAMPS)/venv
+setup: $(STAMPS)/apt $(STAMPS)/venv $(STAMPS)/allure
 
 $(STAMPS):
 	mkdir -p $(STAMPS)
@@ -22,12 +22,20 @@ $(STAMPS)/apt: Makefile | $(STAMPS)
 	  $$SUDO apt-get update -q && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing; \
 	fi
+	@command -v npm >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends nodejs npm; }
 	touch $@
 
 $(STAMPS)/venv: pyproject.toml | $(STAMPS)
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+# The Allure HTML report generator (npm package `allure`, 3.x), local to the checkout.
+$(STAMPS)/allure: $(STAMPS)/apt | $(STAMPS)
+	test -x .tools/node_modules/.bin/allure || \
+	  npm install --prefix .tools --no-audit --no-fund --loglevel=error allure@3
 	touch $@
 
 lint: setup

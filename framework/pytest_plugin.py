@@ -83,10 +83,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 _PHONES_KEY = pytest.StashKey[list[str]]()
 
 
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
-                                  items: list[pytest.Item]) -> None:
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Every (case, phone) left after selection (-k, -m, deselection) goes to a lane."""
     pairs: list[tuple[Case, str]] = []
-    for item in items:
+    for item in session.items:
         callspec = getattr(item, "callspec", None)
         if callspec is None:
             continue
@@ -94,8 +94,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         phone = callspec.params.get("hil_phone")
         if isinstance(case, Case) and isinstance(phone, str):
             pairs.append((case, phone))
-    # Lanes run per phone; order items so each phone's cases come in lane order.
-    config.stash[_ITEMS_KEY] = pairs
+    session.config.stash[_ITEMS_KEY] = pairs
 
 
 @pytest.fixture(scope="session")

@@ -95,11 +95,12 @@ def open_phone(rig: Rig, spec: PhoneSpec, console_dir: Path, *, dhcp: Any,
                boot_timeout_s: float) -> PhoneLink:
     """Connect to one phone of the rig through its PDU outlet and console."""
     from framework.console import ConsoleError
-    from framework.phone import Phone400HD, PhoneBroken
+    from framework.phone import Phone400HD, PhoneError
     from framework.power import PowerError
+    from framework.rig import SecretError
 
-    faults: tuple[type[BaseException], ...] = (ConsoleError, PhoneBroken, PowerError,
-                                               TimeoutError, OSError)
+    faults: tuple[type[BaseException], ...] = (ConsoleError, PhoneError, PowerError,
+                                               SecretError, TimeoutError, OSError)
     try:
         driver = Phone400HD.from_rig(rig, spec, console_dir, dhcp=dhcp,
                                      boot_timeout_s=boot_timeout_s)

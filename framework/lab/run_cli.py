@@ -9,6 +9,7 @@ and none was broken (observations are not verdicts).
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -67,8 +68,11 @@ def command(
     report = html.write(doc, run_dir / "certification.html")
     allure = shutil.which("allure") or _local_allure()
     if allure:
-        subprocess.run([allure, "generate", "--single-file", "-o", str(run_dir / "allure-report"),
-                        str(run_dir / "allure-results")], capture_output=True, timeout=300)
+        gen = subprocess.run([allure, "generate", str(run_dir / "allure-results"), "-o",
+                              str(run_dir / "allure-report")], capture_output=True, timeout=300,
+                             env={**os.environ, "NO_COLOR": "1"})
+        if gen.returncode == 0:
+            typer.echo(f"allure  {run_dir / 'allure-report' / 'index.html'}")
     s = doc["summary"]
     typer.echo(f"run {run_id}: {s['passed']} passed, {s['failed']} failed, {s['broken']} broken, "
                f"{s['observed']} observed, {s['skipped']} skipped")
@@ -79,5 +83,5 @@ def command(
 
 
 def _local_allure() -> str | None:
-    local = ROOT / "node_modules" / ".bin" / "allure"
+    local = ROOT / ".tools" / "node_modules" / ".bin" / "allure"
     return str(local) if local.exists() else None

@@ -56,7 +56,7 @@ ROOT = Path(__file__).resolve().parents[2]
 #: sharing a path never race); firmware URLs answer not-found, so no phone is ever flashed
 #: by a matrix run.
 LAB_CONFIG = b"# 400HD provisioning lab: configuration served to the phone under test\n"
-LAB_STATE_DIR = Path(os.environ.get("HIL_STATE_DIR", "/run/hil/lab-state"))
+LAB_STATE_DIR = Path(os.environ.get("HIL_STATE_DIR", "/run/hil"))
 
 
 @dataclass
@@ -246,7 +246,9 @@ class LabSession:
                                    dhcp=self.dhcp, boot_timeout_s=self.options.boot_timeout_s)
             identity = lane.link.identity()
             lane.firmware = identity.firmware
-            if identity.model != lane.spec.model or identity.mac != lane.spec.mac:
+            from framework.phone import model_matches
+
+            if not model_matches(lane.spec.model, identity.model) or identity.mac != lane.spec.mac:
                 raise RigFault(f"phone {lane.spec.name} reports model {identity.model} MAC "
                                f"{identity.mac}; the rig says {lane.spec.model} {lane.spec.mac}")
             lane.url_option = identity.url_option
@@ -357,6 +359,9 @@ class LabSession:
                 lane.link.set_setting("provisioning/url_option_value", str(case.url_option))
                 lane.url_option = case.url_option
             self.dhcp.set_options(spec.mac_colon, options)
+            # A TFTP/FTP request carries no host name: it is attributed to a name only if
+            # the phone looked that name up in this provisioning cycle.
+            self.services.log.forget_names(str(spec.address))
             start = time.time()
             path = lane.link.trigger(self.options.trigger)
             self._await_lease(spec, start)
