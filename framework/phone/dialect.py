@@ -18,11 +18,17 @@ class ShellDialect:
     """How one firmware family's shell looks and which commands do what."""
 
     family: str
-    login_prompt: str = r"\S+ login: $"
-    password_prompt: str = r"Password: $"
+    #: First words of a boot on the serial console (boot loader, kernel). The login prompt
+    #: counts as boot evidence only after it, so a prompt printed before the power cut and
+    #: still in transit cannot pass for the new boot. None: the family prints none.
+    boot_banner: str | None = r"U-Boot|Starting kernel|Linux version"
+    #: Prompts are not anchored to the end of the text received: the driver waits for the
+    #: DHCP DISCOVER first, and a phone may print more after its prompt meanwhile.
+    login_prompt: str = r"\S+ login: "
+    password_prompt: str = r"Password: "
     login_incorrect: str = r"Login incorrect"
     #: ``{user}`` is replaced by the login name; any model and directory match.
-    shell_prompt: str = r"\[{user}@[^\] ]+ [^\]]*\]\$ $"
+    shell_prompt: str = r"\[{user}@[^\] ]+ [^\]]*\]\$ "
     release_command: str = "cat /etc/release"
     reboot_command: str = "reboot"
     reboot_banner: str = r"Restarting system\."

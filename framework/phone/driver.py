@@ -323,12 +323,19 @@ class Phone400HD:
             discover_at = float(getattr(record, "time", time.time()))
         if self.kind == "serial":
             con = self._open_console()
+            seen = " (its DISCOVER was seen)" if discover_at else ""
+            banner = self.dialect.boot_banner
+            try:
+                if banner is not None:
+                    con.expect(banner, max(deadline - time.monotonic(), 0.5))
+            except ConsoleTimeout as exc:
+                raise PhoneError(f"no boot banner on the serial console within "
+                                 f"{self.boot_timeout_s:g} s after {how}{seen}: {exc}") from None
             try:
                 con.expect(self.dialect.login_prompt, max(deadline - time.monotonic(), 0.5))
             except ConsoleTimeout as exc:
                 raise PhoneError(f"no login prompt within {self.boot_timeout_s:g} s after {how}"
-                                 f"{' (its DISCOVER was seen)' if discover_at else ''}: "
-                                 f"{exc}") from None
+                                 f"{seen}: {exc}") from None
         else:
             self._await_ssh(deadline, how)
         return BootEvidence(how, since, discover_at, time.time())

@@ -78,7 +78,8 @@ class ScriptedPhone:
     def __init__(self, fd: int, *, model: str = "440HD", mac: str = "00908F000001",
                  version: str = "2.2.8.61", username: str = "admin", password: str = "1234",
                  echo: bool = True, boot_time: float = 0.05, send_discover: bool = True,
-                 boot_hangs: bool = False, fd_out: int | None = None) -> None:
+                 boot_hangs: bool = False, fd_out: int | None = None,
+                 late_prompt: bool = False) -> None:
         self.fd = fd
         self.fd_out = fd if fd_out is None else fd_out
         self.ended = threading.Event()  # set when the line goes away or the shell exits
@@ -86,6 +87,7 @@ class ScriptedPhone:
         self.username, self.password = username, password
         self.echo, self.boot_time = echo, boot_time
         self.send_discover, self.boot_hangs = send_discover, boot_hangs
+        self.late_prompt = late_prompt  # a login prompt still in transit after power-off
         self.settings = dict(DEFAULT_SETTINGS)
         self.dhcp = DhcpEvents()
         self.outlet = ScriptedOutlet(self)
@@ -169,6 +171,8 @@ class ScriptedPhone:
             self.powered = False
             self._state = "off"
             self._generation += 1
+        if self.late_prompt:  # delivered by the terminal server a moment after the cut
+            threading.Timer(0.1, self._out, args=(f"\n{self.model} login: ",)).start()
 
     def _boot(self) -> None:
         with self._lock:

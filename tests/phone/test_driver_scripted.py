@@ -104,6 +104,16 @@ def test_boot_that_never_reaches_login_shows_the_console(scripted: PhoneMaker) -
     assert f"console log: {phone.console_log}" in message
 
 
+def test_a_prompt_from_before_the_power_cut_is_not_boot_evidence(scripted: PhoneMaker) -> None:
+    """The login prompt must follow a boot banner seen after the power came back: here the
+    terminal server delivers an old prompt 0.1 s into the 0.3 s power-off, and the new boot
+    never gets to its prompt."""
+    _, phone = scripted(late_prompt=True, boot_hangs=True, boot_timeout_s=0.5)
+    with pytest.raises(PhoneBroken, match=r"power-cycle: no login prompt within 0\.5 s "
+                                          r"after power-cycle \(its DISCOVER was seen\)"):
+        phone.power_cycle_and_wait_boot(off_time=0.3)
+
+
 def test_wrong_password_breaks_without_showing_it(scripted: PhoneMaker,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     peer, phone = scripted()

@@ -20,15 +20,15 @@ pytestmark = [pytest.mark.netns, pytest.mark.usefixtures("in_lab")]
 
 def apc(**extra: object) -> ApcSnmpPdu:
     spec = {"name": "apc1", "driver": "apc-snmp", "host": "192.0.2.250",
-            "community": {"env": COMMUNITY_VAR}, "outlets": 8, "timeout_s": 0.5,
-            "retries": 1, **extra}
+            "community": {"env": COMMUNITY_VAR}, "outlets": 8, "timeout_s": 1.0,
+            "retries": 2, **extra}
     return ApcSnmpPdu.model_validate(spec)
 
 
 def poe(**extra: object) -> PoeSnmpPdu:
     spec = {"name": "sw1", "driver": "poe-snmp", "host": "192.0.2.250",
-            "community": {"env": COMMUNITY_VAR}, "outlets": 4, "group": 1, "timeout_s": 0.5,
-            "retries": 1, **extra}
+            "community": {"env": COMMUNITY_VAR}, "outlets": 4, "group": 1, "timeout_s": 1.0,
+            "retries": 2, **extra}
     return PoeSnmpPdu.model_validate(spec)
 
 
