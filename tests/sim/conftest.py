@@ -32,21 +32,23 @@ needs_netns = pytest.mark.skipif(not have_privileges()[0],
 def _clean_leftovers() -> None:
     """Take down labs left by test runs that died (never a live run's lab, nor a real one).
 
-    Test labs are ``hilt-m-<pid>``; one whose state file names a dead process, or whose
-    namespaces have no state file and whose test process is gone, is a leftover.
+    Test labs are ``hilt-m-<pid>``; one whose test process is gone is a leftover: its
+    namespaces are removed (``hil sim down``) and so is its log.
     """
-    prefixes = {p.name[len("sim-"):-len(".json")]
-                for p in run_dir().glob(f"sim-{PREFIX_ROOT}-*.json")}
+    prefixes = {p.name[len("sim-"):].rsplit(".", 1)[0]
+                for p in run_dir().glob(f"sim-{PREFIX_ROOT}-*.*")}
     prefixes |= {"-".join(n.split("-")[:3]) for n in list_namespaces()
                  if n.startswith(f"{PREFIX_ROOT}-") and n.split("-")[2].isdigit()}
-    for prefix in sorted(prefixes):
+    for prefix in sorted(p for p in prefixes if p.rsplit("-", 1)[1].isdigit()):
         state = read_state(prefix)
         owner = int(prefix.rsplit("-", 1)[1])
         if prefix == PREFIX or (state and pid_alive(int(state.get("pid", 0)))) or \
                 _process_exists(owner):
             continue
-        subprocess.run([PYTHON, "-m", "framework.sim", "down", "--prefix", prefix],
-                       capture_output=True, cwd=ROOT, timeout=60)
+        if read_state(prefix) or any(n.startswith(f"{prefix}-") for n in list_namespaces()):
+            subprocess.run([PYTHON, "-m", "framework.sim", "down", "--prefix", prefix],
+                           capture_output=True, cwd=ROOT, timeout=60)
+        (run_dir() / f"sim-{prefix}.log").unlink(missing_ok=True)
     if read_state(PREFIX) or any(n.startswith(f"{PREFIX}-") for n in list_namespaces()):
         subprocess.run([PYTHON, "-m", "framework.sim", "down", "--prefix", PREFIX],
                        capture_output=True, cwd=ROOT, timeout=60)
