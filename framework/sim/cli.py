@@ -167,7 +167,13 @@ def down(rig: RigOption = DEFAULT_RIG, prefix: PrefixOption = None,
          timeout: Annotated[float, typer.Option(help="seconds to wait for a clean exit")] = 10.0,
          ) -> None:
     """Stop the lab and remove its namespaces (also after the lab process died)."""
-    from framework.sim.state import lab_namespaces, pid_alive, read_state, state_path
+    from framework.sim.state import (
+        control_path,
+        lab_namespaces,
+        pid_alive,
+        read_state,
+        state_path,
+    )
 
     _need_privileges("down")
     name = _prefix(rig, prefix)
@@ -182,6 +188,7 @@ def down(rig: RigOption = DEFAULT_RIG, prefix: PrefixOption = None,
     for namespace in dict.fromkeys(leftovers):
         Netns(namespace).delete()
     state_path(name).unlink(missing_ok=True)
+    control_path(name).unlink(missing_ok=True)
     if pid or leftovers:
         typer.echo(f"sim lab {name} down{stopped}")
     else:

@@ -16,6 +16,7 @@ import yaml
 import framework.sim.cli as sim_cli
 from framework.cli import main as hil
 from framework.netns import list_namespaces
+from framework.sim.state import control_path, state_path
 from tests.sim.conftest import needs_netns
 from tests.sim.harness import PREFIX, PYTHON, ROOT, SimLabRun, phones, rig_document
 
@@ -107,6 +108,7 @@ def test_lab_is_cleaned_after_a_signal_or_a_crash(start_lab: Callable[..., SimLa
     assert left.returncode == 1 and "not running" in left.stderr and "leftover" in left.stderr
     assert "down" in lab.cli("down").stdout
     assert _namespaces() == []
+    assert not control_path(PREFIX).exists() and not state_path(PREFIX).exists()
 
 
 def test_serve_reports_a_bad_rig_through_the_pipe(tmp_path: Path) -> None:
