@@ -33,7 +33,7 @@ def _clean_leftovers() -> None:
     """Take down labs left by test runs that died (never a live run's lab, nor a real one).
 
     Test labs are ``hilt-m-<pid>``; one whose test process is gone is a leftover: its
-    namespaces are removed (``hil sim down``) and so is its log.
+    namespaces are removed (``hil sim down``) and so are its log and control socket.
     """
     prefixes = {p.name[len("sim-"):].rsplit(".", 1)[0]
                 for p in run_dir().glob(f"sim-{PREFIX_ROOT}-*.*")}
@@ -48,7 +48,8 @@ def _clean_leftovers() -> None:
         if read_state(prefix) or any(n.startswith(f"{prefix}-") for n in list_namespaces()):
             subprocess.run([PYTHON, "-m", "framework.sim", "down", "--prefix", prefix],
                            capture_output=True, cwd=ROOT, timeout=60)
-        (run_dir() / f"sim-{prefix}.log").unlink(missing_ok=True)
+        for leftover in run_dir().glob(f"sim-{prefix}.*"):  # log, control socket
+            leftover.unlink(missing_ok=True)
     if read_state(PREFIX) or any(n.startswith(f"{PREFIX}-") for n in list_namespaces()):
         subprocess.run([PYTHON, "-m", "framework.sim", "down", "--prefix", PREFIX],
                        capture_output=True, cwd=ROOT, timeout=60)
