@@ -181,7 +181,9 @@ class KeaDhcpServer:
         started = self._kea_started.wait(START_TIMEOUT_S)
         if not started or self._proc.poll() is not None:
             errors = [line for line in self._log if " ERROR " in line or " FATAL " in line]
-            detail = "; ".join(errors[-3:]) or "; ".join(list(self._log)[-3:]) or "no output"
+            # "2026-.. ERROR [kea-dhcp4.dhcp4/pid.tid] DHCP4_X text" -> "DHCP4_X text"
+            detail = "; ".join(line.split("] ", 1)[-1] for line in (errors or list(self._log))[-2:])
+            detail = detail or "no output"
             self.stop()
             what = "exited" if started else f"did not report DHCP4_STARTED within {START_TIMEOUT_S:g} s"
             raise DhcpServerError(f"Kea on {self.settings.where()} {what}: {detail}")

@@ -188,12 +188,10 @@ class DhcpServer:
         self._stopping.clear()
         self._started.clear()
         self._start_error = None
+        if self.netns is not None and not Netns(self.netns).exists():
+            raise DhcpServerError(f"DHCP server on {self._where()}: network namespace {self.netns!r} does not exist")
         self._wake_r, self._wake_w = os.pipe()
-        name = f"dhcp-{self.interface}"
-        if self.netns is not None:
-            self._thread = Netns(self.netns).thread(self._serve, name=name)
-        else:
-            self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self._thread = threading.Thread(target=self._serve, name=f"dhcp-{self.interface}", daemon=True)
         self._thread.start()
         if not self._started.wait(START_TIMEOUT_S):
             self.stop()
@@ -367,6 +365,8 @@ class DhcpServer:
         udp: socket.socket | None = None
         try:
             try:
+                if self.netns is not None:
+                    Netns(self.netns).enter_for_good()  # this thread only (LAB-NOTES.md)
                 self._server_mac = interface_mac(self.interface)
                 l2 = open_l2(self.interface, f"udp and dst port {SERVER_PORT}")
                 # Unicast renewals arrive at UDP 67: a bound socket keeps the kernel from

@@ -51,7 +51,7 @@ def test_udhcpc_gets_options_66_67_160_43_exactly_as_set(
     assert dhcp.mac_for_ip(env["ip"]) == mac
     discover = next(r for r in dhcp.transcript(mac) if r.message_type == "DISCOVER")
     assert {66, 67, 43, 160} <= set(discover.parameter_list)
-    ack = next(r for r in dhcp.transcript(mac) if r.message_type == "ACK")
+    ack = dhcp.wait_for(mac, "ACK", since=0, timeout=2)  # recorded as it goes out
     assert ack.options[160] == LONG_160 and ack.options[43] == VENDOR_43
 
 
@@ -204,6 +204,7 @@ def test_transcript_exports_as_json_evidence(dhcp: DhcpBackend, udhcpc: Callable
     events: list[str] = []
     unsubscribe = dhcp.subscribe(lambda record: events.append(record.message_type))
     assert udhcpc(1, extra=["-V", "440HD", "-x", "hostname:ph2"]).obtain() is not None
+    dhcp.wait_for(mac, "ACK", since=0, timeout=2)  # recorded as it goes out
     unsubscribe()
     path = tmp_path / "dhcp.json"  # type: ignore[operator]
 

@@ -96,7 +96,9 @@ class ClientScript:
                 raise TimeoutError(f"no client event {sorted(wanted)} within {timeout:g} s (events seen: {got})")
 
     def close(self) -> None:
-        os.close(self._fd)
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
 
 def _read_env(path: Path) -> dict[str, str]:
@@ -164,7 +166,7 @@ class Udhcpc:
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
+            self.proc.kill()  # SIGTERM waits out udhcpc's 3 s pause after a NAK
             self.proc.wait(5)
         self.proc = None
         stop_namespace_processes(self.ns)
