@@ -5,6 +5,10 @@ wrong server's options; and starting ours next to an office server is an outage
 (ARCHITECTURE.md, "Safety"). Run the probe before starting our server and refuse to go
 on when anything answers.
 
+Run it before starting the lab's own server: our scapy server does not see frames sent
+from its own host, but another server on the same host (Kea, with its own packet
+socket) may answer the probe.
+
 The probe listens for a fixed window (``timeout``): "every server that answers" has no
 event that says the last one has spoken, so the window is the definition, not a stand-in
 for an event. It never sends a REQUEST, so no server hands out a lease.

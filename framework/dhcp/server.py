@@ -12,8 +12,11 @@ Choices, documented because lab engineers will ask:
   set); the base options (1, 3, 6, 15, 51, 54, 58, 59) are always sent too. What the
   client asked for is in the transcript, so a test can still check option 55.
 - An option set entry replaces the base option of the same code (a case may set 3).
-- Values over 255 bytes go out as RFC 3396 split instances; replies may then exceed the
-  576-byte size a client must accept (RFC 2131 section 2) - the transcript note says so.
+- Values over 255 bytes go out as RFC 3396 split instances. A reply larger than the
+  client accepts (576 bytes, RFC 2131 section 2, or its option 57) overflows into the
+  ``file``/``sname`` fields with option 52 (RFC 2131 4.1): BusyBox udhcpc, which the 3.x
+  phones run, drops bigger replies. The transcript note says when that happened.
+- Option 61 from the client is echoed (RFC 6842).
 - A REQUEST naming another server's identifier is not answered: RFC 2131 4.3.2 says the
   client declined our offer, and NAKing it would fight a second server. A REQUEST for a
   wrong address (SELECTING with an address we did not offer, INIT-REBOOT with an address
@@ -33,6 +36,7 @@ Usage::
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import ipaddress
 import itertools
@@ -73,12 +77,22 @@ from framework.dhcp.transcript import (
     RECEIVED,
     SENT,
     DhcpMessageRecord,
+    DhcpWaitTimeout,
     Subscriber,
     Transcript,
     export_transcript,
 )
 from framework.dhcp.wire import open_l2
 from framework.netns import Netns, interface_mac
+
+__all__ = [
+    "DhcpConfigError",
+    "DhcpMessageRecord",
+    "DhcpServer",
+    "DhcpServerCounters",
+    "DhcpServerError",
+    "DhcpWaitTimeout",
+]
 
 log = logging.getLogger(__name__)
 
@@ -118,9 +132,8 @@ class _Decision:
 
 @dataclass(frozen=True)
 class _Reply:
-    """A decided reply, ready to send at ``due`` (monotonic)."""
+    """A decided reply, queued until it is due."""
 
-    due: float
     frame: Packet
     record: DhcpMessageRecord
 
@@ -128,8 +141,9 @@ class _Reply:
 class DhcpServer:
     """A DHCPv4 server on one interface (optionally in a netns), built on scapy.
 
-    See the module docstring for the choices it makes; RFC 2131 section 4.3 for the
-    message handling.
+    With ``netns=None`` it serves in the namespace of the thread that calls :meth:`start`
+    (a thread inside ``Netns(...).entered()`` starts it in that namespace). See the
+    module docstring for the choices it makes; RFC 2131 section 4.3 for the handling.
     """
 
     def __init__(
@@ -445,7 +459,7 @@ class DhcpServer:
                 log.error("DHCP server on %s: sending %s to %s failed: %s", self._where(),
                           reply.record.message_type, reply.record.mac, exc)
                 continue
-            stamped = DhcpMessageRecord(**{**reply.record.__dict__, "time": time.time()})
+            stamped = dataclasses.replace(reply.record, time=time.time())  # when it left
             with self._lock:
                 self._counts["replies"] += 1
             self._transcript.append(stamped)
@@ -469,10 +483,7 @@ class DhcpServer:
             record(ignored=True, note=f"not a client message (op {msg.op}, {msg.message_type})")
             return
         with self._lock:
-            if msg.mac not in self._allow:
-                allowed = False
-            else:
-                allowed = True
+            allowed = msg.mac in self._allow
             knob_ignore = msg.mac in self._ignore
         if not allowed:
             record(ignored=True, note="MAC not on the allowlist")
@@ -678,4 +689,4 @@ class DhcpServer:
         with self._lock:
             delay = self._delay.get(msg.mac, 0.0)
         due = time.monotonic() + delay
-        heapq.heappush(self._pending, (due, next(self._seq), _Reply(due, out, record)))
+        heapq.heappush(self._pending, (due, next(self._seq), _Reply(out, record)))
