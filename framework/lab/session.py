@@ -429,7 +429,9 @@ class LabSession:
                 last = rec.time
             except TimeoutError:
                 break
-        records = [r for r in log_.records(since=since) if mine(r)]
+        # By the time each request arrived (a service appends a record when the transfer
+        # ends, so append order is not request order).
+        records = sorted((r for r in log_.records(since=since) if mine(r)), key=lambda r: r.time)
         files = [Observed(r.time, r.protocol, r.url, r.host, r.outcome, r.method)
                  for r in records if r.protocol in FILE_PROTOCOLS and _is_file_request(r)]
         dns = [Observed(r.time, "dns", None, r.host, r.outcome, r.method)

@@ -10,7 +10,7 @@ Option 66/67, and then Option 43."
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from framework.resolution.model import (
     ExpectedProvisioning,
@@ -34,6 +34,7 @@ from framework.resolution.syntax import (
     parse_tlvs,
     split_location,
     split_names,
+    value_quirks,
 )
 
 SOURCE_66_67 = "66/67"
@@ -92,9 +93,11 @@ def resolve(
 
     url_label = str(settings.url_option)
     outcomes = [
-        _url_option(options.get(settings.url_option), url_label, ctx),
-        _option_66_67(options.get(66), options.get(67), ctx),
-        _option_43(options.get(43), ctx),
+        _with_quirks(_url_option(options.get(settings.url_option), url_label, ctx),
+                     [options.get(settings.url_option)], ctx),
+        _with_quirks(_option_66_67(options.get(66), options.get(67), ctx),
+                     [options.get(66), options.get(67)], ctx),
+        _with_quirks(_option_43(options.get(43), ctx), [options.get(43)], ctx),
     ]
     notes: list[str] = []
     if settings.url_option != 160 and 160 in options:
@@ -139,6 +142,20 @@ def resolve(
         explanation="\n".join(lines), profile=profile.name, considered=tuple(outcomes),
         switches=profile.interpretation.items(),
     )
+
+
+def _with_quirks(outcome: SourceOutcome, raws: list[bytes | None], ctx: _Context
+                 ) -> SourceOutcome:
+    """Add the ``quirk/...`` rules of a source that yields a URL (they weaken its promise)."""
+    if not outcome.yields_url:
+        return outcome
+    quirks = [q for raw in raws if raw is not None for q in value_quirks(raw, ctx.interp)]
+    if not quirks:
+        return outcome
+    rule = "+".join([outcome.rule, *dict.fromkeys(quirks)])
+    notes = "; ".join(RULES[q].summary for q in dict.fromkeys(quirks))
+    return replace(outcome, rule=rule, promise=ctx.profile.promise_of(rule),
+                   note=f"{outcome.note} ({notes})")
 
 
 def _citation(rule: str) -> str:

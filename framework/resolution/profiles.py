@@ -197,6 +197,13 @@ RULES: dict[str, Rule] = {
         Rule("43/no-suboption", Promise.UNSPECIFIED, _S1023,
              "Option 43 TLVs without the URL sub-option"),
         Rule("43/malformed", Promise.UNSPECIFIED, _NONE, "Option 43 is not usable"),
+        # Value quirks: the value parses, but only through an unclear reading.
+        Rule("quirk/nul-padding", Promise.UNSPECIFIED, _NONE,
+             "trailing NUL bytes were ignored (switch trailing_nul)"),
+        Rule("quirk/whitespace", Promise.UNSPECIFIED, _NONE,
+             "white space other than after ';' (Table 10-1 example) was ignored"),
+        Rule("quirk/long-option", Promise.UNSPECIFIED, _NONE,
+             "a value over 255 bytes: RFC 3396 long options, which the manual never mentions"),
         # Whole-result rules.
         Rule("none", Promise.PROMISED, _PREC, "no source yields a URL: nothing requested"),
         Rule("method/static", Promise.UNSPECIFIED,

@@ -50,6 +50,32 @@ def decode_value(raw: bytes, interp: Interpretation) -> str | Malformed:
     return text
 
 
+_DOCUMENTED_WS = re.compile(r";[ \t]+")
+
+
+def value_quirks(raw: bytes, interp: Interpretation) -> tuple[str, ...]:
+    """The readings of ``raw`` that no manual sentence fixes (each a ``quirk/...`` rule).
+
+    Table 10-1's example documents a space after ``;``; any other white space that the
+    ``whitespace`` switch strips, trailing NULs the ``trailing_nul`` switch drops, and a
+    value over 255 bytes (only deliverable as RFC 3396 long option) are quirks.
+    """
+    out = []
+    data = bytes(raw)
+    if data.endswith(b"\x00") and interp.trailing_nul == "strip":
+        out.append("quirk/nul-padding")
+        data = data.rstrip(b"\x00")
+    if interp.whitespace == "strip":
+        text = data.decode("ascii", "replace")
+        documented = _DOCUMENTED_WS.sub(";", text)
+        stripped = ";".join(part.strip() for part in text.strip().split(";"))
+        if documented != stripped:
+            out.append("quirk/whitespace")
+    if len(raw) > 255:
+        out.append("quirk/long-option")
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class Server:
     """``[<protocol>://][user@]host[:port]`` as parsed."""

@@ -117,6 +117,13 @@ class DhcpClient:
         if struct.unpack_from("!I", payload, 4)[0] != xid or payload[28:34] != self.mac:
             return None
         options = parse_options(payload[240:])
+        overload = options.get(52, b"\x00")[0]
+        # RFC 2132 9.3: option 52 moves more options into 'file' (1) and/or 'sname' (2),
+        # read in that order after the options field (RFC 3396 joins repeated codes).
+        for flag, field in ((1, payload[108:236]), (2, payload[44:108])):
+            if overload & flag:
+                for code, value in parse_options(field).items():
+                    options[code] = options.get(code, b"") + value
         kind = options.get(53, b"\x00")[0]
         return _Reply(kind, IPv4Address(payload[16:20]), options)
 

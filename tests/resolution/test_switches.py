@@ -194,3 +194,22 @@ def test_urls_match_policies() -> None:
     assert not urls_match("tftp://h/a.img", "tftp://H/a.img", mac=mac, interp=exact)
     assert urls_match("tftp://h/a.img", "tftp://H/a.img", mac=mac, interp=loose)
     assert not urls_match("tftp://h/a.img", "tftp://h/A.img", mac=mac, interp=loose)
+
+
+@pytest.mark.parametrize(("options", "quirk"), [
+    ({66: b"h\x00", 67: b"a.img;b.cfg"}, "quirk/nul-padding"),
+    ({66: b"h", 67: b"a.img;b.cfg\x00"}, "quirk/nul-padding"),
+    ({160: b" http://h/a.img;b.cfg"}, "quirk/whitespace"),
+    ({160: b"http://h/a.img ;b.cfg"}, "quirk/whitespace"),
+    ({160: b"http://h/" + b"d" * 250 + b".img"}, "quirk/long-option"),
+])
+def test_quirks_make_a_result_unspecified(options: dict[int, bytes], quirk: str) -> None:
+    r = resolve(options, PHONE)
+    assert quirk in r.rule.split("+")
+    assert r.promise.value == "unspecified"
+    assert r.firmware_url is not None
+
+
+def test_documented_space_after_semicolon_is_not_a_quirk() -> None:
+    r = resolve({160: b"http://h/a.img; b.cfg"}, PHONE)
+    assert r.rule == "T10-1/firmware-config" and r.promised
