@@ -158,7 +158,11 @@ class KeaDhcpServer:
             )
         self._dir = tempfile.mkdtemp(prefix="hil-kea-")
         self._stopping.clear()
-        self._start_sniffer()
+        try:
+            self._start_sniffer()
+        except DhcpServerError:
+            self.stop()
+            raise
         config_path = os.path.join(self._dir, "kea-dhcp4.json")
         with self._lock, open(config_path, "w", encoding="utf-8") as fh:
             json.dump(self._config(), fh, indent=2)
