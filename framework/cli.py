@@ -125,6 +125,7 @@ _GROUPS = {
 }
 _COMMANDS = {
     "run": "framework.lab.run_cli",
+    "explore": "framework.explore.cli",
 }
 
 
