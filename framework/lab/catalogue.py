@@ -26,6 +26,18 @@ LAB_NAME = "AudioCodes.Lab.Example"
 
 
 @dataclass(frozen=True)
+class VendorTlv:
+    """An Option 43 value made of one vendor sub-option (RFC 2132 8.4) carrying text."""
+
+    suboption: int
+    text: str
+
+    def render(self, ip: str, name: str) -> bytes:
+        value = self.text.format(ip=ip, name=name).encode("ascii")
+        return bytes([self.suboption, len(value)]) + value + b"\xff"
+
+
+@dataclass(frozen=True)
 class Case:
     """One provisioning case: the options handed to the phone and the sentence it checks."""
 
@@ -33,7 +45,7 @@ class Case:
     group: str
     title: str
     source: str
-    options: Mapping[int, str | bytes]
+    options: Mapping[int, str | bytes | VendorTlv]
     url_option: int = 160
     tags: tuple[str, ...] = field(default=())
 
@@ -41,7 +53,9 @@ class Case:
         """The option bytes for a lab whose server is ``ip`` / ``name``."""
         out: dict[int, bytes] = {}
         for code, value in self.options.items():
-            if isinstance(value, bytes):
+            if isinstance(value, VendorTlv):
+                out[code] = value.render(ip, name)
+            elif isinstance(value, bytes):
                 out[code] = value.replace(b"{ip}", ip.encode()).replace(b"{name}", name.encode())
             else:
                 out[code] = value.format(ip=ip, name=name).encode("ascii")
@@ -66,7 +80,8 @@ def _show(value: bytes) -> str:
     return "hex:" + value.hex()
 
 
-def _c(id: str, group: str, title: str, source: str, options: Mapping[int, str | bytes],
+def _c(id: str, group: str, title: str, source: str,
+       options: Mapping[int, str | bytes | VendorTlv],
        **kw: object) -> Case:
     return Case(id=id, group=group, title=title, source=source, options=options, **kw)  # type: ignore[arg-type]
 
@@ -166,6 +181,16 @@ ROBUSTNESS: list[Case] = [
        "no manual sentence", {66: "{ip}", 67: ";"}),
     _c("robust/160-whitespace", "robustness", "Option 160 with spaces around the names",
        f"{T101} example has a space after ';'", {160: "  http://{ip}/a.img ;  b.cfg  "}),
+    _c("robust/160-subdirectory", "robustness",
+       "Option 160 names files under a sub-directory (integrator style)",
+       "[F] field configurations: http://host/420HD/420HD.img;420HD.cfg",
+       {160: "http://{ip}/phones/fw.img;ph.cfg"}),
+    _c("robust/160-directory-url", "robustness", "Option 160 is a directory URL ending in '/'",
+       "[F] a trailing '/' directory URL gets <MAC>.cfg appended", {160: "http://{ip}/phones/"}),
+    _c("robust/43-vendor-tlv", "robustness",
+       "Option 43 as vendor-encapsulated sub-option 1 carrying a URL",
+       f"{S1023}; PROVISIONING.md: vendor TLV with a configurable sub-option code",
+       {43: VendorTlv(1, "ftp://{ip}/fw43.img;cfg43.cfg")}),
     _c("robust/no-options", "robustness", "No provisioning option at all",
        "Admin Manual: without a provisioning option nothing is requested from DHCP", {}),
 ]

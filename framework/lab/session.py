@@ -71,7 +71,8 @@ class RunOptions:
     reports_dir: Path = ROOT / "reports"
     run_id: str | None = None
     boot_timeout_s: float = 90.0
-    request_timeout_s: float = 20.0
+    #: How long to wait for a missing expected request (default: 4 s sim, 30 s real).
+    request_timeout_s: float | None = None
     manage_sim: bool = True
     capture: bool = True
 
@@ -123,6 +124,8 @@ class LabSession:
         self.lab_ip = str(self.rig.lab.address.ip)
         self.settle_s = options.settle_s if options.settle_s is not None else (
             0.6 if self.rig.sim is not None else 3.0)
+        self.request_timeout_s = options.request_timeout_s if options.request_timeout_s \
+            is not None else (4.0 if self.rig.sim is not None else 30.0)
         self._stack = contextlib.ExitStack()
         self._futures: dict[tuple[str, str], Future[dict[str, Any]]] = {}
         self._threads: list[threading.Thread] = []
@@ -264,7 +267,7 @@ class LabSession:
     def stop(self, status: str = "finished") -> None:
         self._stop.set()
         for t in self._threads:
-            t.join(timeout=self.options.request_timeout_s + self.settle_s + 30)
+            t.join(timeout=self.request_timeout_s + self.settle_s + 30)
         for lane in self.lanes.values():
             if lane.link is not None:
                 with contextlib.suppress(Exception):
@@ -409,7 +412,7 @@ class LabSession:
         mine = self._mine(spec)
         wanted = len(expected.requests)
         seen = 0
-        deadline = time.monotonic() + self.options.request_timeout_s
+        deadline = time.monotonic() + self.request_timeout_s
         last = since
         while seen < wanted and time.monotonic() < deadline:
             try:

@@ -1,0 +1,113 @@
+"""Proof that the framework can fail: deviant virtual firmware on the simulated rig.
+
+With no deviation every case passes (or is an observation); with each catalogue deviation
+switched on, exactly the cases that should catch it fail: the promised cases on which the
+deviant firmware's requests differ from the faithful firmware's. A phone whose PDU outlet
+is dead yields *broken*, never *failed*.
+
+The oracle is the sim's own planner (framework.sim.firmware), which is written
+independently of the resolution core; the verdicts come from the wire.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from framework.lab.catalogue import ALL_CASES, LAB_NAME, Case, by_id
+from framework.lab.session import LabSession, RunOptions
+from framework.netns import have_privileges
+from framework.resolution import PhoneIdentity, PhoneSettings, get_profile, resolve
+from framework.sim.firmware import DEVIATIONS, Faithful400HD
+from framework.sim.rigfile import MODELS, write_sim_rig
+
+pytestmark = [pytest.mark.netns,
+              pytest.mark.skipif(not have_privileges()[0], reason="needs root for namespaces")]
+
+LAB_IP = "192.0.2.1"
+PER_RUN = 7  # deviant phones per sim lab; ph1 stays faithful as the control
+NAMES = sorted(DEVIATIONS)
+GROUPS = [NAMES[i:i + PER_RUN] for i in range(0, len(NAMES), PER_RUN)]
+
+
+def _mac(i: int) -> str:
+    return f"00908F0000{i:02X}"
+
+
+def _plan(deviations: set[str], case: Case, model: str, mac: str) -> list[tuple[str, str]]:
+    fw = Faithful400HD(deviations=deviations)
+    settings = {"provisioning/url_option_value": str(case.url_option)}
+    plan = fw.plan(case.render(LAB_IP, LAB_NAME), model=model, mac=mac, settings=settings)
+    # What the lab can see: SIP PnP is not recorded, and the redirect server's name gets
+    # NXDOMAIN from the lab DNS, so of a redirect attempt only its DNS query shows.
+    return [(r.purpose, r.host if r.purpose == "redirect" else r.url) for r in plan.requests
+            if r.purpose != "sip-pnp"]
+
+
+def should_fail(deviation: str, model: str, mac: str) -> set[str]:
+    out = set()
+    for case in ALL_CASES:
+        expected = resolve(case.render(LAB_IP, LAB_NAME), PhoneIdentity(model, mac),
+                           get_profile("2.2"), PhoneSettings(url_option=case.url_option))
+        if expected.promised and _plan({deviation}, case, model, mac) != _plan(
+                set(), case, model, mac):
+            out.add(case.id)
+    return out
+
+
+def run_lab(tmp: Path, prefix: str, phones: int, deviations: dict[str, list[str]],
+            cases: list[Case], **kw: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    rig = write_sim_rig(tmp / "rig.yaml", prefix=prefix, phones=phones, deviations=deviations,
+                        boot_time_s=0.2, **{k: v for k, v in kw.items() if k != "trigger"})
+    opts = RunOptions(rig_path=rig, reports_dir=tmp / "reports", settle_s=0.4,
+                      trigger=kw.get("trigger", "reprovision"), boot_timeout_s=20,
+                      request_timeout_s=3)
+    with LabSession(opts) as session:
+        session.schedule([(c, p.name) for p in session.rig.phones for c in cases])
+        return {(c.id, p.name): session.result(c.id, p.name, timeout=600)
+                for p in session.rig.phones for c in cases}
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("group", GROUPS, ids=[f"deviations-{i}" for i in range(len(GROUPS))])
+def test_each_deviation_fails_exactly_the_cases_that_catch_it(tmp_path: Path,
+                                                              group: list[str]) -> None:
+    deviations = {f"ph{i + 2}": [d] for i, d in enumerate(group)}
+    results = run_lab(tmp_path, f"hilt-e{os.getpid() % 1000}", len(group) + 1, deviations,
+                      ALL_CASES)
+    broken = [k for k, r in results.items() if r["verdict"] == "broken"]
+    assert not broken, f"rig faults in a deviation run: {broken[:3]} " \
+                       f"{[results[k]['reason'] for k in broken[:1]]}"
+    control = {cid for (cid, ph), r in results.items() if ph == "ph1" and r["verdict"] == "failed"}
+    assert control == set(), f"the faithful control phone failed {sorted(control)}"
+    for i, deviation in enumerate(group):
+        phone, n = f"ph{i + 2}", i + 2
+        model = MODELS[(n - 1) % len(MODELS)]
+        failed = {cid for (cid, ph), r in results.items() if ph == phone
+                  and r["verdict"] == "failed"}
+        wanted = should_fail(deviation, model, _mac(n))
+        assert failed == wanted, (
+            f"{deviation} on {phone} ({model}): failed {sorted(failed)}, should fail "
+            f"{sorted(wanted)}; e.g. {[results[(c, phone)]['reason'] for c in sorted(failed ^ wanted)[:2]]}")
+
+
+def test_every_deviation_is_caught_by_some_case() -> None:
+    uncaught = [d for d in NAMES if not should_fail(d, "440HD", _mac(1))]
+    # A deviation that only changes behaviour the manual does not promise can only show
+    # as an observation; it must still change what the phone requests in some case.
+    for d in uncaught:
+        assert any(_plan({d}, c, "440HD", _mac(1)) != _plan(set(), c, "440HD", _mac(1))
+                   for c in ALL_CASES), f"no case in the catalogue exercises {d}"
+
+
+def test_dead_outlet_is_broken_not_failed(tmp_path: Path) -> None:
+    cases = [by_id("t10-2/r2-host-ip"), by_id("t10-1/server-ftp")]
+    results = run_lab(tmp_path, f"hilt-o{os.getpid() % 1000}", 2, {}, cases,
+                      dead_outlets=[2], trigger="power-cycle")
+    assert {r["verdict"] for (c, ph), r in results.items() if ph == "ph1"} == {"passed"}
+    dead = [r for (c, ph), r in results.items() if ph == "ph2"]
+    assert [r["verdict"] for r in dead] == ["broken", "broken"]
+    assert "quarantined" in dead[1]["reason"]
