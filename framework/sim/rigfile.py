@@ -34,7 +34,7 @@ def sim_rig_document(*, prefix: str, phones: int, models: Sequence[str] = MODELS
         raise ValueError(f"phones={phones}: a simulated rig has 1..{MAX_PHONES} phones")
     deviations = dict(deviations or {})
     versions = dict(versions or {})
-    entries = []
+    entries: list[dict[str, Any]] = []
     for i in range(1, phones + 1):
         name = f"ph{i}"
         port = (7000 + i) if serial == "socket" else (7100 + i)
@@ -65,7 +65,7 @@ def sim_rig_document(*, prefix: str, phones: int, models: Sequence[str] = MODELS
                 "boot_time_s": boot_time_s, "firmware": firmware_class, "ca_file": ca_file,
                 "outlets_on_at_start": True,
                 "pdu": {"dead_outlets": list(dead_outlets), "unreachable": pdu_unreachable},
-                "phones": {e["name"]: {"deviations": list(deviations.get(e["name"], []))}
+                "phones": {e["name"]: {"deviations": list(deviations.get(e["name"], ()))}
                            for e in entries}},
     }
 
