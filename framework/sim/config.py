@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import field as dc_field
 from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Annotated, Any
@@ -50,6 +52,10 @@ class SimPhone(_Record):
     settings: dict[str, str] = Field(default_factory=dict,
                                      description="factory-default settings, e.g. "
                                                  "provisioning/url_option_value: '150'")
+    release_deviations: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="installed firmware version -> extra deviations while that version runs, "
+                    "e.g. {'2.2.9.1': ['mac-case-flipped']}: a release with a catalogue bug")
 
 
 class SimPdu(_Record):
@@ -89,6 +95,12 @@ class SimulatedPhone:
     firmware_class: type[VirtualFirmware]
     deviations: frozenset[str]
     settings: dict[str, str]
+    #: version -> deviations added while that version is installed (a buggy release)
+    release_deviations: Mapping[str, frozenset[str]] = dc_field(default_factory=dict)
+
+    def deviations_for(self, version: str) -> frozenset[str]:
+        """The deviations of the firmware while ``version`` is installed."""
+        return self.deviations | self.release_deviations.get(version, frozenset())
 
     @property
     def raw_port(self) -> int:
@@ -189,12 +201,20 @@ def bench_from_rig(rig: Rig, source: str) -> SimBench:
             problem(loc if "deviation" not in str(exc) else ("phones", spec.name, "deviations"),
                     str(exc))
             continue
+        try:
+            for version, extra in knobs.release_deviations.items():
+                loc = ("phones", spec.name, "release_deviations", version)
+                classes[class_name](extra)
+        except FirmwareConfigError as exc:
+            problem(loc, str(exc))
+            continue
         _check_console(spec, index, sim, source, problems)
         phones.append(SimulatedPhone(
             spec=spec, index=index, netns=f"{sim.prefix}-ph-{spec.name}", veth=f"vph{index}",
             boot_time_s=sim.boot_time_s if knobs.boot_time_s is None else knobs.boot_time_s,
             firmware_class=classes[class_name], deviations=frozenset(knobs.deviations),
-            settings=dict(knobs.settings)))
+            settings=dict(knobs.settings),
+            release_deviations={v: frozenset(d) for v, d in knobs.release_deviations.items()}))
     if problems:
         raise SimConfigError("\n".join(problems))
     return SimBench(rig=rig, sim=sim, source=source, phones=tuple(phones))

@@ -102,7 +102,7 @@ class VirtualPhone:
         self.password = password
         self.ca_file = ca_file
         self.on_change = on_change
-        self.firmware: VirtualFirmware = sim.firmware_class(sim.deviations)
+        self._firmware_by_version: dict[str, VirtualFirmware] = {}
         self.username = sim.spec.credentials.username
         self.ssh = PhoneSshServer(self, self.username, password, host_key)
         self.phase = "off"
@@ -116,6 +116,16 @@ class VirtualPhone:
     @property
     def version(self) -> str:
         return self.memory.version
+
+    @property
+    def firmware(self) -> VirtualFirmware:
+        """The firmware now installed: the phone's deviations plus those the rig gives the
+        installed version (``sim.phones.<name>.release_deviations``)."""
+        version = self.version
+        if version not in self._firmware_by_version:
+            self._firmware_by_version[version] = self.sim.firmware_class(
+                self.sim.deviations_for(version))
+        return self._firmware_by_version[version]
 
     def get_setting(self, key: str) -> str | None:
         with self._memory_lock:

@@ -28,12 +28,24 @@ def sim_rig_document(*, prefix: str, phones: int, models: Sequence[str] = MODELS
                      firmware_class: str = "framework.sim.firmware:Faithful400HD",
                      dead_outlets: Sequence[int] = (), pdu_unreachable: bool = False,
                      serial: str = "socket", versions: Mapping[str, str] | None = None,
-                     ca_file: str = "/run/hil/lab-ca/ca.pem") -> dict[str, Any]:
-    """The rig document (a dict) for ``phones`` virtual phones named ph1..phN."""
+                     boot_times: Mapping[str, float] | None = None,
+                     password_envs: Mapping[str, str] | None = None,
+                     consoles: Mapping[str, str] | None = None,
+                     ca_file: str = "/run/hil/lab-ca/ca.pem",
+                     release_deviations: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
+                     ) -> dict[str, Any]:
+    """The rig document (a dict) for ``phones`` virtual phones named ph1..phN.
+
+    ``release_deviations`` maps a phone to {installed version: deviations}: the firmware
+    behaves with those deviations while that version is installed (a buggy release).
+    """
     if not 1 <= phones <= MAX_PHONES:
         raise ValueError(f"phones={phones}: a simulated rig has 1..{MAX_PHONES} phones")
     deviations = dict(deviations or {})
     versions = dict(versions or {})
+    boot_times = dict(boot_times or {})
+    password_envs = dict(password_envs or {})
+    consoles = dict(consoles or {})
     entries: list[dict[str, Any]] = []
     for i in range(1, phones + 1):
         name = f"ph{i}"
@@ -45,11 +57,15 @@ def sim_rig_document(*, prefix: str, phones: int, models: Sequence[str] = MODELS
             "mac": f"00:90:8F:00:{i >> 8:02X}:{i & 0xFF:02X}",
             "address": f"192.0.2.{10 + i}", "firmware": versions.get(name, firmware),
             "power": {"pdu": "pdu1", "outlet": i},
-            "console": {"serial": {"url": url}, "ssh": {"port": 22}},
+            "console": ({"ssh": {"port": 22}} if consoles.get(name) == "ssh" else
+                        {"serial": {"url": url}, "ssh": {"port": 22}}),
             "credentials": {"username": "admin",
-                            "password": {"env": "HIL_SIM_PHONE_PASSWORD"}},
+                            "password": {"env": password_envs.get(name,
+                                                                  "HIL_SIM_PHONE_PASSWORD")}},
         })
-    unknown = set(deviations) - {e["name"] for e in entries}
+    releases = {k: {v: list(d) for v, d in m.items()}
+                for k, m in (release_deviations or {}).items()}
+    unknown = (set(deviations) | set(releases)) - {e["name"] for e in entries}
     if unknown:
         raise ValueError(f"deviations for unknown phone(s): {sorted(unknown)}")
     return {
@@ -65,7 +81,9 @@ def sim_rig_document(*, prefix: str, phones: int, models: Sequence[str] = MODELS
                 "boot_time_s": boot_time_s, "firmware": firmware_class, "ca_file": ca_file,
                 "outlets_on_at_start": True,
                 "pdu": {"dead_outlets": list(dead_outlets), "unreachable": pdu_unreachable},
-                "phones": {e["name"]: {"deviations": list(deviations.get(e["name"], ()))}
+                "phones": {e["name"]: {"deviations": list(deviations.get(e["name"], ())),
+                                       **({"release_deviations": releases[e["name"]]}
+                                          if e["name"] in releases else {})}
                            for e in entries}},
     }
 
