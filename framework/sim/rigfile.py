@@ -83,7 +83,9 @@ def sim_rig_document(*, prefix: str, phones: int, models: Sequence[str] = MODELS
                 "pdu": {"dead_outlets": list(dead_outlets), "unreachable": pdu_unreachable},
                 "phones": {e["name"]: {"deviations": list(deviations.get(e["name"], ())),
                                        **({"release_deviations": releases[e["name"]]}
-                                          if e["name"] in releases else {})}
+                                          if e["name"] in releases else {}),
+                                       **({"boot_time_s": boot_times[e["name"]]}
+                                          if e["name"] in boot_times else {})}
                            for e in entries}},
     }
 
