@@ -1,0 +1,410 @@
+"""Install a firmware release on every phone of a run, prove it, and quarantine the rest.
+
+Per phone, in parallel (one thread per lane), through the phone's own provisioning path
+(Admin Manual 10.2: the phone fetches the firmware URL from DHCP, checks the image
+header, downloads and installs an image for its model at another version, and reboots):
+
+1. serve the image for its model at ``/release/<sha256-prefix>/<file>`` (TFTP by default);
+2. hand the phone the DHCP option it reads URLs from (``lane.url_option``, 160 by default)
+   with ``tftp://<lab ip>/release/.../<file>``;
+3. power-cycle it through its PDU outlet (the driver waits for its DISCOVER and prompt);
+4. wait on the request log for the firmware transfer (an event) and check it carried the
+   whole image; wait for the reboot that follows (a DHCP DISCOVER after the transfer);
+5. read ``/etc/release`` back over the console: the version must be the release's.
+
+A phone that fails any step is *broken* for the run (``lane.broken``, the record's phone
+entry ``state: quarantined``, ``broken_reason``) and its cases are broken, not failed; the
+others go on. The record's ``run.release`` names the images (file, model, version,
+SHA-256) and ``phones[].firmware_before`` / ``firmware`` the versions before and after.
+
+:func:`prepare` is the integration point for ``hil run --firmware/--restore`` and the
+pytest plugin: call it right after ``LabSession.start()``, before scheduling cases.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import shutil
+import threading
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from framework.lab.phones import RigFault
+from framework.release.images import (
+    FirmwareImage,
+    Release,
+    ReleaseError,
+    load_release,
+    read_image,
+)
+from framework.resolution import ResolutionInputError, get_profile, profile_for_version
+
+if TYPE_CHECKING:
+    from framework.lab.session import LabSession, Lane
+
+log = logging.getLogger(__name__)
+
+#: Where installs keep what each phone ran before, and a copy of every image installed,
+#: so that ``--restore`` can put the previous release back: ``<reports>/releases/``.
+RELEASES_DIR = "releases"
+
+
+@dataclass(frozen=True)
+class ImageOffer:
+    """What a phone did with an image it was offered: the transfer as the server saw it,
+    whether it rebooted afterwards, and the version it reports after."""
+
+    url: str
+    requested: bool
+    outcome: str | None          # the transfer's outcome in the request log
+    bytes_sent: int              # bytes the server sent for the image
+    image_bytes: int
+    rebooted: bool               # a DHCP DISCOVER after the transfer ended
+    version_before: str | None
+    version_after: str | None
+    started: float
+    finished: float
+
+    @property
+    def whole_image(self) -> bool:
+        return self.outcome == "served" and self.bytes_sent >= self.image_bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class InstallResult:
+    """One phone's install: ``installed``, ``already`` (it ran the release) or ``broken``."""
+
+    phone: str
+    model: str
+    outcome: str
+    reason: str
+    version_before: str | None
+    version_after: str | None
+    image: dict[str, Any] | None = None
+    offer: ImageOffer | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome in ("installed", "already")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: v for k, v in asdict(self).items() if k != "offer"}
+        out["offer"] = self.offer.to_dict() if self.offer else None
+        return out
+
+
+class InstallFailed(RuntimeError):
+    """A phone did not take the release; the message is the *broken* reason."""
+
+
+# --- one phone -----------------------------------------------------------------------------
+
+
+def release_path(image: FirmwareImage) -> str:
+    """Where the lab serves ``image``: unique per content, so two releases never clash."""
+    return f"/release/{image.sha256[:12]}/{image.file}"
+
+
+def offer_image(session: LabSession, lane: Lane, data: bytes, path: str, *,
+                protocol: str = "tftp", timeout_s: float | None = None,
+                reboot_timeout_s: float | None = None) -> ImageOffer:
+    """Serve ``data`` at ``path``, point the phone at it by DHCP, power-cycle it and watch
+    what it does: the transfer (request log), the reboot (DISCOVER) and the version it
+    reports over the console afterwards. Raises RigFault when the phone cannot be driven.
+
+    ``timeout_s`` bounds the wait for the transfer after the boot, ``reboot_timeout_s`` the
+    wait for the DISCOVER of the reboot after a whole image went out (both default to the
+    run's boot timeout).
+    """
+    assert lane.link is not None
+    spec = lane.spec
+    timeout = timeout_s if timeout_s is not None else session.options.boot_timeout_s
+    reboot_timeout = reboot_timeout_s if reboot_timeout_s is not None else timeout
+    url = f"{protocol}://{session.lab_ip}{path}"
+    session.services.content.serve(path, data)
+    session.dhcp.set_options(spec.mac_colon, {lane.url_option: url.encode()})
+    session.services.log.forget_names(str(spec.address))
+    before = lane.firmware
+    started = time.time()
+    try:
+        lane.link.trigger("power-cycle")  # returns once the phone booted (DISCOVER + prompt)
+        ip = str(spec.address)
+        mac = spec.mac
+
+        def transfer(r: Any) -> bool:
+            mine = (r.client_mac or "").replace(":", "").upper() == mac or r.client_ip == ip
+            return bool(mine and r.protocol == protocol and r.path.endswith(path.lstrip("/")))
+
+        try:
+            rec = session.services.log.wait_for(
+                transfer, timeout=timeout, since=started,
+                what=f"{spec.name} fetching firmware {url}")
+        except TimeoutError:
+            rec = None
+        rebooted = False
+        if rec is not None:
+            try:
+                session.dhcp.wait_for(spec.mac_colon, "DISCOVER", since=rec.time,
+                                      timeout=reboot_timeout if rec.outcome == "served" else 0.1)
+                rebooted = True
+            except TimeoutError:
+                rebooted = False
+            if rebooted:  # the new firmware's boot: its lease, then its console
+                with contextlib.suppress(TimeoutError):
+                    session.dhcp.wait_for(spec.mac_colon, "ACK", since=rec.time,
+                                          timeout=timeout)
+        after = lane.link.identity().firmware
+    finally:
+        with contextlib.suppress(Exception):
+            session.dhcp.set_options(spec.mac_colon, {})
+    return ImageOffer(url=url, requested=rec is not None,
+                      outcome=None if rec is None else str(rec.outcome),
+                      bytes_sent=0 if rec is None else int(rec.bytes_sent),
+                      image_bytes=len(data), rebooted=rebooted, version_before=before,
+                      version_after=after, started=started, finished=time.time())
+
+
+def judge_install(offer: ImageOffer, image: FirmwareImage) -> str | None:
+    """None when the phone took ``image``; else the *broken* reason, in the user's words."""
+    if not offer.requested:
+        return f"the phone never requested the firmware {offer.url}"
+    if not offer.whole_image:
+        return (f"download of {image.file} cut: {offer.bytes_sent} of {offer.image_bytes} "
+                f"bytes sent ({offer.outcome})")
+    if offer.version_after != image.version:
+        what = "image rejected" if not offer.rebooted else "rebooted into another version"
+        return (f"version unchanged: reports {offer.version_after} after downloading "
+                f"{image.file} ({image.model} {image.version}): {what}")
+    if not offer.rebooted:
+        return f"reports {image.version} but no reboot was seen after the download"
+    return None
+
+
+def _evidence(session: LabSession, lane: Lane, offer: ImageOffer | None, since: float,
+              result: InstallResult) -> list[dict[str, Any]]:
+    from framework.lab.record import evidence_entry
+
+    d = session.run_dir / "evidence" / lane.spec.name / "release-install"
+    d.mkdir(parents=True, exist_ok=True)
+    out = []
+    summary = d / "install.json"
+    summary.write_text(json.dumps(result.to_dict(), indent=1, sort_keys=True))
+    out.append(evidence_entry(summary, session.run_dir, "install"))
+    ip, mac = str(lane.spec.address), lane.spec.mac
+    reqs = d / "requests.jsonl"
+    with reqs.open("w") as f:
+        for r in session.services.log.records(since=since):
+            if (r.client_mac or "").replace(":", "").upper() == mac or r.client_ip == ip:
+                f.write(json.dumps(r.to_dict(), sort_keys=True) + "\n")
+    out.append(evidence_entry(reqs, session.run_dir, "request-log"))
+    dhcp = d / "dhcp-transcript.json"
+    msgs = [m.to_dict() for m in session.dhcp.transcript(lane.spec.mac_colon) if m.time >= since]
+    dhcp.write_text(json.dumps(msgs, indent=1, sort_keys=True))
+    out.append(evidence_entry(dhcp, session.run_dir, "dhcp-transcript"))
+    if lane.link is not None:
+        console = lane.link.console_excerpt(since, d / "console.log")
+        if console is not None:
+            out.append(evidence_entry(console, session.run_dir, "console-log"))
+    return out
+
+
+def install_on_lane(session: LabSession, lane: Lane, image: FirmwareImage | None, *,
+                    protocol: str = "tftp") -> InstallResult:
+    """Bring one lane's phone to ``image``; on failure the lane is quarantined."""
+    spec = lane.spec
+    before = lane.firmware
+    started = time.time()
+    offer: ImageOffer | None = None
+    if lane.broken:
+        result = InstallResult(spec.name, spec.model, "broken",
+                               f"quarantined before the install: {lane.broken}", before, None)
+    elif image is None:
+        result = InstallResult(spec.name, spec.model, "broken",
+                               f"the release has no image for model {spec.model}", before, None)
+    elif before == image.version:
+        result = InstallResult(spec.name, spec.model, "already",
+                               f"already runs {image.version}", before, before, image.to_dict())
+    else:
+        try:
+            offer = offer_image(session, lane, image.data(), release_path(image),
+                                protocol=protocol)
+            reason = judge_install(offer, image)
+        except (RigFault, ReleaseError) as exc:
+            reason = f"installing {image.file}: {exc}"
+        after = offer.version_after if offer else None
+        result = InstallResult(spec.name, spec.model, "broken" if reason else "installed",
+                               reason or f"{before} -> {image.version}", before, after,
+                               image.to_dict(), offer)
+    _apply(session, lane, result)
+    if result.outcome != "already" or offer is not None:
+        with contextlib.suppress(OSError):
+            evidence = _evidence(session, lane, offer, started, result)
+            if session.record is not None:
+                session.record.update_phone(spec.name, release_evidence=evidence)
+    return result
+
+
+def _apply(session: LabSession, lane: Lane, result: InstallResult) -> None:
+    """The lane and the record after an install: new version and profile, or quarantine."""
+    record = session.record
+    fields: dict[str, Any] = {"firmware_before": result.version_before,
+                              "release_install": result.to_dict()}
+    if result.ok and result.version_after:
+        lane.firmware = result.version_after
+        try:
+            lane.profile = (get_profile(session.options.profile) if session.options.profile
+                            else profile_for_version(result.version_after))
+        except ResolutionInputError as exc:
+            lane.broken = f"release {result.version_after}: {exc}"
+        fields.update(firmware=result.version_after, expected_firmware=result.version_after,
+                      profile=lane.profile.name if lane.profile else None)
+    if not result.ok and not lane.broken:
+        lane.broken = f"release not installed: {result.reason}"
+    if lane.broken:
+        fields.update(state="quarantined", broken_reason=lane.broken)
+    if record is not None:
+        record.update_phone(lane.spec.name, **fields)
+
+
+# --- every phone -----------------------------------------------------------------------------
+
+
+def install_release(session: LabSession, release: Release, *,
+                    choose: Callable[[Lane], FirmwareImage | None] | None = None,
+                    only: Collection[str] | None = None,
+                    protocol: str = "tftp") -> dict[str, InstallResult]:
+    """Install ``release`` on every lane of ``session`` in parallel; record what happened.
+
+    ``choose(lane)`` picks a lane's image (default: the release's image for its model);
+    ``only`` limits the install to those phones (the others are left as they are).
+    """
+    pick = choose or (lambda lane: release.for_model(lane.spec.model))
+    results: dict[str, InstallResult] = {}
+    lock = threading.Lock()
+
+    def one(lane: Lane) -> None:
+        try:
+            result = install_on_lane(session, lane, pick(lane), protocol=protocol)
+        except Exception as exc:  # a framework bug must not hang the others or pass a phone
+            log.exception("install on %s", lane.spec.name)
+            result = InstallResult(lane.spec.name, lane.spec.model, "broken",
+                                   f"framework error during install: {exc!r}", lane.firmware,
+                                   None)
+            _apply(session, lane, result)
+        with lock:
+            results[lane.spec.name] = result
+
+    threads = [threading.Thread(target=one, args=(lane,), name=f"install-{name}", daemon=True)
+               for name, lane in session.lanes.items() if only is None or name in only]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for image in release.images:
+        with contextlib.suppress(Exception):
+            session.services.content.remove(release_path(image))
+    if session.record is not None:
+        session.record.update_run(release={
+            **release.to_dict(),
+            "installed": {n: {"outcome": r.outcome, "before": r.version_before,
+                              "after": r.version_after, "reason": r.reason}
+                          for n, r in sorted(results.items())}})
+    return results
+
+
+# --- restore points and the integration point -------------------------------------------------
+
+
+def releases_dir(session: LabSession) -> Path:
+    return session.options.reports_dir / RELEASES_DIR
+
+
+def restore_point_path(session: LabSession) -> Path:
+    return releases_dir(session) / f"restore-{session.rig.name}.json"
+
+
+def _keep_images(session: LabSession, release: Release) -> None:
+    """Copy each image into the lab's image store (by SHA-256) for a later restore."""
+    store = releases_dir(session) / "images"
+    store.mkdir(parents=True, exist_ok=True)
+    for image in release.images:
+        target = store / f"{image.sha256}.img"
+        if not target.exists():
+            shutil.copyfile(image.path, target)
+
+
+def _stored_images(session: LabSession) -> list[FirmwareImage]:
+    store = releases_dir(session) / "images"
+    out = []
+    for path in sorted(store.glob("*.img")) if store.is_dir() else []:
+        with contextlib.suppress(ReleaseError):
+            out.append(read_image(path))
+    return out
+
+
+def _save_restore_point(session: LabSession, results: Mapping[str, InstallResult]) -> None:
+    """What each phone ran before this install (kept for phones that changed)."""
+    path = restore_point_path(session)
+    try:
+        point = json.loads(path.read_text())
+    except (OSError, ValueError):
+        point = {"rig": session.rig.name, "phones": {}}
+    for name, r in results.items():
+        if r.outcome == "installed" and r.version_before:
+            point["phones"][name] = {"model": r.model, "version": r.version_before,
+                                     "run": session.run_id}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(point, indent=1, sort_keys=True))
+
+
+def prepare(session: LabSession, firmware_paths: Sequence[Path], restore: bool = False,
+            *, protocol: str = "tftp") -> dict[str, InstallResult]:
+    """Before the matrix: install the release in ``firmware_paths`` on every phone, or with
+    ``restore`` put back what each phone ran before the last install on this rig (its
+    image from ``firmware_paths`` or the lab's image store). Raises ReleaseError for a
+    release that cannot be used (before any phone is touched).
+    """
+    if not restore:
+        release = load_release(list(firmware_paths))
+        _keep_images(session, release)
+        results = install_release(session, release, protocol=protocol)
+        _save_restore_point(session, results)
+        return results
+    path = restore_point_path(session)
+    try:
+        point = json.loads(path.read_text())["phones"]
+    except (OSError, ValueError, KeyError):
+        raise ReleaseError(f"--restore: no restore point for rig {session.rig.name!r} "
+                           f"({path}): no release was installed on it by the lab") from None
+    given = load_release(list(firmware_paths), one_per_model=False).images \
+        if firmware_paths else ()
+    pool = Release(tuple(given) + tuple(_stored_images(session)))
+
+    names = [n for n in session.lanes if n in point]
+
+    def choose(lane: Lane) -> FirmwareImage | None:
+        return pool.for_model(lane.spec.model, point[lane.spec.name]["version"])
+
+    missing = [f"{n} ({point[n]['model']} {point[n]['version']})" for n in names
+               if choose(session.lanes[n]) is None]
+    if missing:
+        raise ReleaseError(f"--restore: no image for {', '.join(missing)}; give it with "
+                           f"--firmware")
+    used: list[FirmwareImage] = []
+    for n in names:
+        image = choose(session.lanes[n])
+        if image is not None and image not in used:
+            used.append(image)
+    results = install_release(session, Release(tuple(used)), choose=choose, only=names,
+                              protocol=protocol)
+    if session.record is not None:
+        session.record.update_run(restore=True)
+    return results
