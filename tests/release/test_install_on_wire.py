@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +19,7 @@ from framework.netns import have_privileges
 from framework.release import load_release
 from framework.release.images import FirmwareImage
 from framework.release.install import (
+    ImageOffer,
     install_release,
     judge_install,
     offer_image,
@@ -36,7 +38,7 @@ MODELS = ("440HD", "405HD", "420HD")
 PROFILE_PROBE = "t10-2/r4-http-host"
 
 
-def _transfers(lab: LabSession, phone: str, since: float) -> list[dict[str, object]]:
+def _transfers(lab: LabSession, phone: str, since: float) -> list[dict[str, Any]]:
     lane = lab.lanes[phone]
     return [r.to_dict() for r in lab.services.log.records(since=since)
             if r.client_ip == str(lane.spec.address) and r.path.startswith(("release", "/release"))]
@@ -89,7 +91,7 @@ def test_a_release_moves_every_phone_and_restore_puts_the_old_one_back(
     assert (back["firmware"], back["profile"], back["verdict"]) == (BASE, "2.2", "passed")
 
 
-def _offer(lab: LabSession, phone: str, data: bytes, name: str):  # type: ignore[no-untyped-def]
+def _offer(lab: LabSession, phone: str, data: bytes, name: str) -> ImageOffer:
     return offer_image(lab, lab.lanes[phone], data, f"/behaviour/{name}", reboot_timeout_s=3)
 
 
@@ -137,15 +139,15 @@ def test_phones_that_do_not_take_the_release_are_broken_and_the_others_go_on(
         if path == release_path(cut_image):
             content.cut(path, 4096, data)
         else:
-            serve(path, data, **kw)  # type: ignore[arg-type]
+            serve(path, data, **kw)
 
-    content.serve = serve_cut  # type: ignore[method-assign]
+    content.serve = serve_cut
     try:
         results = install_release(
             lab, release, choose=lambda lane: rejected if lane.spec.name == "ph3"
             else release.for_model(lane.spec.model))
     finally:
-        content.serve = serve  # type: ignore[method-assign]
+        content.serve = serve
 
     assert results["ph1"].outcome == "installed"
     assert results["ph2"].outcome == "broken" and "download of 405HD.img cut" in \
@@ -163,8 +165,6 @@ def test_phones_that_do_not_take_the_release_are_broken_and_the_others_go_on(
 
 
 def test_judging_names_what_went_wrong() -> None:
-    from framework.release.install import ImageOffer
-
     image = FirmwareImage(Path("440HD.img"), "440HD", "2.2.9.0", "0" * 64, 1000, "sim-400hd")
 
     def offer(**kw: object) -> ImageOffer:
