@@ -1,0 +1,169 @@
+"""One explored input on one phone, judged against the resolution core.
+
+A :class:`Trial` is what the lab saw when one phone was given one generated case: its
+file requests and DNS look-ups. :func:`assess` asks the core what the phone should have
+requested under a behaviour profile and compares, with the same :func:`judge` a matrix
+run uses, so exploration and certification never disagree about what "agree" means.
+
+*Disagreement* (decided here, documented in the README of this package): the phone's
+file requests (and DNS look-ups) differ from the core's expectation, whatever the
+promise. On a *promised* outcome that is a firmware failure against the manual; on an
+*unspecified* or *pending* outcome the expectation is the core's guess, taken from a
+named switch, so the disagreement is a finding about that switch, and :mod:`.infer`
+says which switch value the phone behaves as.
+
+The lab records TFTP and FTP URLs without a default port (``services/log.build_url``),
+while the core keeps a port given in the option (switch ``port=keep``); both sides are
+compared with default ports removed so an explicit ``:69`` is not mistaken for a finding.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from framework.lab.catalogue import LAB_NAME, Case
+from framework.lab.verdict import Observed, judge
+from framework.resolution import (
+    ExpectedProvisioning,
+    PhoneIdentity,
+    PhoneSettings,
+    Profile,
+    Promise,
+    resolve,
+)
+
+FILE_PROTOCOLS = ("tftp", "http", "https", "ftp")
+_DEFAULT_PORT = re.compile(r"^(?P<p>tftp|http|https|ftp)://(?P<a>[^/]*?):(?P<port>69|80|443|21)"
+                           r"(?=/|$)", re.IGNORECASE)
+_PORTS = {"tftp": "69", "http": "80", "https": "443", "ftp": "21"}
+
+
+def without_default_port(url: str) -> str:
+    """``http://h:80/x`` -> ``http://h/x`` (only the protocol's own default port)."""
+    m = _DEFAULT_PORT.match(url)
+    if m and _PORTS[m.group("p").lower()] == m.group("port"):
+        return url[:m.start("a")] + m.group("a") + url[m.end("port"):]
+    return url
+
+
+@dataclass(frozen=True)
+class Trial:
+    """What one phone did with one generated case (``broken``: the rig failed instead)."""
+
+    case: Case
+    phone: str
+    model: str
+    mac: str
+    firmware: str
+    files: tuple[Observed, ...] = ()
+    dns: tuple[Observed, ...] = ()
+    broken: str | None = None
+    lab_ip: str = "192.0.2.1"
+
+    @property
+    def requested(self) -> list[str]:
+        return [o.url for o in self.files if o.url]
+
+    def options(self) -> dict[int, bytes]:
+        return self.case.render(self.lab_ip, LAB_NAME)
+
+    @classmethod
+    def from_entry(cls, case: Case, entry: Mapping[str, Any], lab_ip: str) -> Trial:
+        """From a :meth:`LabSession.run_case` entry (its ``observed`` list)."""
+        files: list[Observed] = []
+        dns: list[Observed] = []
+        for o in entry.get("observed") or []:
+            obs = Observed(o["time"], o["protocol"], o.get("url"), o.get("host"),
+                           o.get("outcome", ""), o.get("detail", ""))
+            (dns if obs.protocol == "dns" else files).append(obs)
+        broken = entry.get("reason") if entry.get("verdict") == "broken" else None
+        return cls(case, entry["phone"], entry["model"], entry["mac"],
+                   str(entry.get("firmware") or "unknown"), tuple(files), tuple(dns),
+                   broken, lab_ip)
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """A trial judged under one profile."""
+
+    agree: bool
+    promise: Promise
+    rule: str
+    differences: tuple[str, ...]
+    expected: ExpectedProvisioning
+
+    @property
+    def kinds(self) -> frozenset[str]:
+        return difference_kinds(self.differences)
+
+    @property
+    def promised(self) -> bool:
+        return self.promise is Promise.PROMISED
+
+
+def expectation(trial: Trial, profile: Profile) -> ExpectedProvisioning:
+    expected = resolve(trial.options(), PhoneIdentity(trial.model, trial.mac), profile,
+                       PhoneSettings(url_option=trial.case.url_option))
+    return dataclasses.replace(
+        expected,
+        firmware_url=without_default_port(expected.firmware_url) if expected.firmware_url
+        else None,
+        config_url=without_default_port(expected.config_url) if expected.config_url else None)
+
+
+def assess(trial: Trial, profile: Profile) -> Assessment:
+    """Judge ``trial`` under ``profile`` (the matrix's :func:`judge`, default ports aside)."""
+    expected = expectation(trial, profile)
+    files = [dataclasses.replace(o, url=without_default_port(o.url)) if o.url else o
+             for o in trial.files]
+    j = judge(expected, files, trial.dns, mac=trial.mac, interp=profile.interpretation)
+    return Assessment(j.matches, expected.promise, expected.rule, j.differences, expected)
+
+
+_SIDE = re.compile(r"^(?P<purpose>firmware|configuration): expected \S+, (?P<rest>.*)$")
+
+
+def difference_kinds(differences: Iterable[str]) -> frozenset[str]:
+    """The kinds of a judgement's differences, without URLs: what a finding is *about*.
+
+    ``configuration: expected …, requested … (MAC case differs)`` -> ``configuration:MAC
+    case``; ``… not requested`` -> ``configuration:missing``; an unexpected request ->
+    ``extra-request``; the 10.1 order -> ``order``; a stray DNS look-up -> ``extra-dns``.
+    """
+    out: set[str] = set()
+    for diff in differences:
+        m = _SIDE.match(diff)
+        if m:
+            rest = m.group("rest")
+            if rest.endswith("not requested"):
+                out.add(f"{m.group('purpose')}:missing")
+                continue
+            desc = rest[rest.rfind("(") + 1:].rstrip(")") if "(" in rest else rest
+            for part in desc.split(", "):
+                word = part.split(" ")[0]
+                label = {"protocol": "protocol", "server": "server", "path": "path"}.get(
+                    word, part.replace(" differs", ""))
+                out.add(f"{m.group('purpose')}:{label}")
+        elif diff.startswith("unexpected request"):
+            out.add("extra-request")
+        elif diff.startswith("configuration requested before firmware"):
+            out.add("order")
+        elif diff.startswith("unexpected DNS query"):
+            out.add("extra-dns")
+        else:
+            out.add(diff.split(":")[0])
+    return frozenset(out)
+
+
+def disagreements(trials: Sequence[Trial], profile: Profile) -> list[tuple[Trial, Assessment]]:
+    out = []
+    for t in trials:
+        if t.broken is None:
+            a = assess(t, profile)
+            if not a.agree:
+                out.append((t, a))
+    return out

@@ -1,0 +1,119 @@
+"""The inferred behaviour table: which value of each core switch the phone behaves as.
+
+For every switch of :class:`framework.resolution.Interpretation` that describes the
+firmware (not the comparison policies ``mac_compare``/``host_compare``), each value is
+scored by how many trials the core then agrees with; a value replaces the profile's only
+when it explains strictly more trials (ties keep the profile's value). Rounds repeat
+until nothing changes, so switches that interact settle together. The result is a
+:class:`Profile` whose ``to_dict()`` loads back with ``Profile.from_dict``: the observed
+behaviour of a release becomes data the core uses in the next regression run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from framework.explore.assess import Trial, assess, expectation
+from framework.resolution import Interpretation, Profile
+from framework.resolution.profiles import _literal_values
+
+#: Switches that say how the lab compares, not how the firmware behaves.
+NOT_INFERRED = ("mac_compare", "host_compare")
+
+
+def switch_values(name: str, trials: Sequence[Trial] = ()) -> tuple[Any, ...]:
+    values = _literal_values(name)
+    if values is not None:
+        return tuple(values)
+    if name == "option43_suboption":
+        return (1, 2)
+    if name == "max_value_length":
+        return (None, 255)
+    return ()
+
+
+def inferable() -> list[str]:
+    return [f.name for f in dataclasses.fields(Interpretation)
+            if f.name not in NOT_INFERRED and len(switch_values(f.name)) > 1]
+
+
+@dataclass(frozen=True)
+class BehaviourRow:
+    """One row of the inferred table: a switch, the profile's value and the phone's."""
+
+    switch: str
+    profile_value: Any
+    inferred_value: Any
+    #: Trials where the two values expect different requests, and which one the phone did.
+    mattered: int
+    for_inferred: int
+    for_profile: int
+
+    @property
+    def changed(self) -> bool:
+        return self.inferred_value != self.profile_value
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"switch": self.switch, "profile_value": self.profile_value,
+                "inferred_value": self.inferred_value, "changed": self.changed,
+                "mattered": self.mattered, "for_inferred": self.for_inferred,
+                "for_profile": self.for_profile}
+
+
+def _agreeing(trials: Sequence[Trial], profile: Profile) -> int:
+    return sum(1 for t in trials if assess(t, profile).agree)
+
+
+def _requests(t: Trial, profile: Profile) -> tuple[str | None, str | None]:
+    e = expectation(t, profile)
+    return e.firmware_url, e.config_url
+
+
+def infer_profile(trials: Sequence[Trial], base: Profile, *, name: str | None = None,
+                  max_rounds: int = 3) -> tuple[Profile, list[BehaviourRow]]:
+    """The profile that explains the most trials, starting from ``base``, and its table."""
+    usable = [t for t in trials if t.broken is None]
+    current = base
+    for _ in range(max_rounds):
+        changed = False
+        for switch in inferable():
+            here = getattr(current.interpretation, switch)
+            best_value, best_score = here, None
+            for value in switch_values(switch):
+                if value == here:
+                    continue
+                other = current.with_switches(**{switch: value})
+                relevant = [t for t in usable if _requests(t, other) != _requests(t, current)]
+                if not relevant:
+                    continue
+                score = _agreeing(relevant, other) - _agreeing(relevant, current)
+                if score > 0 and (best_score is None or score > best_score):
+                    best_value, best_score = value, score
+            if best_value != here:
+                current = current.with_switches(**{switch: best_value})
+                changed = True
+        if not changed:
+            break
+    rows = []
+    for switch in inferable():
+        was, now = getattr(base.interpretation, switch), getattr(current.interpretation, switch)
+        mattered = for_now = for_was = 0
+        if was != now:
+            other = current.with_switches(**{switch: was})
+            relevant = [t for t in usable if _requests(t, other) != _requests(t, current)]
+            mattered = len(relevant)
+            for_now = _agreeing(relevant, current)
+            for_was = _agreeing(relevant, other)
+        rows.append(BehaviourRow(switch, was, now, mattered, for_now, for_was))
+    profile = dataclasses.replace(
+        current, name=name or f"{base.name}-inferred",
+        title=f"inferred by differential exploration from profile {base.name}")
+    return profile, rows
+
+
+def profile_document(profile: Profile, base: Profile) -> dict[str, Any]:
+    """``Profile.to_dict()`` plus the base it was inferred from (``from_dict`` reads both)."""
+    return {**profile.to_dict(), "base": base.name}
