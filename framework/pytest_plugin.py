@@ -42,6 +42,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--run-id", default=None, help="run directory name under --reports")
     g.addoption("--no-manage-sim", action="store_true",
                 help="do not start/stop the simulated rig (it is already up)")
+    g.addoption("--resume", default=None,
+                help="an earlier run directory: keep its finished cases, run the missing ones")
+    g.addoption("--allow-other-dhcp", action="store_true",
+                help="start even if another DHCP server answers on the lab interface")
     g.addoption("--hil-progress", action="store_true",
                 help="print one line per finished case as lanes finish them")
 
@@ -110,9 +114,12 @@ def hil_lab(request: pytest.FixtureRequest) -> Any:
         reports_dir=Path(config.getoption("--reports")),
         run_id=config.getoption("--run-id"),
         manage_sim=not config.getoption("--no-manage-sim"),
+        resume=Path(config.getoption("--resume")) if config.getoption("--resume") else None,
+        allow_other_dhcp=config.getoption("--allow-other-dhcp"),
     )
     session = LabSession(options)
     config.stash[_SESSION_KEY] = session
+    _CURRENT["session"] = session
     try:
         session.start()
     except RigFault as exc:
@@ -122,7 +129,20 @@ def hil_lab(request: pytest.FixtureRequest) -> Any:
                      else None)
     _allure_environment(config, session)
     yield session
-    session.stop()
+    session.stop("interrupted" if config.stash.get(_INTERRUPTED_KEY, False) else "finished")
+
+
+_INTERRUPTED_KEY = pytest.StashKey[bool]()
+
+
+def pytest_keyboard_interrupt(excinfo: Any) -> None:
+    """Ctrl-C: the session fixture's teardown still runs; the record says 'interrupted'."""
+    session = _CURRENT.get("session")
+    if session is not None:
+        session.stop("interrupted")
+
+
+_CURRENT: dict[str, LabSession] = {}
 
 
 def _progress(total: int) -> Any:

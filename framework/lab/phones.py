@@ -37,6 +37,8 @@ class PhoneLink(Protocol):
 
     def console_excerpt(self, since: float, target: Path) -> Path | None: ...
 
+    def health(self) -> str | None: ...
+
     def close(self) -> None: ...
 
 
@@ -74,6 +76,25 @@ class DriverLink:
 
     def set_setting(self, key: str, value: str) -> None:
         self._call(f"setting {key}", self.driver.set_setting, key, value)
+
+    def health(self) -> str | None:
+        """Why the phone cannot be judged right now (no power, no console), else None."""
+        from framework.power import PowerStateUnreadable
+
+        power = getattr(self.driver, "power", None)
+        if power is not None:
+            try:
+                if power.state() is False:
+                    return "its PDU outlet is off (the phone lost power)"
+            except PowerStateUnreadable:
+                pass
+            except self._faults as exc:
+                return f"its PDU does not answer: {exc}"
+        try:
+            self.driver.run("true", 5.0)
+        except self._faults as exc:
+            return f"its console does not answer: {str(exc).splitlines()[0]}"
+        return None
 
     def console_excerpt(self, since: float, target: Path) -> Path | None:
         excerpt = getattr(self.driver, "console_excerpt", None)

@@ -32,6 +32,10 @@ def command(
     reports: Annotated[Path, typer.Option(help="reports directory")] = ROOT / "reports",
     run_id: Annotated[str | None, typer.Option(help="run directory name")] = None,
     select: Annotated[str | None, typer.Option("-k", help="pytest -k expression")] = None,
+    resume: Annotated[Path | None, typer.Option(
+        help="an earlier run directory (reports/<run-id>): run only its missing cases")] = None,
+    allow_other_dhcp: Annotated[bool, typer.Option(
+        "--allow-other-dhcp", help="start even if another DHCP server answers")] = False,
 ) -> None:
     """Run every case on every phone of the rig and write the certification record."""
     import datetime as dt
@@ -43,6 +47,11 @@ def command(
     if not rig.exists():
         raise typer.BadParameter(f"{rig}: no such rig file", param_hint="--rig")
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    if resume is not None:
+        if not (resume / "cases.jsonl").exists():
+            raise typer.BadParameter(f"{resume}: not a run directory (no cases.jsonl)",
+                                     param_hint="--resume")
+        run_id, reports = resume.name, resume.parent
     run_id = run_id or f"{stamp}-{rig.stem}"
     run_dir = reports / run_id
     args = [str(ROOT / "testcases"), "--rig", str(rig), "--reports", str(reports),
@@ -58,6 +67,10 @@ def command(
         args += ["--settle", str(settle)]
     if select:
         args += ["-k", select]
+    if resume is not None:
+        args += ["--resume", str(run_dir)]
+    if allow_other_dhcp:
+        args += ["--allow-other-dhcp"]
     code = pytest.main(args)
     try:
         doc = load_record(run_dir)

@@ -34,7 +34,7 @@ from framework.lab.catalogue import LAB_NAME, Case
 from framework.lab.phones import PhoneLink, RigFault, open_phone
 from framework.lab.record import CertificationRecord, evidence_entry
 from framework.lab.verdict import Judgement, Observed, Verdict, judge
-from framework.netns import Netns
+from framework.netns import NamespaceError, Netns
 from framework.resolution import (
     ExpectedProvisioning,
     PhoneIdentity,
@@ -75,6 +75,10 @@ class RunOptions:
     request_timeout_s: float | None = None
     manage_sim: bool = True
     capture: bool = True
+    #: An earlier run's directory: its finished cases are kept, only the missing ones run.
+    resume: Path | None = None
+    #: Start even when another DHCP server answers on the lab interface.
+    allow_other_dhcp: bool = False
 
 
 @dataclass
@@ -119,8 +123,15 @@ class LabSession:
         self.lanes: dict[str, Lane] = {p.name: Lane(p) for p in self.rig.phones
                                        if p.name in selected}
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-        self.run_id = options.run_id or f"{stamp}-{_safe(self.rig.name)}"
-        self.run_dir = options.reports_dir / self.run_id
+        if options.resume is not None:
+            if not (options.resume / "cases.jsonl").exists():
+                raise RigFault(f"--resume {options.resume}: no cases.jsonl there (not a run "
+                               "directory)")
+            self.run_id = options.resume.name
+            self.run_dir = options.resume
+        else:
+            self.run_id = options.run_id or f"{stamp}-{_safe(self.rig.name)}"
+            self.run_dir = options.reports_dir / self.run_id
         self.lab_ip = str(self.rig.lab.address.ip)
         self.settle_s = options.settle_s if options.settle_s is not None else (
             0.6 if self.rig.sim is not None else 3.0)
@@ -130,6 +141,7 @@ class LabSession:
         self._futures: dict[tuple[str, str], Future[dict[str, Any]]] = {}
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
+        self._stopped = False
         self.record: CertificationRecord | None = None
         self.started = False
         self.sim_started = False
@@ -157,7 +169,13 @@ class LabSession:
         if self.rig.sim is not None and self.options.manage_sim:
             self._sim_up()
         if self.rig.lab.netns:
-            self._stack.enter_context(Netns(self.rig.lab.netns).entered())
+            try:
+                self._stack.enter_context(Netns(self.rig.lab.netns).entered())
+            except NamespaceError as exc:
+                raise RigFault(f"lab network: {exc}") from None
+        self._check_interface()
+        if not self.options.allow_other_dhcp:
+            self._refuse_other_dhcp()
         lab = self.rig.lab
         macs = [lane.spec.mac_colon for lane in self.lanes.values()]
         self.dhcp = DhcpServer(
@@ -166,7 +184,10 @@ class LabSession:
             fixed={lane.spec.mac_colon: str(lane.spec.address) for lane in self.lanes.values()},
             allowlist=macs, router=None, dns=[self.lab_ip], domain=lab.domain,
             lease_time=lab.lease_time)
-        self.dhcp.start()
+        try:
+            self.dhcp.start()
+        except OSError as exc:
+            raise RigFault(f"DHCP server cannot start on {lab.interface}: {exc}") from None
         self._stack.callback(self.dhcp.stop)
         self.services = ProvisioningServices(
             self.lab_ip, state_dir=LAB_STATE_DIR,
@@ -174,7 +195,11 @@ class LabSession:
                            mac_resolver=self.dhcp.mac_for_ip),
             content=ContentStore(),
             zone=Zone({LAB_NAME: self.lab_ip, **{k: str(v) for k, v in lab.names.items()}}))
-        self.services.start()
+        try:
+            self.services.start()
+        except (OSError, RuntimeError) as exc:
+            raise RigFault(f"provisioning services cannot start on {self.lab_ip}: {exc}") \
+                from None
         self._stack.callback(self.services.stop)
         if self.options.capture:
             self._start_capture()
@@ -189,7 +214,41 @@ class LabSession:
                 latest.unlink()
             latest.symlink_to(self.run_id)
 
+    def _check_interface(self) -> None:
+        """The lab interface must exist here (a missing NIC is a rig fault, said plainly)."""
+        if not os.path.exists(f"/sys/class/net/{self.rig.lab.interface}") and \
+                not self.rig.lab.netns:
+            raise RigFault(f"lab interface {self.rig.lab.interface!r} does not exist on this host")
+        if self.rig.lab.netns:
+            from framework.netns import interface_mac
+
+            try:
+                interface_mac(self.rig.lab.interface)
+            except NamespaceError as exc:
+                raise RigFault(f"lab interface {self.rig.lab.interface!r}: {exc}") from None
+
+    def _refuse_other_dhcp(self) -> None:
+        """Safety: never serve DHCP where another server already answers (an outage)."""
+        from framework.dhcp.probe import RogueDhcpServerError, refuse_rogue_servers
+
+        try:
+            refuse_rogue_servers(self.rig.lab.interface, timeout=1.0)
+        except RogueDhcpServerError as exc:
+            raise RigFault(f"refusing to start: {exc} (--allow-other-dhcp to override)") \
+                from None
+
+    def _sim_running(self) -> bool:
+        proc = subprocess.run([sys.executable, "-m", "framework.cli", "sim", "status", "--rig",
+                               str(self.options.rig_path), "--json"], capture_output=True,
+                              text=True, cwd=ROOT, timeout=60)
+        try:
+            return bool(json.loads(proc.stdout).get("running"))
+        except (json.JSONDecodeError, AttributeError):
+            return False
+
     def _sim_up(self) -> None:
+        if self._sim_running():
+            return  # someone else's lab (or a killed run's): use it, leave it up
         proc = subprocess.run([sys.executable, "-m", "framework.cli", "sim", "up", "--rig",
                                str(self.options.rig_path)], capture_output=True, text=True,
                               cwd=ROOT, timeout=120)
@@ -265,6 +324,10 @@ class LabSession:
                                      broken_reason=lane.broken)
 
     def stop(self, status: str = "finished") -> None:
+        """Tear everything down (idempotent): lanes, consoles, services, DHCP, the sim."""
+        if self._stopped:
+            return
+        self._stopped = True
         self._stop.set()
         for t in self._threads:
             t.join(timeout=self.request_timeout_s + self.settle_s + 30)
@@ -291,10 +354,16 @@ class LabSession:
     def schedule(self, items: Sequence[tuple[Case, str]],
                  on_done: Callable[[dict[str, Any]], None] | None = None) -> None:
         """Start one lane per phone running its cases in order; results as futures."""
+        assert self.record is not None
+        done = {(c["id"], c["phone"]): c for c in self.record.cases}
         for case, phone in items:
             if phone not in self.lanes:
                 raise RigFault(f"case {case.id}: phone {phone!r} is not in this run")
-            self._futures[(case.id, phone)] = Future()
+            fut: Future[dict[str, Any]] = Future()
+            self._futures[(case.id, phone)] = fut
+            if (case.id, phone) in done:  # resumed: finished in the earlier run
+                fut.set_result(done[(case.id, phone)])
+                continue
             self.lanes[phone].queue.append(case)
         for lane in self.lanes.values():
             if lane.queue:
@@ -369,14 +438,29 @@ class LabSession:
             path = lane.link.trigger(self.options.trigger)
             self._await_lease(spec, start)
         except RigFault as exc:
-            lane.broken = str(exc)
+            health = lane.link.health() if lane.link is not None else None
+            reason = (f"{self._dhcp_evidence(spec, start)}"
+                      f"{health + '; ' if health else ''}{exc}")
+            lane.broken = reason
             assert self.record is not None
             self.record.update_phone(spec.name, state="quarantined", broken_reason=lane.broken)
-            return self._result(lane, case, expected, [], [], Verdict.BROKEN, str(exc),
+            return self._result(lane, case, expected, [], [], Verdict.BROKEN, reason,
                                 start=start, options=options)
         files, dns = self._await_requests(spec, expected, start)
         judgement: Judgement = judge(expected, files, dns, mac=spec.mac,
                                      interp=lane.profile.interpretation)
+        # A firmware verdict only when the rig worked: check our own services and the
+        # phone's power and console after every case, before any verdict is given.
+        fault = self._rig_fault(lane, _needed_services(expected, files, dns))
+        if fault is not None:
+            if fault.startswith(spec.name):
+                lane.broken = fault
+                assert self.record is not None
+                self.record.update_phone(spec.name, state="quarantined", broken_reason=fault)
+            return self._result(lane, case, expected, files, dns, Verdict.BROKEN,
+                                f"rig fault during the case: {fault}", start=start,
+                                options=options, extra={
+                                    "trigger": path, "would_have_been": judgement.verdict.value})
         if capture is not None:
             with contextlib.suppress(Exception):
                 capture.stop()
@@ -384,6 +468,19 @@ class LabSession:
                             judgement.reason, start=start, options=options,
                             extra={"trigger": path, "differences": list(judgement.differences),
                                    "matches_core": judgement.matches})
+
+    def _dhcp_evidence(self, spec: PhoneSpec, since: float) -> str:
+        """What DHCP saw of the phone since ``since``, when it did not get a lease."""
+        msgs = [m for m in self.dhcp.transcript(spec.mac_colon) if m.time >= since]
+        if any(m.direction == "sent" and m.message_type == "ACK" for m in msgs):
+            return ""
+        got = [m for m in msgs if m.direction == "received"]
+        if not got:
+            return "no DHCP DISCOVER from the phone; "
+        ignored = any(m.ignored for m in got)
+        kinds = sorted({m.message_type for m in got})
+        return (f"no DHCP lease ({len(got)} {'/'.join(kinds)} from the phone"
+                f"{', all ignored by the lab DHCP server' if ignored else ', no ACK'}); ")
 
     def _await_lease(self, spec: PhoneSpec, since: float) -> None:
         try:
@@ -395,6 +492,61 @@ class LabSession:
             raise RigFault(f"no DHCP lease for {spec.name} ({spec.mac_colon}) within "
                            f"{self.options.boot_timeout_s:g} s of the trigger; DHCP saw "
                            f"{what} from it") from None
+
+    def services_fault(self, needed: set[str] | None = None) -> str | None:
+        """Whether our own services (all, or the ``needed`` protocols) answer on the wire."""
+        import socket
+
+        needed = needed if needed is not None else {"dns", "tftp", "http", "https", "ftp"}
+        if "dns" in needed:
+            fault = self._dns_fault()
+            if fault:
+                return fault
+        for name, port in (("http", 80), ("https", 443), ("ftp", 21)):
+            if name not in needed:
+                continue
+            try:
+                socket.create_connection((self.lab_ip, port), timeout=1.0).close()
+            except OSError as exc:
+                return (f"lab {name.upper()} on {self.lab_ip}:{port} refuses connections "
+                        f"({exc.strerror})")
+        if "tftp" in needed:
+            return self._tftp_fault()
+        return None
+
+    def _dns_fault(self) -> str | None:
+        from dnslib import DNSRecord
+
+        try:
+            q = DNSRecord.question(LAB_NAME)
+            reply = DNSRecord.parse(q.send(self.lab_ip, 53, timeout=1.0))
+            if not reply.rr:
+                return f"lab DNS on {self.lab_ip} does not resolve {LAB_NAME}"
+        except (OSError, Exception) as exc:  # dnslib raises plain exceptions on garbage
+            return f"lab DNS on {self.lab_ip}:53 does not answer ({exc.__class__.__name__})"
+        return None
+
+    def _tftp_fault(self) -> str | None:
+        import socket
+
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.settimeout(1.0)
+            try:  # an RRQ for a name nobody serves: any TFTP reply proves the server is up
+                udp.sendto(b"\x00\x01.hil-health-check\x00octet\x00", (self.lab_ip, 69))
+                data, _ = udp.recvfrom(1024)
+                if data[:2] not in (b"\x00\x05", b"\x00\x03", b"\x00\x06"):
+                    return f"lab TFTP on {self.lab_ip}:69 answers garbage"
+            except OSError:
+                return f"lab TFTP on {self.lab_ip}:69 does not answer"
+        return None
+
+    def _rig_fault(self, lane: Lane, needed: set[str] | None = None) -> str | None:
+        fault = self.services_fault(needed)
+        if fault is None and lane.link is not None:
+            problem = lane.link.health()
+            if problem:
+                fault = f"{lane.spec.name}: {problem}"
+        return fault
 
     def _mine(self, spec: PhoneSpec) -> Callable[[Any], bool]:
         mac = spec.mac
@@ -496,6 +648,27 @@ class LabSession:
         if pcap.exists():
             out.append(evidence_entry(pcap, self.run_dir, "pcap"))
         return out
+
+
+def _needed_services(expected: ExpectedProvisioning, files: list[Observed],
+                     dns: list[Observed]) -> set[str]:
+    """The lab services a case depends on: the protocols it expects or saw, and DNS when a
+    host name is involved."""
+    import ipaddress
+
+    needed = {o.protocol for o in files}
+    if dns:
+        needed.add("dns")
+    for req in expected.requests:
+        proto, _, rest = req.url.partition("://")
+        needed.add(proto)
+        host = rest.split("/", 1)[0].rsplit("@", 1)[-1].strip("[]")
+        host = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            needed.add("dns")
+    return needed
 
 
 def _is_file_request(r: Any) -> bool:
