@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -14,10 +14,10 @@ from framework.lab.record import RecordError, load_record
 from framework.report import diff as diff_mod
 from framework.report import html
 
-app = typer.Typer(help="Certification reports: render, diff.", no_args_is_help=True)
+app = typer.Typer(help="Certification reports: render, diff, merge.", no_args_is_help=True)
 
 
-def _load(path: Path) -> dict:  # type: ignore[type-arg]
+def _load(path: Path) -> dict[str, Any]:
     try:
         return load_record(path)
     except RecordError as exc:
@@ -52,3 +52,33 @@ def diff_command(
             table.add_row(c.case, c.model, c.before or "-", c.after or "-", c.reason_after)
         Console().print(table)
     raise typer.Exit(1 if changes else 0)
+
+
+@app.command("merge")
+def merge_command(
+    runs: Annotated[list[Path], typer.Argument(help="run directories or certification.json files")],
+    out: Annotated[Path, typer.Option(help="directory for the merged record and its HTML")],
+    run_id: Annotated[str | None, typer.Option(help="id of the merged run (default: --out name)")
+                      ] = None,
+) -> None:
+    """Merge several runs (e.g. one per rig) into one certification record and report.
+
+    Each case is tagged with its rig and place (the rig name, or the run id when two runs
+    share a rig)."""
+    from framework.report.merge import SourceRun, merge, write_merged
+
+    docs = [(r, _load(r)) for r in runs]
+    rigs = [str(d["run"].get("rig")) for _, d in docs]
+    sources = [SourceRun(d, place=(rigs[i] if rigs.count(rigs[i]) == 1
+                                   else str(d["run"].get("id") or r)),
+                         path=r) for i, (r, d) in enumerate(docs)]
+    try:
+        doc = merge(sources, run_id=run_id or out.name)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    path = write_merged(doc, out)
+    s = doc["summary"]
+    typer.echo(f"merged {len(sources)} run(s): {s['total']} cases, {s['passed']} passed, "
+               f"{s['failed']} failed, {s['broken']} broken, {s['observed']} observed")
+    typer.echo(f"record  {path}")
+    typer.echo(f"report  {out / 'certification.html'}")

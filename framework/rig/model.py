@@ -34,6 +34,7 @@ __all__ = [
     "ConsoleSpec",
     "Credentials",
     "Lab",
+    "LabgridPlace",
     "PduSpec",
     "PdudaemonPdu",
     "PhoneSpec",
@@ -370,6 +371,43 @@ class PhoneSpec(_Record):
         return firmware_family(self.firmware)
 
 
+# --- labgrid (lab scale) --------------------------------------------------------------------
+
+_TAG_KEY = re.compile(r"^[a-z][a-z0-9_]+$")
+_TAG_VALUE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def _tags(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        _fail(f"expected a mapping of tag -> value (got {value!r})")
+    out = {}
+    for key, val in value.items():
+        if not isinstance(key, str) or not _TAG_KEY.match(key):
+            _fail(f"tag {key!r}: a labgrid tag name is lower-case letters, digits and '_', "
+                  "starting with a letter (at least 2 characters)")
+        if isinstance(val, int | float) and not isinstance(val, bool):
+            val = str(val)
+        if not isinstance(val, str) or not _TAG_VALUE.match(val):
+            _fail(f"tag {key}: expected a value of letters, digits, '_', '.', '-' (got {val!r})")
+        out[key] = val
+    return out
+
+
+class LabgridPlace(_Record):
+    """Where this bench lives in a labgrid lab (optional; lab scale, framework.labgrid).
+
+    ``place`` is the labgrid place (default: the rig name); ``tags`` are set on it and are
+    what ``hil lab run --places TAG=VALUE`` reserves by (``hil lab publish`` adds ``rig``,
+    and ``model``/``firmware`` when every phone agrees); ``exporter`` and ``group`` name the
+    exporter and its resource group in the generated exporter configuration.
+    """
+
+    place: Name | None = None
+    tags: Annotated[dict[str, str], BeforeValidator(_tags)] = Field(default_factory=dict)
+    exporter: Name | None = None
+    group: Name | None = None
+
+
 # --- the rig --------------------------------------------------------------------------------
 
 class Rig(_Record):
@@ -381,6 +419,7 @@ class Rig(_Record):
     pdus: list[PduSpec] = Field(default_factory=list)
     phones: list[PhoneSpec] = Field(min_length=1)
     sim: dict[str, Any] | None = None
+    labgrid: LabgridPlace | None = None
 
     def phone(self, name: str) -> PhoneSpec:
         """The phone called ``name`` (KeyError naming the known phones otherwise)."""
