@@ -327,8 +327,42 @@ def releases_dir(session: LabSession) -> Path:
     return session.options.reports_dir / RELEASES_DIR
 
 
+def restore_point_file(reports_dir: Path, rig_name: str) -> Path:
+    """``<reports>/releases/restore-<rig>.json``: per phone, what it ran before the last
+    install the lab made on that rig."""
+    return reports_dir / RELEASES_DIR / f"restore-{rig_name}.json"
+
+
 def restore_point_path(session: LabSession) -> Path:
-    return releases_dir(session) / f"restore-{session.rig.name}.json"
+    return restore_point_file(session.options.reports_dir, session.rig.name)
+
+
+def load_restore_point(path: Path, rig_name: str) -> dict[str, dict[str, str]]:
+    """The phones of a restore point; ReleaseError (one line) when there is none."""
+    try:
+        phones = json.loads(path.read_text())["phones"]
+        if not isinstance(phones, dict):
+            raise TypeError
+        return phones
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ReleaseError(f"--restore: no restore point for rig {rig_name!r} ({path}): no "
+                           f"release was installed on it by the lab") from None
+
+
+def restore_point_error(rig_path: Path, reports_dir: Path) -> str | None:
+    """For the CLI, before anything starts: why ``--restore`` cannot work, else None (a rig
+    file that does not load is left for the run to report)."""
+    from framework.rig import load_rig
+
+    try:
+        name = load_rig(rig_path).name
+    except Exception:
+        return None
+    try:
+        load_restore_point(restore_point_file(reports_dir, name), name)
+    except ReleaseError as exc:
+        return str(exc)
+    return None
 
 
 def _keep_images(session: LabSession, release: Release) -> None:
@@ -378,17 +412,13 @@ def prepare(session: LabSession, firmware_paths: Sequence[Path], restore: bool =
         results = install_release(session, release, protocol=protocol)
         _save_restore_point(session, results)
         return results
-    path = restore_point_path(session)
-    try:
-        point = json.loads(path.read_text())["phones"]
-    except (OSError, ValueError, KeyError):
-        raise ReleaseError(f"--restore: no restore point for rig {session.rig.name!r} "
-                           f"({path}): no release was installed on it by the lab") from None
+    point = load_restore_point(restore_point_path(session), session.rig.name)
     given = load_release(list(firmware_paths), one_per_model=False).images \
         if firmware_paths else ()
     pool = Release(tuple(given) + tuple(_stored_images(session)))
 
-    names = [n for n in session.lanes if n in point]
+    names = [n for n, lane in session.lanes.items()
+             if n in point and lane.firmware != point[n]["version"]]
 
     def choose(lane: Lane) -> FirmwareImage | None:
         return pool.for_model(lane.spec.model, point[lane.spec.name]["version"])
@@ -405,6 +435,12 @@ def prepare(session: LabSession, firmware_paths: Sequence[Path], restore: bool =
             used.append(image)
     results = install_release(session, Release(tuple(used)), choose=choose, only=names,
                               protocol=protocol)
+    for name, lane in session.lanes.items():  # already back where it was: nothing to do
+        if name in point and name not in names:
+            results[name] = InstallResult(name, lane.spec.model, "already",
+                                          f"already runs {lane.firmware}", lane.firmware,
+                                          lane.firmware)
+            _apply(session, lane, results[name])
     if session.record is not None:
         session.record.update_run(restore=True)
     return results
