@@ -42,6 +42,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--run-id", default=None, help="run directory name under --reports")
     g.addoption("--no-manage-sim", action="store_true",
                 help="do not start/stop the simulated rig (it is already up)")
+    g.addoption("--firmware", action="append", default=None, metavar="PATH",
+                help="install this release (image directory or file; repeatable) first")
+    g.addoption("--restore", action="store_true",
+                help="first put back what each phone ran before the last --firmware")
     g.addoption("--resume", default=None,
                 help="an earlier run directory: keep its finished cases, run the missing ones")
     g.addoption("--allow-other-dhcp", action="store_true",
@@ -124,6 +128,16 @@ def hil_lab(request: pytest.FixtureRequest) -> Any:
         session.start()
     except RigFault as exc:
         pytest.exit(f"rig not usable: {exc}", returncode=3)
+    firmware = [Path(p) for p in config.getoption("--firmware") or []]
+    if firmware or config.getoption("--restore"):  # issue 11: framework/release/install.py
+        from framework.release import ReleaseError
+        from framework.release.install import prepare
+
+        try:
+            prepare(session, firmware, restore=config.getoption("--restore"))
+        except ReleaseError as exc:
+            session.stop("failed-to-start")
+            pytest.exit(f"release not usable: {exc}", returncode=2)
     items = config.stash.get(_ITEMS_KEY, [])
     session.schedule(items, on_done=_progress(len(items)) if config.getoption("--hil-progress")
                      else None)
