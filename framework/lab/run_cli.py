@@ -29,6 +29,12 @@ def command(
     phones: Annotated[str | None, typer.Option(help="comma-separated phone names")] = None,
     settle: Annotated[float | None, typer.Option(help="settle window, seconds")] = None,
     trigger: Annotated[str, typer.Option(help="reprovision or power-cycle")] = "reprovision",
+    firmware: Annotated[list[Path] | None, typer.Option(
+        help="install this release first: a directory of images or image files (repeatable)")
+                        ] = None,
+    restore: Annotated[bool, typer.Option(
+        "--restore", help="first put back what each phone ran before the last --firmware")
+                       ] = False,
     reports: Annotated[Path, typer.Option(help="reports directory")] = ROOT / "reports",
     run_id: Annotated[str | None, typer.Option(help="run directory name")] = None,
     select: Annotated[str | None, typer.Option("-k", help="pytest -k expression")] = None,
@@ -46,6 +52,19 @@ def command(
         raise typer.BadParameter("expected reprovision or power-cycle", param_hint="--trigger")
     if not rig.exists():
         raise typer.BadParameter(f"{rig}: no such rig file", param_hint="--rig")
+    if firmware:
+        from framework.release import ReleaseError, load_release
+
+        try:
+            load_release(firmware, one_per_model=not restore)
+        except ReleaseError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--firmware") from None
+    if restore:
+        from framework.release.install import restore_point_error
+
+        problem = restore_point_error(rig, reports)
+        if problem:
+            raise typer.BadParameter(problem, param_hint="--restore")
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     if resume is not None:
         if not (resume / "cases.jsonl").exists():
@@ -61,6 +80,10 @@ def command(
             "--rootdir", str(ROOT), "-c", str(ROOT / "pyproject.toml")]
     if profile:
         args += ["--profile", profile]
+    for path in firmware or []:
+        args += ["--firmware", str(path)]
+    if restore:
+        args += ["--restore"]
     if phones:
         args += ["--phones", phones]
     if settle is not None:
