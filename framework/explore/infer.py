@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from framework.explore.assess import Trial, assess, expectation
-from framework.resolution import Interpretation, Profile
+from framework.resolution import PROFILES, Interpretation, Profile
 from framework.resolution.profiles import _literal_values
 
 #: Switches that say how the lab compares, not how the firmware behaves.
@@ -63,19 +63,36 @@ class BehaviourRow:
                 "for_profile": self.for_profile}
 
 
-def _agreeing(trials: Sequence[Trial], profile: Profile) -> int:
-    return sum(1 for t in trials if assess(t, profile).agree)
+class _Memo:
+    """Expectations and agreements per (trial, profile): inference asks for them often."""
 
+    def __init__(self) -> None:
+        self._req: dict[tuple[int, Profile], tuple[str | None, str | None]] = {}
+        self._agree: dict[tuple[int, Profile], bool] = {}
 
-def _requests(t: Trial, profile: Profile) -> tuple[str | None, str | None]:
-    e = expectation(t, profile)
-    return e.firmware_url, e.config_url
+    def requests(self, t: Trial, profile: Profile) -> tuple[str | None, str | None]:
+        key = (id(t), profile)
+        if key not in self._req:
+            e = expectation(t, profile)
+            self._req[key] = (e.firmware_url, e.config_url)
+        return self._req[key]
+
+    def agreeing(self, trials: Sequence[Trial], profile: Profile) -> int:
+        n = 0
+        for t in trials:
+            key = (id(t), profile)
+            if key not in self._agree:
+                self._agree[key] = assess(t, profile).agree
+            n += self._agree[key]
+        return n
 
 
 def infer_profile(trials: Sequence[Trial], base: Profile, *, name: str | None = None,
                   max_rounds: int = 3) -> tuple[Profile, list[BehaviourRow]]:
     """The profile that explains the most trials, starting from ``base``, and its table."""
     usable = [t for t in trials if t.broken is None]
+    memo = _Memo()
+    _requests, _agreeing = memo.requests, memo.agreeing
     current = base
     for _ in range(max_rounds):
         changed = False
@@ -115,5 +132,10 @@ def infer_profile(trials: Sequence[Trial], base: Profile, *, name: str | None = 
 
 
 def profile_document(profile: Profile, base: Profile) -> dict[str, Any]:
-    """``Profile.to_dict()`` plus the base it was inferred from (``from_dict`` reads both)."""
-    return {**profile.to_dict(), "base": base.name}
+    """``Profile.to_dict()`` plus a built-in base (``from_dict`` reads both).
+
+    The document carries every switch and the pending rules itself, so the base only
+    names where it came from; a base that is itself a saved profile is named in the title.
+    """
+    builtin = base.name if base.name in PROFILES else "2.2"
+    return {**profile.to_dict(), "base": builtin}
