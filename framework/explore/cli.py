@@ -9,6 +9,7 @@ Exit 0 when nothing was found, 1 when there are findings, 2 on bad input.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import threading
 import time
@@ -75,6 +76,8 @@ def command(
         help="2.2, 3.4 or a saved profile JSON (default: per phone firmware)")] = None,
     phones: Annotated[str | None, typer.Option(help="comma-separated phone names")] = None,
     settle: Annotated[float | None, typer.Option(help="settle window, seconds")] = None,
+    request_timeout: Annotated[float | None, typer.Option(
+        help="seconds to wait for an expected request that does not come")] = None,
     extra_names: Annotated[bool, typer.Option(
         "--extra-names/--no-extra-names", help="generate values with a third ';' name")] = True,
     reports: Annotated[Path, typer.Option(help="reports directory")] = ROOT / "reports",
@@ -101,15 +104,25 @@ def command(
                            time_s=time_s, shrink_budget=shrink_budget, confirm=confirm,
                            extra_names=extra_names)
     options = RunOptions(rig_path=rig, reports_dir=reports, run_id=run_id, capture=False,
-                         phones=phones.split(",") if phones else None, settle_s=settle)
+                         phones=phones.split(",") if phones else None, settle_s=settle,
+                         request_timeout_s=request_timeout)
     try:
         session = LabSession(options)
     except (RigError, RigFault) as exc:
         raise typer.BadParameter(str(exc), param_hint="--rig") from None
     with session:
+        _log_to_file(session.run_dir / "explore" / "explore.log")
         result = _explore(session, chosen, config)
     typer.echo(result)
     raise typer.Exit(0 if result.startswith("nothing") else 1)
+
+
+def _log_to_file(path: Path) -> None:
+    """Service chatter (files not found...) goes to a log file, not over the progress."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
 
 
 def _explore(session: Any, chosen: Profile | None, config: ExploreConfig) -> str:

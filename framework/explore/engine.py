@@ -36,7 +36,7 @@ from framework.explore.grammar import case_size, generate_cases
 from framework.explore.infer import BehaviourRow, infer_profile, profile_document
 from framework.explore.oracle import Oracle
 from framework.explore.shrink import shrink
-from framework.lab.catalogue import Case
+from framework.lab.catalogue import Case, VendorTlv
 from framework.resolution import Profile, Promise
 
 
@@ -101,6 +101,7 @@ class Finding:
             "kind": self.kind, "about": self.about, "firmware": self.firmware,
             "model": self.model, "phone": self.phone,
             "minimal": self.minimal.to_dict(self.trial.lab_ip),
+            "minimal_template": template(self.minimal),
             "minimal_size": {"options": case_size(self.minimal)[0],
                              "bytes": case_size(self.minimal)[1]},
             "original": self.original.to_dict(self.trial.lab_ip),
@@ -116,6 +117,18 @@ class Finding:
             "occurrences": self.occurrences, "shrink_steps": self.shrink_steps,
             "shrink_runs": self.shrink_runs, "shrink_exhausted": self.shrink_exhausted,
         }
+
+
+def template(case: Case) -> str:
+    """The case as written, placeholders and vendor TLVs kept readable."""
+    parts = []
+    for code, value in case.options.items():
+        shown = (f"TLV(sub-option {value.suboption}: {value.text!r})"
+                 if isinstance(value, VendorTlv) else repr(value))
+        parts.append(f"{code}={shown}")
+    if case.url_option != 160:
+        parts.append(f"[provisioning/url_option_value={case.url_option}]")
+    return ", ".join(parts) or "(no options)"
 
 
 @dataclass

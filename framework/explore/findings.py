@@ -78,7 +78,8 @@ def markdown(doc: dict[str, Any]) -> str:
         for i, f in enumerate(g["findings"], 1):
             exp = f["expected"] or {}
             lines += [f"### {i}. {f['kind']}: {f['about']}", "",
-                      f"- minimal options: `{_opts(f['minimal'])}` "
+                      f"- minimal options: `{f['minimal_template']}`, on the wire "
+                      f"`{_opts(f['minimal'])}` "
                       f"({f['minimal_size']['options']} options, {f['minimal_size']['bytes']} "
                       f"bytes; shrunk in {f['shrink_steps']} steps, {f['shrink_runs']} runs"
                       f"{', budget exhausted' if f['shrink_exhausted'] else ''})",

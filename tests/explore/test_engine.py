@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from framework.explore.engine import Explorer, ExploreConfig, GroupResult
+from framework.explore.engine import ExploreConfig, Explorer, GroupResult
 from framework.explore.findings import document, markdown, write
 from framework.explore.grammar import case_size
 from framework.explore.oracle import PlannerOracle
@@ -95,8 +95,8 @@ def test_inferred_profile_is_saved_and_loads_and_then_agrees(tmp_path) -> None:
     assert json.loads(paths["findings"].read_text())["groups"][0]["findings"]
 
 
-def test_findings_say_expected_observed_and_reproductions(tmp_path) -> None:
-    ex, group = explore(["config-before-firmware"], SIM_PROFILE, 60)
+def test_findings_say_expected_observed_and_reproductions() -> None:
+    _, group = explore(["config-before-firmware"], SIM_PROFILE, 60)
     failure = next(f for f in group.findings if f.kind == "failure")
     d = failure.to_dict()
     assert d["about"] == "order"
