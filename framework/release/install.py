@@ -35,6 +35,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from framework.lab.phones import RigFault
+from framework.release.behaviour import (
+    INSTALLS_RELEASE,
+    REJECTS_CORRUPTED,
+    REJECTS_OTHER_MODEL,
+    RESTORES_PREVIOUS,
+    SKIPS_CURRENT,
+    UpgradeCase,
+    case_entry,
+    judge_refusal,
+)
 from framework.release.images import (
     FirmwareImage,
     Release,
@@ -52,6 +62,9 @@ log = logging.getLogger(__name__)
 #: Where installs keep what each phone ran before, and a copy of every image installed,
 #: so that ``--restore`` can put the previous release back: ``<reports>/releases/``.
 RELEASES_DIR = "releases"
+#: How long after a whole image went out a phone that must refuse it gets to show a reboot
+#: anyway, in multiples of the run's request timeout (4 s sim, 30 s real bench).
+REFUSAL_WINDOW_FACTOR = 2.0
 
 
 @dataclass(frozen=True)
@@ -188,16 +201,18 @@ def judge_install(offer: ImageOffer, image: FirmwareImage) -> str | None:
     return None
 
 
-def _evidence(session: LabSession, lane: Lane, offer: ImageOffer | None, since: float,
-              result: InstallResult) -> list[dict[str, Any]]:
+def _evidence(session: LabSession, lane: Lane, since: float, name: str,
+              summary_doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """Files under ``evidence/<phone>/<name>/``: the summary, this phone's requests, its
+    DHCP transcript and console excerpt since ``since``."""
     from framework.lab.record import evidence_entry
 
-    d = session.run_dir / "evidence" / lane.spec.name / "release-install"
+    d = session.run_dir / "evidence" / lane.spec.name / name.replace("/", "_")
     d.mkdir(parents=True, exist_ok=True)
     out = []
-    summary = d / "install.json"
-    summary.write_text(json.dumps(result.to_dict(), indent=1, sort_keys=True))
-    out.append(evidence_entry(summary, session.run_dir, "install"))
+    summary = d / "summary.json"
+    summary.write_text(json.dumps(summary_doc, indent=1, sort_keys=True))
+    out.append(evidence_entry(summary, session.run_dir, "summary"))
     ip, mac = str(lane.spec.address), lane.spec.mac
     reqs = d / "requests.jsonl"
     with reqs.open("w") as f:
@@ -216,13 +231,90 @@ def _evidence(session: LabSession, lane: Lane, offer: ImageOffer | None, since: 
     return out
 
 
+def corrupted(data: bytes) -> bytes:
+    """The image with its last byte flipped: same header, payload no longer matching."""
+    return data[:-1] + bytes([data[-1] ^ 0xFF]) if data else data
+
+
+def _observed(session: LabSession, lane: Lane, since: float) -> list[dict[str, Any]]:
+    ip, mac = str(lane.spec.address), lane.spec.mac
+    return [{"time": r.time, "protocol": r.protocol, "url": r.url, "host": r.host,
+             "outcome": str(r.outcome), "detail": f"{r.bytes_sent} bytes sent"}
+            for r in session.services.log.records(since=since)
+            if ((r.client_mac or "").replace(":", "").upper() == mac or r.client_ip == ip)
+            and r.url and r.protocol in ("tftp", "http", "https", "ftp")]
+
+
+def _add_case(session: LabSession, lane: Lane, case: UpgradeCase, release_version: str,
+              offer: ImageOffer | None, verdict: str, reason: str, start: float) -> None:
+    record = session.record
+    if record is None or any(c.get("id") == case.id and c.get("phone") == lane.spec.name
+                             for c in record.cases):  # resumed run: judged before
+        return
+    spec = lane.spec
+    entry = case_entry(case, phone=spec.name, model=spec.model, mac=spec.mac,
+                       release_version=release_version, url_option=lane.url_option,
+                       offer=offer, verdict=verdict, reason=reason, start=start,
+                       end=time.time(), observed=_observed(session, lane, start), evidence=[],
+                       profile=lane.profile.name if lane.profile else None)
+    try:
+        entry["evidence"] = _evidence(session, lane, start, case.id, {
+            "case": case.id, "verdict": verdict, "reason": reason,
+            "offer": offer.to_dict() if offer else None})
+    except OSError as exc:
+        entry["evidence_error"] = str(exc)
+    record.add_case(entry)
+
+
+def refusal_case(session: LabSession, lane: Lane, case: UpgradeCase, data: bytes, path: str,
+                 release_version: str, *, protocol: str = "tftp") -> tuple[str, str]:
+    """Offer an image the phone must not install; record the case; quarantine the lane
+    when the phone could not be judged or took the image."""
+    start = time.time()
+    offer: ImageOffer | None = None
+    try:
+        offer = offer_image(session, lane, data, path, protocol=protocol,
+                            reboot_timeout_s=REFUSAL_WINDOW_FACTOR * session.request_timeout_s)
+        verdict, reason = judge_refusal(case, offer)
+    except RigFault as exc:
+        verdict, reason = "broken", f"offering {path}: {exc}"
+    finally:
+        with contextlib.suppress(Exception):
+            session.services.content.remove(path)
+    if offer is not None and offer.version_after != offer.version_before:
+        lane.firmware = offer.version_after
+    if verdict == "broken" or (verdict == "failed" and offer is not None and
+                               (offer.rebooted or offer.version_after != offer.version_before)):
+        lane.broken = f"{case.id}: {reason}"
+        if session.record is not None:
+            session.record.update_phone(lane.spec.name, state="quarantined",
+                                        broken_reason=lane.broken)
+    _add_case(session, lane, case, release_version, offer, verdict, reason, start)
+    return verdict, reason
+
+
 def install_on_lane(session: LabSession, lane: Lane, image: FirmwareImage | None, *,
-                    protocol: str = "tftp") -> InstallResult:
-    """Bring one lane's phone to ``image``; on failure the lane is quarantined."""
+                    protocol: str = "tftp", behaviour: bool = False,
+                    other: FirmwareImage | None = None,
+                    case: UpgradeCase = INSTALLS_RELEASE) -> InstallResult:
+    """Bring one lane's phone to ``image``; on failure the lane is quarantined.
+
+    With ``behaviour``, the upgrade-behaviour cases run around the install (another
+    model's image ``other`` and a corrupted copy before it, the same image again after it)
+    and go into the record (framework.release.behaviour).
+    """
     spec = lane.spec
     before = lane.firmware
     started = time.time()
     offer: ImageOffer | None = None
+    if behaviour and image is not None and not lane.broken and before != image.version:
+        prefix = f"/release/{image.sha256[:12]}"
+        if other is not None:
+            refusal_case(session, lane, REJECTS_OTHER_MODEL, other.data(),
+                         f"{prefix}/other-model/{other.file}", image.version, protocol=protocol)
+        if not lane.broken:
+            refusal_case(session, lane, REJECTS_CORRUPTED, corrupted(image.data()),
+                         f"{prefix}/corrupted/{image.file}", image.version, protocol=protocol)
     if lane.broken:
         result = InstallResult(spec.name, spec.model, "broken",
                                f"quarantined before the install: {lane.broken}", before, None)
@@ -246,9 +338,16 @@ def install_on_lane(session: LabSession, lane: Lane, image: FirmwareImage | None
     _apply(session, lane, result)
     if result.outcome != "already" or offer is not None:
         with contextlib.suppress(OSError):
-            evidence = _evidence(session, lane, offer, started, result)
+            evidence = _evidence(session, lane, started, "release-install", result.to_dict())
             if session.record is not None:
                 session.record.update_phone(spec.name, release_evidence=evidence)
+    if image is not None and (offer is not None or behaviour):
+        verdict = {"installed": "passed", "already": "passed"}.get(result.outcome, "broken")
+        _add_case(session, lane, case, image.version, offer, verdict, result.reason, started)
+    if behaviour and image is not None and result.ok and not lane.broken:
+        refusal_case(session, lane, SKIPS_CURRENT, image.data(),
+                     f"/release/{image.sha256[:12]}/same-version/{image.file}", image.version,
+                     protocol=protocol)
     return result
 
 
@@ -279,20 +378,29 @@ def _apply(session: LabSession, lane: Lane, result: InstallResult) -> None:
 
 def install_release(session: LabSession, release: Release, *,
                     choose: Callable[[Lane], FirmwareImage | None] | None = None,
-                    only: Collection[str] | None = None,
+                    only: Collection[str] | None = None, behaviour: bool = False,
+                    case: UpgradeCase = INSTALLS_RELEASE,
                     protocol: str = "tftp") -> dict[str, InstallResult]:
     """Install ``release`` on every lane of ``session`` in parallel; record what happened.
 
     ``choose(lane)`` picks a lane's image (default: the release's image for its model);
-    ``only`` limits the install to those phones (the others are left as they are).
+    ``only`` limits the install to those phones (the others are left as they are);
+    ``behaviour`` adds the upgrade-behaviour cases (framework.release.behaviour).
     """
+    from framework.phone import model_matches
+
+    def other_model(lane: Lane) -> FirmwareImage | None:
+        return next((i for i in release.images if not model_matches(lane.spec.model, i.model)),
+                    None)
+
     pick = choose or (lambda lane: release.for_model(lane.spec.model))
     results: dict[str, InstallResult] = {}
     lock = threading.Lock()
 
     def one(lane: Lane) -> None:
         try:
-            result = install_on_lane(session, lane, pick(lane), protocol=protocol)
+            result = install_on_lane(session, lane, pick(lane), protocol=protocol,
+                                     behaviour=behaviour, other=other_model(lane), case=case)
         except Exception as exc:  # a framework bug must not hang the others or pass a phone
             log.exception("install on %s", lane.spec.name)
             result = InstallResult(lane.spec.name, lane.spec.model, "broken",
@@ -400,16 +508,17 @@ def _save_restore_point(session: LabSession, results: Mapping[str, InstallResult
 
 
 def prepare(session: LabSession, firmware_paths: Sequence[Path], restore: bool = False,
-            *, protocol: str = "tftp") -> dict[str, InstallResult]:
+            *, protocol: str = "tftp", behaviour: bool = True) -> dict[str, InstallResult]:
     """Before the matrix: install the release in ``firmware_paths`` on every phone, or with
     ``restore`` put back what each phone ran before the last install on this rig (its
-    image from ``firmware_paths`` or the lab's image store). Raises ReleaseError for a
+    image from ``firmware_paths`` or the lab's image store). ``behaviour`` (installs only)
+    runs the upgrade-behaviour cases around each install. Raises ReleaseError for a
     release that cannot be used (before any phone is touched).
     """
     if not restore:
         release = load_release(list(firmware_paths))
         _keep_images(session, release)
-        results = install_release(session, release, protocol=protocol)
+        results = install_release(session, release, protocol=protocol, behaviour=behaviour)
         _save_restore_point(session, results)
         return results
     point = load_restore_point(restore_point_path(session), session.rig.name)
@@ -434,7 +543,7 @@ def prepare(session: LabSession, firmware_paths: Sequence[Path], restore: bool =
         if image is not None and image not in used:
             used.append(image)
     results = install_release(session, Release(tuple(used)), choose=choose, only=names,
-                              protocol=protocol)
+                              case=RESTORES_PREVIOUS, protocol=protocol)
     for name, lane in session.lanes.items():  # already back where it was: nothing to do
         if name in point and name not in names:
             results[name] = InstallResult(name, lane.spec.model, "already",

@@ -59,7 +59,8 @@ def test_a_release_moves_every_phone_and_restore_puts_the_old_one_back(
         image = release.for_model(lane.spec.model)
         assert image is not None
         # on the wire: the whole image went out by TFTP, then the phone booted again
-        whole = [t for t in _transfers(lab, name, since) if t["outcome"] == "served"]
+        whole = [t for t in _transfers(lab, name, since) if t["outcome"] == "served"
+                 and str(t["path"]).lstrip("/") == release_path(image).lstrip("/")]
         assert [t["bytes_sent"] for t in whole] == [image.size], _transfers(lab, name, since)
         discovers = [m.time for m in lab.dhcp.transcript(lane.spec.mac_colon)
                      if m.message_type == "DISCOVER" and m.time > float(whole[0]["time"])]
@@ -68,6 +69,20 @@ def test_a_release_moves_every_phone_and_restore_puts_the_old_one_back(
         assert lane.link is not None and lane.link.identity().firmware == "3.4.3.1"
         assert lane.profile is not None and lane.profile.name == "3.4"
     doc = json.loads((lab.run_dir / "certification.json").read_text())
+    # upgrade behaviour is a set of cases in the record, judged on the wire
+    upgrade = {(c["id"], c["phone"]): c for c in doc["cases"] if c["group"] == "upgrade"}
+    assert {(cid, p) for cid, p in upgrade} == {
+        (cid, p) for p in lab.lanes for cid in ("upgrade/rejects-other-model",
+                                                "upgrade/rejects-corrupted",
+                                                "upgrade/installs-release",
+                                                "upgrade/skips-current-version")}
+    assert {k: c["verdict"] for k, c in upgrade.items()} == dict.fromkeys(upgrade, "passed"), \
+        {k: c["reason"] for k, c in upgrade.items() if c["verdict"] != "passed"}
+    corrupt = upgrade[("upgrade/rejects-corrupted", "ph1")]["offer"]
+    assert corrupt["bytes_sent"] == corrupt["image_bytes"] and not corrupt["rebooted"]
+    same = upgrade[("upgrade/skips-current-version", "ph1")]["offer"]
+    assert same["requested"] and same["bytes_sent"] < 2048 and not same["rebooted"]
+    assert {c["firmware"] for c in upgrade.values()} == {"3.4.3.1"}
     assert {i["file"]: i["sha256"] for i in doc["run"]["release"]["images"]} == \
         {i.file: i.sha256 for i in release.images}
     for phone in doc["phones"]:
@@ -83,6 +98,9 @@ def test_a_release_moves_every_phone_and_restore_puts_the_old_one_back(
                                                                        "observed")
 
     restored = prepare(lab, [old], restore=True)
+    doc = json.loads((lab.run_dir / "certification.json").read_text())
+    assert {c["phone"]: c["verdict"] for c in doc["cases"]
+            if c["id"] == "upgrade/restores-previous"} == dict.fromkeys(lab.lanes, "passed")
     assert {n: (r.outcome, r.version_after) for n, r in restored.items()} == \
         dict.fromkeys(lab.lanes, ("installed", BASE))
     assert all(lane.link is not None and lane.link.identity().firmware == BASE
@@ -179,3 +197,24 @@ def test_judging_names_what_went_wrong() -> None:
     assert "version unchanged" in str(judge_install(offer(version_after=BASE, rebooted=False),
                                                     image))
     assert "no reboot" in str(judge_install(offer(rebooted=False), image))
+
+
+@pytest.mark.parametrize(("case", "change", "verdict", "words"), [
+    ("rejects-corrupted", {}, "passed", "kept 2.2.8.61"),
+    ("rejects-corrupted", {"version_after": "2.2.9.0"}, "failed", "installed it"),
+    ("rejects-other-model", {"rebooted": True}, "failed", "rebooted after the download"),
+    ("skips-current-version", {}, "failed", "downloaded the whole image"),
+    ("skips-current-version", {"bytes_sent": 512, "outcome": "error"}, "passed", "512 of 1000"),
+    ("rejects-other-model", {"requested": False}, "broken", "never requested"),
+])
+def test_refusal_verdicts_say_what_the_phone_did(case: str, change: dict[str, Any],
+                                                 verdict: str, words: str) -> None:
+    from framework.release.behaviour import UPGRADE_CASES, judge_refusal
+
+    upgrade = next(c for c in UPGRADE_CASES if c.id == f"upgrade/{case}")
+    base: dict[str, Any] = dict(url="tftp://192.0.2.1/x", requested=True, outcome="served",
+                                bytes_sent=1000, image_bytes=1000, rebooted=False,
+                                version_before=BASE, version_after=BASE, started=0.0,
+                                finished=1.0)
+    got, reason = judge_refusal(upgrade, ImageOffer(**{**base, **change}))
+    assert got == verdict and words in reason, reason
