@@ -20,7 +20,7 @@ from framework.explore.assess import Trial
 from framework.explore.grammar import OVERRIDE_OPTION, OptionValue, case_key, case_size, make_case
 from framework.lab.catalogue import LAB_NAME, Case, VendorTlv
 
-_PROTO = re.compile(r"^([A-Za-z]+)://")
+_PROTO = re.compile(r"^\s*([A-Za-z]+)://")
 _PORT = re.compile(r"^((?:[A-Za-z]+://)?[^/:;]+):\d+")
 _NAME_ANY_CASE = re.compile(re.escape(LAB_NAME), re.IGNORECASE)
 _RUN = re.compile(r"(.)\1{7,}")
@@ -34,10 +34,11 @@ def _text_simplifications(text: str) -> Iterator[str]:
     yield re.sub(r";[ \t]+", ";", text)
     m = _PROTO.match(text)
     if m:
-        yield m.group(1).lower() + text[m.end(1):]
-        yield text[m.end():]                       # no protocol
+        lead = text[:m.start(1)]
+        yield lead + m.group(1).lower() + text[m.end(1):]
+        yield lead + text[m.end():]                # no protocol
         for p in ("tftp", "http"):
-            yield p + text[m.end(1):]
+            yield lead + p + text[m.end(1):]
     yield _NAME_ANY_CASE.sub("{name}", text)
     yield text.replace("{name}", "{ip}")
     yield _NAME_ANY_CASE.sub("{ip}", text)
@@ -55,13 +56,12 @@ def _text_simplifications(text: str) -> Iterator[str]:
             for cfg in ("c.cfg", "<MAC>.cfg"):
                 yield head + first + ";" + cfg
         segments = first.split("/")
-        if len(segments) > 2:                        # drop one directory
+        if len(segments) > 2:                        # drop one directory, or all of them
             for i in range(1, len(segments) - 1):
                 yield head + "/".join(segments[:i] + segments[i + 1:]) + semi + rest
+            yield head + "/" + segments[-1] + semi + rest
         if segments[-1] and segments[-1] != "a.img":
             yield head + "/".join([*segments[:-1], "a.img"]) + semi + rest
-        yield head + "/" + first.strip("/").split("/")[-1] + semi + rest if "/" in first.strip(
-            "/") else text
     yield _RUN.sub(lambda r: r.group(1) * (len(r.group()) // 2), text)
     yield text.replace("<MODEL>_<MAC>_conf.cfg", "<MAC>.cfg")
 
