@@ -53,6 +53,13 @@ class PlaceBooking:
 
     def release(self) -> None:
         """Unlock the place and cancel the reservation (each step tried once)."""
+        if not self.locked and self.place:
+            # A lock interrupted in flight may have been granted: ask the coordinator.
+            try:
+                acquired = self.client.show(self.place).acquired or ""
+                self.locked = acquired.endswith(f"/{self.client.owner}")
+            except LabgridError as exc:
+                self.release_errors.append(str(exc))
         if self.locked and self.place:
             try:
                 self.client.unlock(self.place)

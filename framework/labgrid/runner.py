@@ -241,7 +241,8 @@ class LabRun:
                 run.reason = (run.reason + "; " if run.reason else "") + \
                     "release: " + "; ".join(booking.release_errors)
             self.echo(f"place {run.place}: {run.status}"
-                      f"{': ' + run.reason if run.reason else ''} (unlocked)")
+                      f"{': ' + run.reason if run.reason else ''}"
+                      f"{' (released)' if not booking.release_errors else ''}")
 
     def _on_locked(self, run: PlaceRun, client: LabgridClient, path: Path, rig: Rig) -> None:
         import time
