@@ -164,7 +164,10 @@ def _progress(total: int) -> Any:
 
     from rich.console import Console
 
-    console = Console(stderr=True, highlight=False)
+    import sys
+
+    # The process's own stderr, not pytest's capture of it (`hil run` uses --capture=sys).
+    console = Console(file=sys.__stderr__, highlight=False)
     lock = threading.Lock()
     done = [0]
     colours = {"passed": "green", "failed": "red", "broken": "yellow", "observed": "blue"}

@@ -74,7 +74,7 @@ def command(
     run_id = run_id or f"{stamp}-{rig.stem}"
     run_dir = reports / run_id
     args = [str(ROOT / "testcases"), "--rig", str(rig), "--reports", str(reports),
-            "--run-id", run_id, "--trigger", trigger, "--hil-progress", "-q",
+            "--run-id", run_id, "--trigger", trigger, "--hil-progress", "-q", "--capture=sys",
             "-p", "no:cacheprovider", "--alluredir", str(run_dir / "allure-results"),
             "--junitxml", str(run_dir / "junit.xml"), "-o", "console_output_style=classic",
             "--rootdir", str(ROOT), "-c", str(ROOT / "pyproject.toml")]
