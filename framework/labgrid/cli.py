@@ -119,6 +119,7 @@ def run_command(
     for path in rig_files:
         if not path.exists():
             raise _fail(f"hil lab run: --rig {path}: no such rig file")
+    _client(coordinator)  # labgrid installed, a coordinator named: else exit 2 here
     extra: list[str] = []
     if select:
         extra += ["-k", select]
