@@ -95,7 +95,7 @@ def test_resolved_rig_takes_addresses_from_the_place(tmp_path: Path) -> None:
 def test_a_missing_resource_is_a_mismatch_naming_it(tmp_path: Path) -> None:
     doc, rig = _rig(tmp_path)
     resources = [r for r in _resources(rig) if r.name != "console-ph2"]
-    with pytest.raises(PlaceMismatch, match="console-ph2 .*exporter"):
+    with pytest.raises(PlaceMismatch, match=r"console-ph2 .*exporter"):
         resolve_rig(doc, rig, resources)
 
 
