@@ -204,6 +204,7 @@ class LabRun:
                 for f in futures:
                     f.result()
             except BaseException:
+                shield_release()
                 self.children.interrupt()
                 for f in futures:
                     f.cancel()
@@ -346,3 +347,15 @@ def install_sigterm_as_interrupt() -> None:
     def handler(signum: int, frame: object) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
     signal.signal(signal.SIGTERM, handler)
+
+
+def _releasing(signum: int, frame: object) -> None:
+    print("hil lab run: still releasing the places (SIGKILL leaves them to `hil lab janitor`)",
+          file=sys.stderr)
+
+
+def shield_release() -> None:
+    """A second Ctrl-C or SIGTERM must not cut the unlocks short: only say what is going on."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, _releasing)
+        signal.signal(signal.SIGTERM, _releasing)
