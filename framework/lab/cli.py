@@ -81,7 +81,8 @@ def serve_command(
         dhcp.subscribe(live.dhcp)
         for p in phones:
             dhcp.set_options(p.mac, p.options)
-        content = ContentStore()
+        macs = {p.mac for p in phones}
+        content = ContentStore(client_filter=lambda ip: dhcp.mac_for_ip(ip) in macs)
         if files:
             for f in sorted(files.rglob("*")):
                 if f.is_file():

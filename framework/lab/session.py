@@ -133,6 +133,7 @@ class LabSession:
             self.run_id = options.run_id or f"{stamp}-{_safe(self.rig.name)}"
             self.run_dir = options.reports_dir / self.run_id
         self.lab_ip = str(self.rig.lab.address.ip)
+        self._rig_macs = {p.mac for p in self.rig.phones}
         self.settle_s = options.settle_s if options.settle_s is not None else (
             0.6 if self.rig.sim is not None else 3.0)
         self.request_timeout_s = options.request_timeout_s if options.request_timeout_s \
@@ -193,7 +194,7 @@ class LabSession:
             self.lab_ip, state_dir=LAB_STATE_DIR,
             log=RequestLog(jsonl=self.run_dir / "requests.jsonl",
                            mac_resolver=self.dhcp.mac_for_ip),
-            content=ContentStore(),
+            content=ContentStore(client_filter=self._is_rig_phone),
             zone=Zone({LAB_NAME: self.lab_ip, **{k: str(v) for k, v in lab.names.items()}}))
         try:
             self.services.start()
@@ -206,6 +207,11 @@ class LabSession:
         self.record = CertificationRecord(self.run_dir, self._run_meta(), self._phones_meta())
         for lane in self.lanes.values():
             self._open_lane(lane)
+
+    def _is_rig_phone(self, ip: str) -> bool:
+        """Safety: files go only to addresses leased to (or fixed for) the rig's phones."""
+        mac = self.dhcp.mac_for_ip(ip) if self.dhcp is not None else None
+        return mac is not None and mac.replace(":", "").upper() in self._rig_macs
 
     def _latest_link(self) -> None:
         latest = self.options.reports_dir / "latest"
@@ -267,12 +273,29 @@ class LabSession:
         from framework.services import CaptureError, PacketCapture
 
         try:
-            self.capture = PacketCapture(self.rig.lab.interface, self.run_dir / "lab.pcap")
+            self.capture = PacketCapture(self.rig.lab.interface, self.run_dir / "lab.pcap",
+                                         bpf_filter=self._capture_filter())
             self.capture.start()
             self._stack.callback(self.capture.stop)
         except CaptureError as exc:  # capture is evidence, not a precondition
             log.warning("packet capture unavailable: %s", exc)
             self.capture = None
+
+    def _capture_filter(self) -> str | None:
+        """The lab capture leaves out bench equipment (PDU, terminal servers): their
+        traffic carries credentials in clear (SNMP community, serial logins) and is not
+        evidence of what a phone did."""
+        from urllib.parse import urlsplit as split
+
+        hosts = {str(getattr(p, "host", "")) for p in self.rig.pdus if getattr(p, "host", None)}
+        for phone in self.rig.phones:
+            serial = phone.console.serial
+            if serial is not None and "://" in serial.url:
+                host = split(serial.url).hostname
+                if host:
+                    hosts.add(host)
+        hosts.discard("")
+        return " and ".join(f"not host {h}" for h in sorted(hosts)) or None
 
     def _phone_capture(self, spec: PhoneSpec, path: Path) -> Any:
         """A capture of one phone's traffic for one case (its frames and its DHCP)."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal
@@ -137,9 +138,11 @@ _Key = tuple[str | None, str | None, str]  # (protocol, host, path)
 class ContentStore:
     """Thread-safe per-path response policies, changeable while servers run."""
 
-    def __init__(self) -> None:
+    def __init__(self, client_filter: Callable[[str], bool] | None = None) -> None:
         self._lock = threading.Lock()
         self._policies: dict[_Key, Policy] = {}
+        #: client IP -> whether it may be served at all (None: everyone)
+        self.client_filter = client_filter
 
     # --- setting policies ------------------------------------------------------------
 
@@ -207,10 +210,17 @@ class ContentStore:
         return NotFound()
 
     def lookup(self, path: str, *, host: str | None = None,
-               protocol: str | None = None) -> Resolved:
+               protocol: str | None = None, client: str | None = None) -> Resolved:
         """Resolve a request: what to do and the content's size. Never raises for a
-        missing file: a served file that vanished resolves to not-found with a reason."""
+        missing file: a served file that vanished resolves to not-found with a reason.
+
+        With a ``client_filter`` set, a client it does not accept gets nothing (safety:
+        only the rig's phones are served, ARCHITECTURE.md)."""
         key = normalize_path(path)
+        accept = self.client_filter
+        if accept is not None and (client is None or not accept(client)):
+            return Resolved(kind="not-found", path=key,
+                            reason=f"{key}: refused: client {client} is not a phone of the rig")
         policy = self.policy_for(path, host=host, protocol=protocol)
         if isinstance(policy, NotFound):
             return Resolved(kind="not-found", path=key, reason=f"{key}: not found")

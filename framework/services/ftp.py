@@ -119,7 +119,8 @@ class _ContentFS(AbstractedFS):
 
     def _resolve(self, path: str) -> Resolved:
         server = self._server()
-        return server.content.lookup(path, host=self.cmd_channel.lab_host(), protocol="ftp")
+        return server.content.lookup(path, host=self.cmd_channel.lab_host(), protocol="ftp",
+                                     client=self.cmd_channel.remote_ip)
 
     def _paths(self) -> list[str]:
         return self._server().content.paths(host=self.cmd_channel.lab_host(), protocol="ftp")

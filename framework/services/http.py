@@ -108,7 +108,8 @@ class _RecordingHandler(BaseHTTPRequestHandler):
         server = self.server
         lookup_path = unquote(urlsplit(self.path).path or "/")
         resolved = server.content.lookup(lookup_path, host=self._host(),
-                                         protocol=server.protocol)
+                                         protocol=server.protocol,
+                                         client=self.client_address[0])
         if not resolved.found:
             self._send_text(404, f"not found: {lookup_path}\n", body=body,
                             outcome=Outcome.NOT_FOUND, details={"error": resolved.reason})

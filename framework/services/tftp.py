@@ -343,7 +343,7 @@ class _LabTftpServer(BaseServer):
             else:
                 ignored[name] = value
         host = owner.log.host_for(peer[0], owner.address)
-        resolved = owner.content.lookup(filename, host=host, protocol="tftp")
+        resolved = owner.content.lookup(filename, host=host, protocol="tftp", client=peer[0])
         content: bytes | None = None
         if resolved.found:
             try:

@@ -110,6 +110,11 @@ def test_stranger_gets_no_lease(bench, tmp_path: Path) -> None:  # type: ignore[
     lines = [json.loads(x) for x in log.read_text().splitlines()]
     mine = [x for x in lines if x.get("client_mac") == STRANGER]
     assert mine and all(x["ignored"] for x in mine if x["protocol"] == "dhcp")
+    # With an address of its own, it still gets no file.
+    net.client(1).ip("addr", "add", "192.0.2.77/24", "dev", "eth0")
+    got = net.client(1).run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}",
+                             "http://192.0.2.1/ph.cfg"], timeout=20)
+    assert got.stdout == "404"
 
 
 @pytest.mark.parametrize(("content", "message"), [
