@@ -20,6 +20,7 @@ compared with default ports removed so an explicit ``:69`` is not mistaken for a
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -103,6 +104,17 @@ class Assessment:
     @property
     def promised(self) -> bool:
         return self.promise is Promise.PROMISED
+
+
+@functools.lru_cache(maxsize=4096)
+def _variant(profile: Profile, changes: tuple[tuple[str, Any], ...]) -> Profile:
+    return profile.with_switches(**dict(changes))
+
+
+def variant(profile: Profile, **changes: Any) -> Profile:
+    """``profile.with_switches(...)``, memoised: switch validation is slow and inference
+    asks for the same few variants thousands of times."""
+    return _variant(profile, tuple(sorted(changes.items())))
 
 
 def expectation(trial: Trial, profile: Profile) -> ExpectedProvisioning:

@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from framework.explore.assess import Assessment, Trial, assess, expectation
+from framework.explore.assess import Assessment, Trial, assess, expectation, variant
 from framework.explore.grammar import case_size, generate_cases
 from framework.explore.infer import BehaviourRow, infer_profile, profile_document
 from framework.explore.oracle import Oracle
@@ -174,7 +174,7 @@ def _classify(trial: Trial, profile: Profile, inferred: Profile,
     out = []
     for row in rows:
         if row.changed:
-            one = profile.with_switches(**{row.switch: row.inferred_value})
+            one = variant(profile, **{row.switch: row.inferred_value})
             if expectation(trial, one).requests != a.expected.requests and assess(
                     trial, one).agree:
                 out.append(("switch", f"{row.switch}={row.inferred_value}"))
@@ -202,7 +202,7 @@ def _job_for(kind: str, about: str, start: Trial, n: int, profile: Profile,
     if kind == "switch":
         changes = dict(part.split("=", 1) for part in about.split("+"))
         typed = {k: _typed(inferred, k) for k in changes}
-        one = profile.with_switches(**typed)
+        one = variant(profile, **typed)
 
         def shows_switch(t: Trial) -> bool:
             a = assess(t, profile)

@@ -17,6 +17,7 @@ hypothesis seeded by ``seed``, so ``(seed, count)`` always yields the same cases
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 from collections.abc import Mapping
@@ -208,8 +209,14 @@ def generate_cases(seed: int, count: int, *, extra_names: bool = True) -> list[C
     The same ``(seed, count)`` gives the same list (hypothesis's generation is
     deterministic under ``@seed``, with no example database). Duplicates are dropped and
     made up by further rounds under seeds derived from ``seed``. ``extra_names=False``
-    leaves out values with more than two ``;``-separated names.
+    leaves out values with more than two ``;``-separated names. Drawing costs ~15 ms a
+    case, so lists are memoised (cases are immutable).
     """
+    return list(_generate(seed, count, extra_names))
+
+
+@functools.lru_cache(maxsize=32)
+def _generate(seed: int, count: int, extra_names: bool) -> tuple[Case, ...]:
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as seeded
 
@@ -232,7 +239,7 @@ def generate_cases(seed: int, count: int, *, extra_names: bool = True) -> list[C
             seeded(seed if round_ == 0 else seed * 1_000_003 + round_)(collect)()
     finally:
         _EXTRA_NAMES.on = True
-    return out
+    return tuple(out)
 
 
 def case_size(case: Case, ip: str = SIZE_IP) -> tuple[int, int, int]:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from framework.explore.assess import Trial, assess, expectation
+from framework.explore.assess import Trial, assess, expectation, variant
 from framework.resolution import PROFILES, Interpretation, Profile
 from framework.resolution.profiles import _literal_values
 
@@ -102,7 +102,7 @@ def infer_profile(trials: Sequence[Trial], base: Profile, *, name: str | None = 
             for value in switch_values(switch):
                 if value == here:
                     continue
-                other = current.with_switches(**{switch: value})
+                other = variant(current, **{switch: value})
                 relevant = [t for t in usable if _requests(t, other) != _requests(t, current)]
                 if not relevant:
                     continue
@@ -110,7 +110,7 @@ def infer_profile(trials: Sequence[Trial], base: Profile, *, name: str | None = 
                 if score > 0 and (best_score is None or score > best_score):
                     best_value, best_score = value, score
             if best_value != here:
-                current = current.with_switches(**{switch: best_value})
+                current = variant(current, **{switch: best_value})
                 changed = True
         if not changed:
             break
@@ -119,7 +119,7 @@ def infer_profile(trials: Sequence[Trial], base: Profile, *, name: str | None = 
         was, now = getattr(base.interpretation, switch), getattr(current.interpretation, switch)
         mattered = for_now = for_was = 0
         if was != now:
-            other = current.with_switches(**{switch: was})
+            other = variant(current, **{switch: was})
             relevant = [t for t in usable if _requests(t, other) != _requests(t, current)]
             mattered = len(relevant)
             for_now = _agreeing(relevant, current)
