@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -237,6 +238,8 @@ class LabRun:
                 run.status, run.reason = "skipped", f"health check failed: {exc}"
             else:
                 run.status, run.reason = "error", str(exc)
+        except Exception as exc:  # a bug or I/O error here: this place fails, the rest run
+            run.status, run.reason = "error", f"{type(exc).__name__}: {exc}"
         finally:
             if booking.release_errors:
                 run.reason = (run.reason + "; " if run.reason else "") + \
@@ -246,8 +249,6 @@ class LabRun:
                       f"{' (released)' if not booking.release_errors else ''}")
 
     def _on_locked(self, run: PlaceRun, client: LabgridClient, path: Path, rig: Rig) -> None:
-        import time
-
         document = yaml.safe_load(path.read_text())
         resolved = resolve_rig(document, rig, client.acquired_resources(run.place))
         extra = list(self.options.hil_run_args)
