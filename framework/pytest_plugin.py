@@ -160,11 +160,10 @@ _CURRENT: dict[str, LabSession] = {}
 
 
 def _progress(total: int) -> Any:
+    import sys
     import threading
 
     from rich.console import Console
-
-    import sys
 
     # The process's own stderr, not pytest's capture of it (`hil run` uses --capture=sys).
     console = Console(file=sys.__stderr__, highlight=False)

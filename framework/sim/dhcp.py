@@ -120,9 +120,9 @@ class DhcpClient:
         overload = options.get(52, b"\x00")[0]
         # RFC 2132 9.3: option 52 moves more options into 'file' (1) and/or 'sname' (2),
         # read in that order after the options field (RFC 3396 joins repeated codes).
-        for flag, field in ((1, payload[108:236]), (2, payload[44:108])):
+        for flag, area in ((1, payload[108:236]), (2, payload[44:108])):
             if overload & flag:
-                for code, value in parse_options(field).items():
+                for code, value in parse_options(area).items():
                     options[code] = options.get(code, b"") + value
         kind = options.get(53, b"\x00")[0]
         return _Reply(kind, IPv4Address(payload[16:20]), options)
