@@ -9,7 +9,7 @@ APT_PACKAGES := iproute2 busybox isc-dhcp-client kea-dhcp4-server dnsutils tcpdu
 PYTEST_ARGS ?=
 
 .PHONY: setup run test lint unit clean-sim
-setup: $(STAMPS)/apt $(STAMPS)/venv $(STAMPS)/allure
+setup: $(STAMPS)/apt $(STAMPS)/venv $(STAMPS)/allure $(STAMPS)/labgrid
 
 $(STAMPS):
 	mkdir -p $(STAMPS)
@@ -36,6 +36,12 @@ $(STAMPS)/venv: pyproject.toml | $(STAMPS)
 $(STAMPS)/allure: $(STAMPS)/apt | $(STAMPS)
 	test -x .tools/node_modules/.bin/allure || \
 	  npm install --prefix .tools --no-audit --no-fund --loglevel=error allure@3
+	touch $@
+
+# labgrid (lab scale) in a virtual environment of its own: it replaces pyserial with its fork.
+$(STAMPS)/labgrid: | $(STAMPS)
+	test -x .venv-labgrid/bin/labgrid-client || { python3 -m venv .venv-labgrid && \
+	  .venv-labgrid/bin/pip install -q 'labgrid==26.0.1'; }
 	touch $@
 
 lint: setup

@@ -42,6 +42,9 @@ def command(
         help="an earlier run directory (reports/<run-id>): run only its missing cases")] = None,
     allow_other_dhcp: Annotated[bool, typer.Option(
         "--allow-other-dhcp", help="start even if another DHCP server answers")] = False,
+    no_manage_sim: Annotated[bool, typer.Option(
+        "--no-manage-sim", help="the simulated rig is already up: neither start nor stop it")
+                             ] = False,
 ) -> None:
     """Run every case on every phone of the rig and write the certification record."""
     import datetime as dt
@@ -94,6 +97,8 @@ def command(
         args += ["--resume", str(run_dir)]
     if allow_other_dhcp:
         args += ["--allow-other-dhcp"]
+    if no_manage_sim:
+        args += ["--no-manage-sim"]
     code = pytest.main(args)
     try:
         doc = load_record(run_dir)
