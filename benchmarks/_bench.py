@@ -26,7 +26,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `python benchmarks/NAME.py` from a clean checkout
@@ -42,8 +42,10 @@ class BenchError(Exception):
 
 
 def prefix(tag: str) -> str:
-    """A namespace prefix of our own (never ``hil``): hilt-b + pid + tag, <= 10 chars."""
-    return f"{PREFIX_BASE}{os.getpid() % 1000}{tag}"[:10]
+    """A namespace prefix of our own (never ``hil``): hilt-b + pid % 1000 + one letter."""
+    if len(tag) != 1 or not tag.isalpha():
+        raise ValueError(f"prefix tag {tag!r}: one letter")
+    return f"{PREFIX_BASE}{os.getpid() % 1000}{tag}"
 
 
 def load_average() -> tuple[float, float, float]:
@@ -55,16 +57,23 @@ def positive(kind: type, what: str) -> Any:
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{what}: {text!r} is not a number") from None
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
         if value <= 0:
-            raise argparse.ArgumentTypeError(f"{what}: must be > 0, got {text}")
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
         return value
     return parse
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Bad options: one line naming the option, exit 2 (no usage dump, no traceback)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message}\n")
+
+
 def common_parser(description: str, *, phones: int, boot: float, settle: float,
                   cases: int | None) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=description)
+    p = OneLineParser(description=description)
     p.add_argument("--phones", type=positive(int, "--phones"), default=phones,
                    help=f"virtual phones (1..64, default {phones})")
     p.add_argument("--boot-time", type=positive(float, "--boot-time"), default=boot,

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _bench import (  # noqa: E402
+from _bench import (
     BenchError,
     check_phones,
     common_parser,
@@ -38,6 +38,8 @@ def phones_list(text: str) -> list[int]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"--phones-list: {text!r} is not a comma-separated "
                                          "list of integers") from None
+    if len(set(sizes)) > 12:
+        raise argparse.ArgumentTypeError(f"{text!r}: at most 12 sizes")
     if not sizes or 1 not in sizes:
         raise argparse.ArgumentTypeError(f"--phones-list: {text!r} must include 1 (the "
                                          "baseline)")
@@ -56,8 +58,8 @@ def main() -> None:
     load_before = load_average()
     runs = {}
     with tempfile.TemporaryDirectory(prefix="hil-bench-") as tmp:
-        for n in args.phones_list:
-            rig = make_rig(Path(tmp), f"s{n}"[-2:], n, args.boot_time)
+        for i, n in enumerate(args.phones_list):
+            rig = make_rig(Path(tmp), "abcdefghijkl"[i], n, args.boot_time)
             runs[n] = run_matrix(rig, cases, settle_s=args.settle,
                                  boot_time_s=args.boot_time, trigger=args.trigger)
             if len(runs[n].lanes) != n:

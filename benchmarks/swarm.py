@@ -26,7 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _bench import (  # noqa: E402
+from _bench import (
     ALL_CASES,
     BenchError,
     common_parser,
@@ -92,6 +92,7 @@ def swarm(rig: Path, sim_prefix: str, settle_s: float, capture: bool) -> dict[st
             lost_leases = lost_requests = expected_total = seen_total = 0
             last = t0
             verdicts: dict[str, int] = {}
+            broken: dict[str, str] = {}
             for entry in results:
                 spec = session.lanes[entry["phone"]].spec
                 acks = [m for m in session.dhcp.transcript(spec.mac_colon)
@@ -106,6 +107,8 @@ def swarm(rig: Path, sim_prefix: str, settle_s: float, capture: bool) -> dict[st
                 lost_requests += expected - seen
                 last = max([last] + [float(o["time"]) for o in files])
                 verdicts[entry["verdict"]] = verdicts.get(entry["verdict"], 0) + 1
+                if entry["verdict"] == "broken":
+                    broken[entry["phone"]] = entry["reason"]
             sim_rss = sim_peak_rss_mib(sim_prefix)
             fw_rss = self_peak_rss_mib()
         finally:
@@ -114,7 +117,7 @@ def swarm(rig: Path, sim_prefix: str, settle_s: float, capture: bool) -> dict[st
             "lost_leases": lost_leases + len(quarantined),
             "lost_requests": lost_requests + 2 * len(quarantined),
             "expected_requests": expected_total + 2 * len(quarantined),
-            "recorded_requests": seen_total, "verdicts": verdicts,
+            "recorded_requests": seen_total, "verdicts": verdicts, "broken": broken,
             "wall_s": round(last - t0, 3), "runner_wall_s": round(wall_runner, 3),
             "peak_rss_mib": {"framework": round(fw_rss, 1), "sim_lab": round(sim_rss, 1),
                              "total": round(fw_rss + sim_rss, 1)}}
@@ -143,6 +146,7 @@ def main() -> None:
              f"peak RSS  framework {rss['framework']:.0f} MiB + sim lab {rss['sim_lab']:.0f} "
              f"MiB = {rss['total']:.0f} MiB (target < 1024)",
              "verdicts  " + ", ".join(f"{k} {v}" for k, v in sorted(out["verdicts"].items())),
+             *[f"broken    {k}: {v}" for k, v in sorted(out["broken"].items())],
              f"load avg  {' '.join(f'{x:.2f}' for x in load_before)} (before), "
              f"{' '.join(f'{x:.2f}' for x in result['load_avg_after'])} (after)"]
     emit(result, table, args.json)
