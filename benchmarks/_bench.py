@@ -117,6 +117,11 @@ class LaneTiming:
     cases: int = 0
     limit_s: float = 0.0
     busy_s: float = 0.0  # sum of end - start: what the runner actually spent per case
+    #: sum over cases of end - (last phone act + settle): judging, health check, evidence
+    tail_s: float = 0.0
+    #: sum of the gaps between one case's end and the next one's start (case set-up:
+    #: resolution, content, per-case capture start, DHCP options; the record write)
+    gaps_s: float = 0.0
     triggers: dict[str, int] = field(default_factory=dict)
 
 
@@ -134,6 +139,9 @@ class MatrixRun:
     verdicts: dict[str, int]
     lanes: list[LaneTiming]
     peak_rss_mib: float
+    #: seconds per call, median over the lanes, of the runner's per-case steps that are
+    #: not the phone's time (measured after the run, when asked)
+    overheads: dict[str, float] = field(default_factory=dict)
 
     @property
     def ratio(self) -> float:
@@ -147,8 +155,10 @@ class MatrixRun:
                 "teardown_s": round(self.teardown_s, 2), "verdicts": self.verdicts,
                 "lanes": [{"phone": ln.phone, "cases": ln.cases,
                            "limit_s": round(ln.limit_s, 3), "busy_s": round(ln.busy_s, 3),
+                           "tail_s": round(ln.tail_s, 3), "gaps_s": round(ln.gaps_s, 3),
                            "triggers": ln.triggers} for ln in self.lanes],
-                "peak_rss_mib": round(self.peak_rss_mib, 1)}
+                "peak_rss_mib": round(self.peak_rss_mib, 1),
+                **({"overheads_s": self.overheads} if self.overheads else {})}
 
 
 def phone_time(entry: dict[str, Any], acks: Sequence[float]) -> float:
@@ -167,7 +177,7 @@ def ack_times(session: Any, mac_colon: str) -> list[float]:
 
 def run_matrix(rig: Path, cases: Sequence[Case], *, settle_s: float, boot_time_s: float,
                trigger: str = "reprovision", capture: bool = True,
-               timeout_s: float = 1800.0) -> MatrixRun:
+               timeout_s: float = 1800.0, measure_overheads: bool = False) -> MatrixRun:
     """Every case on every phone of ``rig``, all lanes at once; timed (see module doc)."""
     from framework.lab.phones import RigFault
     from framework.lab.session import LabSession, RunOptions
@@ -193,16 +203,23 @@ def run_matrix(rig: Path, cases: Sequence[Case], *, settle_s: float, boot_time_s
             wall = time.monotonic() - t1
             lanes: dict[str, LaneTiming] = {}
             verdicts: dict[str, int] = {}
-            for entry in results:
+            previous_end: dict[str, float] = {}
+            for entry in sorted(results, key=lambda e: float(e["start"])):
                 name = entry["phone"]
                 lane = lanes.setdefault(name, LaneTiming(name))
                 acks = ack_times(session, session.lanes[name].spec.mac_colon)
                 lane.cases += 1
-                lane.limit_s += phone_time(entry, acks) + settle_s
+                own = phone_time(entry, acks)
+                lane.limit_s += own + settle_s
                 lane.busy_s += float(entry["end"]) - float(entry["start"])
+                lane.tail_s += float(entry["end"]) - float(entry["start"]) - own - settle_s
+                if name in previous_end:
+                    lane.gaps_s += float(entry["start"]) - previous_end[name]
+                previous_end[name] = float(entry["end"])
                 path = str(entry.get("trigger") or "none")
                 lane.triggers[path] = lane.triggers.get(path, 0) + 1
                 verdicts[entry["verdict"]] = verdicts.get(entry["verdict"], 0) + 1
+            overheads = runner_overheads(session) if measure_overheads else {}
         finally:
             t2 = time.monotonic()
             session.stop()
@@ -211,7 +228,34 @@ def run_matrix(rig: Path, cases: Sequence[Case], *, settle_s: float, boot_time_s
                      settle_s=settle_s, trigger=trigger, wall_s=wall,
                      limit_s=max(ln.limit_s for ln in lanes.values()), setup_s=setup,
                      teardown_s=teardown, verdicts=verdicts, lanes=list(lanes.values()),
-                     peak_rss_mib=self_peak_rss_mib())
+                     peak_rss_mib=self_peak_rss_mib(), overheads=overheads)
+
+
+def runner_overheads(session: Any, repeat: int = 5) -> dict[str, float]:
+    """Median cost of the runner's per-case steps that are not the phone's own time:
+    the rig health check after every case (our services on the wire, the phone's PDU
+    outlet and console) and a per-case packet capture start/stop."""
+    import statistics
+
+    def timed(fn: Any) -> float:
+        t = time.perf_counter()
+        fn()
+        return time.perf_counter() - t
+
+    lane = next(iter(session.lanes.values()))
+    out = {"services_check": statistics.median(
+               timed(session.services_fault) for _ in range(repeat)),
+           "phone_health": statistics.median(
+               timed(lane.link.health) for _ in range(repeat))}
+    if session.options.capture:
+        with tempfile.TemporaryDirectory(prefix="hil-bench-") as tmp:
+            def capture_cycle() -> None:
+                cap = session._phone_capture(lane.spec, Path(tmp) / "x.pcap")
+                if cap is not None:
+                    cap.stop()
+            out["capture_start_stop"] = statistics.median(
+                timed(capture_cycle) for _ in range(repeat))
+    return {k: round(v, 4) for k, v in out.items()}
 
 
 def self_peak_rss_mib() -> float:
