@@ -189,6 +189,10 @@ def _classify(trial: Trial, profile: Profile, inferred: Profile,
 
 def _job_for(kind: str, about: str, start: Trial, n: int, profile: Profile,
              inferred: Profile) -> _Job:
+    # A candidate is worth a boot only if the core expects the same shape of requests
+    # (firmware and/or configuration) as for the input that showed the disagreement:
+    # dropping the source that yields the URLs cannot show the same difference.
+    shape = _shape(expectation(start, profile))
     if kind == "failure":
         wanted = frozenset(about.split(","))
 
@@ -197,7 +201,8 @@ def _job_for(kind: str, about: str, start: Trial, n: int, profile: Profile,
             return not a.agree and a.promised and bool(a.kinds & wanted)
 
         def pre(c: Case) -> bool:
-            return _trial_like(start, c, profile).promise is Promise.PROMISED
+            e = _trial_like(start, c, profile)
+            return e.promise is Promise.PROMISED and _shape(e) == shape
         return _Job(kind, about, start, n, shows, pre)
     if kind == "switch":
         changes = dict(part.split("=", 1) for part in about.split("+"))
@@ -221,8 +226,13 @@ def _job_for(kind: str, about: str, start: Trial, n: int, profile: Profile,
         return not a.agree and not a.promised and not b.agree and bool(b.kinds & wanted_u)
 
     def pre_unexplained(c: Case) -> bool:
-        return _trial_like(start, c, profile).promise is not Promise.PROMISED
+        e = _trial_like(start, c, profile)
+        return e.promise is not Promise.PROMISED and _shape(e) == shape
     return _Job(kind, about, start, n, shows_unexplained, pre_unexplained)
+
+
+def _shape(expected: Any) -> tuple[str, ...]:
+    return tuple(r.purpose for r in expected.requests)
 
 
 def _typed(profile: Profile, switch: str) -> Any:

@@ -139,7 +139,7 @@ def test_every_deviation_is_found_on_the_wire(tmp_path: Path, group: list[str]) 
     deviations = {f"ph{i + 1}": [d] for i, d in enumerate(group)}
     groups, explorer = _explore_on_rig(
         tmp_path, _prefix(f"d{RIGS.index(group)}"), deviations, len(group),
-        ExploreConfig(seed=3, budget=150 * len(group), shrink_budget=25, confirm=2,
+        ExploreConfig(seed=3, budget=100 * len(group), shrink_budget=40, confirm=2,
                       extra_names=False))
     by_phone = {g.phones[0]: g for g in groups}
     missing, too_big = [], []
