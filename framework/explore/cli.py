@@ -18,8 +18,6 @@ from typing import Annotated, Any
 
 import typer
 
-from framework.explore.engine import ExploreConfig, Explorer, Progress
-from framework.explore.findings import document, write
 from framework.lab.session import ROOT
 from framework.resolution import Profile, ResolutionInputError, get_profile
 
@@ -54,7 +52,7 @@ class _Display:
         self._phase = ""
         self._lock = threading.Lock()
 
-    def __call__(self, p: Progress) -> None:
+    def __call__(self, p: Any) -> None:
         with self._lock:
             now = time.monotonic()
             if now - self._last >= self.every_s or p.phase != self._phase:
@@ -84,6 +82,9 @@ def command(
     run_id: Annotated[str | None, typer.Option(help="run directory name")] = None,
 ) -> None:
     """Run generated cases on the rig's phones; shrink and confirm every disagreement."""
+    # Imported here: `hil` mounts this command at start-up, and the grammar needs
+    # hypothesis, which only `hil explore` should pay for.
+    from framework.explore.engine import ExploreConfig
     from framework.lab.phones import RigFault
     from framework.lab.session import LabSession, RunOptions
     from framework.rig import RigError
@@ -125,7 +126,9 @@ def _log_to_file(path: Path) -> None:
     logging.getLogger().addHandler(handler)
 
 
-def _explore(session: Any, chosen: Profile | None, config: ExploreConfig) -> str:
+def _explore(session: Any, chosen: Profile | None, config: Any) -> str:
+    from framework.explore.engine import Explorer
+    from framework.explore.findings import document, write
     from framework.explore.oracle import LaneOracle
 
     oracles, profiles = [], {}
