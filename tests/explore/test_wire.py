@@ -66,7 +66,7 @@ def test_hil_explore_finds_each_deviant_phone_and_not_the_control(tmp_path: Path
                         deviations=deviations, boot_time_s=0.2)
     started = time.monotonic()
     proc = subprocess.run(
-        [sys.executable, "-m", "framework.cli", "explore", "--rig", str(rig), "--budget", "100",
+        [sys.executable, "-m", "framework.cli", "explore", "--rig", str(rig), "--budget", "120",
          "--seed", "4", "--settle", "0.3", "--request-timeout", "1.5", "--shrink-budget", "20",
          "--confirm", "2", "--no-extra-names", "--profile", str(_sim_profile_file(tmp_path)),
          "--reports", str(tmp_path / "reports"), "--run-id", "x"],
@@ -77,7 +77,7 @@ def test_hil_explore_finds_each_deviant_phone_and_not_the_control(tmp_path: Path
     assert "Traceback" not in proc.stderr
     out = tmp_path / "reports" / "x" / "explore"
     doc = json.loads((out / "findings.json").read_text())
-    assert doc["explore"]["generated"] == 100
+    assert doc["explore"]["generated"] == 120
     groups = {g["phones"][0]: g for g in doc["groups"]}
     assert {(f["kind"], f["about"]) for f in groups["ph1"]["findings"]} <= KNOWN_GAPS
     for phone, (deviation,) in deviations.items():
@@ -89,7 +89,7 @@ def test_hil_explore_finds_each_deviant_phone_and_not_the_control(tmp_path: Path
     report = (out / "findings.md").read_text()
     assert "x 405HD (phones ph2" in report and "MAC case" in report
     assert (out / "profiles").is_dir() and len(list((out / "profiles").iterdir())) == 4
-    print(f"hil explore, 4 phones, 100 cases: {elapsed:.0f} s, "
+    print(f"hil explore, 4 phones, 120 cases: {elapsed:.0f} s, "
           f"{doc['explore']['phone_runs']} phone runs")
 
 
