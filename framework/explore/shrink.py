@@ -99,6 +99,14 @@ def candidates(case: Case) -> Iterator[Case]:
         yield make_case(moved, 160, origin="shrunk")
     if case.url_option != 160 and case.url_option not in options:
         yield make_case(options, 160, origin="shrunk")
+    if 66 not in options:  # a tftp URL elsewhere says what Option 66 says without protocol
+        for code in (case.url_option, 43):
+            value = options.get(code)
+            text = value.text if isinstance(value, VendorTlv) else value
+            if isinstance(text, str) and text.strip().lower().startswith("tftp://"):
+                rest = {k: v for k, v in options.items() if k != code}
+                yield make_case({**rest, 66: text.strip()[len("tftp://"):]}, case.url_option,
+                                origin="shrunk")
     for code in sorted(options):
         for simpler in _value_simplifications(options[code]):
             if simpler != options[code]:
