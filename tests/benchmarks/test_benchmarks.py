@@ -86,12 +86,14 @@ def test_scaling_prints_speedup_per_phone_count() -> None:
 @pytest.mark.timeout(300)
 @pytest.mark.skipif(not have_privileges()[0], reason="needs root for namespaces")
 def test_naive_prints_both_walls_and_ratio() -> None:
-    doc = one_json(run("naive.py", "--phones", "1", "--cases", "2", "--fixed-sleep", "1.0",
+    doc = one_json(run("naive.py", "--phones", "1", "--cases", "2", "--fixed-sleep", "3.0",
                        "--off-time", "0.5", "--json"))
     assert doc["subset"] is True and doc["cases"] == 2
-    assert doc["naive_wall_s"] >= 3.0  # the script's fixed waits are its floor
+    assert doc["naive_wall_s"] >= 7.0  # the script's fixed waits are its floor
     assert doc["ratio"] == pytest.approx(doc["naive_wall_s"] / doc["ours_wall_s"], rel=0.01)
-    assert doc["naive_seen_requests"] == doc["naive_expected_requests"] > 0
+    assert doc["ratio"] > 1.0  # events beat fixed sleeps even on one phone
+    # a fixed sleep may miss requests on a loaded machine (that is the point), not all
+    assert 0 < doc["naive_seen_requests"] <= doc["naive_expected_requests"]
 
 
 @pytest.mark.netns
