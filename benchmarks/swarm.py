@@ -109,6 +109,15 @@ def swarm(rig: Path, sim_prefix: str, settle_s: float, capture: bool) -> dict[st
                 verdicts[entry["verdict"]] = verdicts.get(entry["verdict"], 0) + 1
                 if entry["verdict"] == "broken":
                     broken[entry["phone"]] = entry["reason"]
+            # Late, not lost: file requests that reached the log after their case was judged
+            # (the runner waits request_timeout_s for them).
+            late = 0
+            for entry in results:
+                spec = session.lanes[entry["phone"]].spec
+                late += sum(1 for r in session.services.log.records(since=entry["end"])
+                            if ((r.client_mac or "").replace(":", "").upper() == spec.mac
+                                or r.client_ip == str(spec.address))
+                            and r.protocol != "dns" and r.url)
             sim_rss = sim_peak_rss_mib(sim_prefix)
             fw_rss = self_peak_rss_mib()
         finally:
@@ -117,7 +126,8 @@ def swarm(rig: Path, sim_prefix: str, settle_s: float, capture: bool) -> dict[st
             "lost_leases": lost_leases + len(quarantined),
             "lost_requests": lost_requests + 2 * len(quarantined),
             "expected_requests": expected_total + 2 * len(quarantined),
-            "recorded_requests": seen_total, "verdicts": verdicts, "broken": broken,
+            "recorded_requests": seen_total, "late_requests": late,
+            "verdicts": verdicts, "broken": broken,
             "wall_s": round(last - t0, 3), "runner_wall_s": round(wall_runner, 3),
             "peak_rss_mib": {"framework": round(fw_rss, 1), "sim_lab": round(sim_rss, 1),
                              "total": round(fw_rss + sim_rss, 1)}}
@@ -141,7 +151,8 @@ def main() -> None:
              f"leases    {out['phones'] - out['lost_leases']}/{out['phones']} "
              f"(lost {out['lost_leases']})",
              f"requests  {out['recorded_requests']}/{out['expected_requests']} recorded "
-             f"(lost {out['lost_requests']})",
+             f"(lost {out['lost_requests']}; {out['late_requests']} more arrived after "
+             "their case was judged)",
              f"wall      {out['wall_s']:8.2f} s  power-cycle to the last phone's last request",
              f"peak RSS  framework {rss['framework']:.0f} MiB + sim lab {rss['sim_lab']:.0f} "
              f"MiB = {rss['total']:.0f} MiB (target < 1024)",
