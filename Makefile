@@ -6,9 +6,12 @@ PY := $(VENV)/bin/python
 STAMPS := .stamps
 APT_PACKAGES := iproute2 busybox isc-dhcp-client kea-dhcp4-server dnsutils tcpdump curl \
                 snmp snmpd ser2net openssh-server openssh-client socat chromium
+# `make test` leaves out tests marked slow (soaks: the 100,000-packet fuzz, the 500-case
+# exploration, competing labgrid runs...); `make test-slow` runs those, `make test-all` both.
 PYTEST_ARGS ?=
+PYTEST_MARK ?= not slow
 
-.PHONY: setup run test lint unit clean-sim
+.PHONY: setup run test test-slow test-all lint
 setup: $(STAMPS)/apt $(STAMPS)/venv $(STAMPS)/allure $(STAMPS)/labgrid
 
 $(STAMPS):
@@ -45,14 +48,20 @@ $(STAMPS)/labgrid: | $(STAMPS)
 	touch $@
 
 lint: setup
-	$(VENV)/bin/ruff check framework tests testcases conftest.py
+	$(VENV)/bin/ruff check framework tests testcases benchmarks conftest.py
 	$(VENV)/bin/mypy
 
 # The whole test suite. pytest's exit code 5 (nothing collected) is a failure of intent.
 test: setup lint
-	@$(PY) -m pytest tests $(PYTEST_ARGS); rc=$$?; \
+	@$(PY) -m pytest tests -m "$(PYTEST_MARK)" $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure"; exit 1; fi; \
 	exit $$rc
+
+test-slow:
+	$(MAKE) test PYTEST_MARK="slow"
+
+test-all:
+	$(MAKE) test PYTEST_MARK=""
 
 # The main job: the full case matrix on the simulated rig.
 run: setup

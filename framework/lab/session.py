@@ -469,12 +469,21 @@ class LabSession:
             self.record.update_phone(spec.name, state="quarantined", broken_reason=lane.broken)
             return self._result(lane, case, expected, [], [], Verdict.BROKEN, reason,
                                 start=start, options=options)
-        files, dns = self._await_requests(spec, expected, start)
+        # A firmware verdict only when the rig worked: our own services and the phone's
+        # power and console are checked in every case, while the settle window runs.
+        checked: dict[str, Any] = {}
+
+        def check(needed: set[str]) -> None:
+            checked["needed"] = needed
+            checked["fault"] = self._rig_fault(lane, needed)
+
+        files, dns = self._await_requests(spec, expected, start, on_settle=check)
         judgement: Judgement = judge(expected, files, dns, mac=spec.mac,
                                      interp=lane.profile.interpretation)
-        # A firmware verdict only when the rig worked: check our own services and the
-        # phone's power and console after every case, before any verdict is given.
-        fault = self._rig_fault(lane, _needed_services(expected, files, dns))
+        fault = checked.get("fault")
+        late = _needed_services(expected, files, dns) - checked.get("needed", set())
+        if fault is None and late:  # the phone used a service after the check began
+            fault = self.services_fault(late)
         if fault is not None:
             if fault.startswith(spec.name):
                 lane.broken = fault
@@ -537,9 +546,19 @@ class LabSession:
             return self._tftp_fault()
         return None
 
-    def _dns_fault(self) -> str | None:
+    def _dns_fault(self, attempts: int = 3) -> str | None:
+        """A fault only when the lab DNS fails several probes (a loaded host is slow, not
+        broken)."""
         from dnslib import DNSRecord
 
+        fault = None
+        for _ in range(attempts):
+            fault = self._dns_probe(DNSRecord)
+            if fault is None:
+                return None
+        return fault
+
+    def _dns_probe(self, DNSRecord: Any) -> str | None:
         try:
             q = DNSRecord.question(LAB_NAME)
             reply = DNSRecord.parse(q.send(self.lab_ip, 53, timeout=1.0))
@@ -549,7 +568,15 @@ class LabSession:
             return f"lab DNS on {self.lab_ip}:53 does not answer ({exc.__class__.__name__})"
         return None
 
-    def _tftp_fault(self) -> str | None:
+    def _tftp_fault(self, attempts: int = 3) -> str | None:
+        fault = None
+        for _ in range(attempts):
+            fault = self._tftp_probe()
+            if fault is None:
+                return None
+        return fault
+
+    def _tftp_probe(self) -> str | None:
         import socket
 
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
@@ -581,7 +608,8 @@ class LabSession:
 
         return match
 
-    def _await_requests(self, spec: PhoneSpec, expected: ExpectedProvisioning, since: float
+    def _await_requests(self, spec: PhoneSpec, expected: ExpectedProvisioning, since: float,
+                        on_settle: Callable[[set[str]], None] | None = None
                         ) -> tuple[list[Observed], list[Observed]]:
         log_ = self.services.log
         mine = self._mine(spec)
@@ -599,6 +627,13 @@ class LabSession:
                 break
             seen += 1
             last = rec.time
+        checker = None
+        if on_settle is not None:
+            sofar = [r for r in log_.records(since=since) if mine(r)]
+            needed = _needed_services(expected, [], []) | {r.protocol for r in sofar}
+            checker = threading.Thread(target=on_settle, args=(needed,), daemon=True,
+                                       name=f"check-{spec.name}")
+            checker.start()
         # The settle window: keep listening until the phone is quiet for settle_s.
         while True:
             try:
@@ -609,6 +644,8 @@ class LabSession:
                 break
         # By the time each request arrived (a service appends a record when the transfer
         # ends, so append order is not request order).
+        if checker is not None:
+            checker.join()
         records = sorted((r for r in log_.records(since=since) if mine(r)), key=lambda r: r.time)
         files = [Observed(r.time, r.protocol, r.url, r.host, r.outcome, r.method)
                  for r in records if r.protocol in FILE_PROTOCOLS and _is_file_request(r)]
