@@ -148,7 +148,9 @@ def test_every_deviation_is_found_on_the_wire(tmp_path: Path, group: list[str]) 
                   if planned({deviation}, f.minimal, f.model, f.trial.mac)
                   != planned(set(), f.minimal, f.model, f.trial.mac) and f.reproduced == 2]
         if not caused:
-            missing.append(deviation)
+            missing.append((deviation, [(f.kind, f.about, f"{f.reproduced}/{f.confirm_runs}",
+                                         f.to_dict()["minimal_template"])
+                                        for f in by_phone[phone].findings]))
             continue
         smallest = min(case_size(f.minimal)[:2] for f in caused)
         catching = [case_size(c)[:2] for c in ALL_CASES
