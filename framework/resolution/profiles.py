@@ -9,6 +9,7 @@ rules the release's manual marks "[Support pending]".
 from __future__ import annotations
 
 import dataclasses
+import functools
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -113,6 +114,7 @@ class Interpretation:
         return tuple((f.name, getattr(self, f.name)) for f in dataclasses.fields(self))
 
 
+@functools.cache
 def _literal_values(name: str) -> tuple[Any, ...] | None:
     hint = typing.get_type_hints(Interpretation)[name]
     if typing.get_origin(hint) is Literal:
@@ -202,6 +204,8 @@ RULES: dict[str, Rule] = {
              "trailing NUL bytes were ignored (switch trailing_nul)"),
         Rule("quirk/whitespace", Promise.UNSPECIFIED, _NONE,
              "white space other than after ';' (Table 10-1 example) was ignored"),
+        Rule("quirk/extra-names", Promise.UNSPECIFIED, _NONE,
+             "more than two ';'-separated names (switch extra_names)"),
         Rule("quirk/long-option", Promise.UNSPECIFIED, _NONE,
              "a value over 255 bytes: RFC 3396 long options, which the manual never mentions"),
         # Whole-result rules.

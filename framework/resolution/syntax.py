@@ -71,6 +71,8 @@ def value_quirks(raw: bytes, interp: Interpretation) -> tuple[str, ...]:
         stripped = ";".join(part.strip() for part in text.strip().split(";"))
         if documented != stripped:
             out.append("quirk/whitespace")
+    if data.count(b";") > 1:
+        out.append("quirk/extra-names")
     if len(raw) > 255:
         out.append("quirk/long-option")
     return tuple(out)
