@@ -151,7 +151,6 @@ def test_ten_thousand_malformed_packets_get_no_reply_and_do_not_stop_the_server(
     _fuzz(server, net, udhcpc, JUNK)
 
 
-@pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_hundred_thousand_malformed_packets_get_no_reply_and_do_not_stop_the_server(
         server: DhcpServer, net: TestNetwork, udhcpc: Callable[..., Udhcpc]) -> None:
