@@ -23,7 +23,6 @@ from framework.lab.catalogue import Case
 from framework.lab.phones import RigFault
 from framework.lab.session import ROOT, LabSession, RunOptions
 
-_SESSION_KEY = pytest.StashKey[LabSession]()
 _ITEMS_KEY = pytest.StashKey[list[tuple[Case, str]]]()
 
 
@@ -122,7 +121,6 @@ def hil_lab(request: pytest.FixtureRequest) -> Any:
         allow_other_dhcp=config.getoption("--allow-other-dhcp"),
     )
     session = LabSession(options)
-    config.stash[_SESSION_KEY] = session
     _CURRENT["session"] = session
     try:
         session.start()

@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -759,14 +759,3 @@ def expected_vs_observed(entry: dict[str, Any]) -> str:
     if not entry.get("observed"):
         lines.append("  (nothing)")
     return "\n".join(lines) + "\n"
-
-
-@contextlib.contextmanager
-def lab_session(options: RunOptions) -> Iterator[LabSession]:
-    session = LabSession(options)
-    with session:
-        yield session
-
-
-def rig_phone_names(rig_path: Path) -> list[str]:
-    return [p.name for p in load_rig(rig_path).phones]
