@@ -131,13 +131,15 @@ class Transcript:
 
 def follow(proc: subprocess.Popen[str], transcript: Transcript,
            parse: Callable[[str], Any] = lambda line: line) -> threading.Thread:
-    """Feed a process's output lines (parsed; None = skipped) into a transcript."""
+    """Feed a process's output lines (parsed; None = skipped, a list = several) into a
+    transcript."""
     def pump() -> None:
         assert proc.stdout is not None
         for line in proc.stdout:
             item = parse(line.rstrip("\n"))
-            if item is not None:
-                transcript.add(item)
+            for one in item if isinstance(item, list) else [item]:
+                if one is not None:
+                    transcript.add(one)
     thread = threading.Thread(target=pump, daemon=True, name=f"follow-{transcript.name}")
     thread.start()
     return thread
@@ -318,7 +320,8 @@ class Seen:
     sni: str | None = None
 
 
-_DNS_LINE = re.compile(r"Request: \[([\d.]+):\d+\] \(udp\) / '(.*)\.' \((\w+)\)")
+# dnslib's resolver prints from one thread per query, so two records can share a line.
+_DNS_LINE = re.compile(r"Request: \[([\d.]+):\d+\] \(udp\) / '([^']*)\.' \((\w+)\)")
 _FTP_LINE = re.compile(r"([\d.]+):\d+-\[[^\]]*\] <- (RETR|SIZE|USER) (.*)$")
 _BUSYBOX_LINE = re.compile(r"^([\d.]+):\d+: url:(\S+)")
 
@@ -400,9 +403,8 @@ class Witnesses:
         return self
 
     def dns(self, answer: str = LAB_IP) -> Witnesses:
-        def parse(line: str) -> Seen | None:
-            match = _DNS_LINE.search(line)
-            return Seen("dns", match.group(1), match.group(2)) if match else None
+        def parse(line: str) -> list[Seen]:
+            return [Seen("dns", m.group(1), m.group(2)) for m in _DNS_LINE.finditer(line)]
         self._start([PYTHON, "-u", "-m", "dnslib.fixedresolver", "-a", LAB_IP, "-p", "53",
                      "-r", f". 60 IN A {answer}"], parse, "dns")
         return self
