@@ -38,10 +38,17 @@ class RigProblem:
 
 
 def key_path(loc: Sequence[str | int]) -> str:
-    """``('phones', 2, 'power', 'outlet')`` -> ``phones[2].power.outlet``."""
+    """``('phones', 2, 'power', 'outlet')`` -> ``phones[2].power.outlet``; a key that is not
+    plain printable text is quoted (``console['\\x1e']``) so the message stays one line."""
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif (not str(part).isprintable() or str(part).strip() != str(part) or not str(part)
+              or any(c in str(part) for c in ".[]:'\"")):
+            out += f"[{str(part)!r}]"
+        else:
+            out += f".{part}" if out else str(part)
     return out or "(top level)"
 
 
@@ -64,24 +71,34 @@ class _RigYamlLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def _positions(node: Node | None, loc: Loc = ()) -> dict[Loc, tuple[int, int]]:
+class _RecursiveAlias(Exception):
+    def __init__(self, node: Node, loc: Loc) -> None:
+        self.node, self.loc = node, loc
+
+
+def _positions(node: Node | None, loc: Loc = (),
+               inside: frozenset[int] = frozenset()) -> dict[Loc, tuple[int, int]]:
     """Map each key path to the 1-based (line, column) of its value in the YAML text."""
     if node is None:
         return {}
+    if id(node) in inside:  # an alias to one of its own ancestors (``a: &x [*x]``)
+        raise _RecursiveAlias(node, loc)
     where = {loc: (node.start_mark.line + 1, node.start_mark.column + 1)}
+    inside = inside | {id(node)}
     if isinstance(node, MappingNode):
         for key_node, value_node in node.value:
             if isinstance(key_node, ScalarNode):
-                where.update(_positions(value_node, (*loc, key_node.value)))
+                where.update(_positions(value_node, (*loc, key_node.value), inside))
     elif isinstance(node, SequenceNode):
         for i, item in enumerate(node.value):
-            where.update(_positions(item, (*loc, i)))
+            where.update(_positions(item, (*loc, i), inside))
     return where
 
 
 def _parse_yaml(text: str, source: str) -> tuple[Any, dict[Loc, tuple[int, int]]]:
-    loader = _RigYamlLoader(text)
+    loader = None
     try:
+        loader = _RigYamlLoader(text)  # the reader already rejects control characters
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
@@ -89,11 +106,24 @@ def _parse_yaml(text: str, source: str) -> tuple[Any, dict[Loc, tuple[int, int]]
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
         problem = exc.problem or exc.context or "invalid YAML"
         raise RigError(f"{where}: YAML syntax error: {problem}") from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        raise RigError(f"{source}:{line}:{column}: YAML syntax error: character "
+                       f"{exc.character!r} is not allowed in YAML") from None
     except yaml.YAMLError as exc:
-        raise RigError(f"{source}: YAML syntax error: {exc}") from None
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise RigError(f"{source}: YAML syntax error: {first}") from None
     finally:
-        loader.dispose()
-    return data, _positions(node)
+        if loader is not None:
+            loader.dispose()
+    try:
+        positions = _positions(node)
+    except _RecursiveAlias as exc:
+        mark = exc.node.start_mark
+        raise RigError(f"{source}:{mark.line + 1}:{mark.column + 1}: {key_path(exc.loc)}: "
+                       f"YAML alias refers to itself (a rig file cannot be recursive)") from None
+    return data, positions
 
 
 # --- pydantic errors -> one line each -------------------------------------------------------
