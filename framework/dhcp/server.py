@@ -213,7 +213,8 @@ class DhcpServer:
         if self._start_error is not None:
             err = self._start_error
             self.stop()
-            raise DhcpServerError(f"DHCP server cannot bind on {self._where()}: {err}") from err
+            port = f" UDP port {SERVER_PORT}" if isinstance(err, OSError) else ""
+            raise DhcpServerError(f"DHCP server cannot bind{port} on {self._where()}: {err}") from err
         log.info("DHCP server on %s as %s, allowlist %d MACs", self._where(), self.server_ip, len(self._allow))
         return self
 

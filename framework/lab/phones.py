@@ -90,6 +90,8 @@ class DriverLink:
                 pass
             except self._faults as exc:
                 return f"its PDU does not answer: {exc}"
+        if getattr(self.driver, "broken", None) is not None:
+            return None  # latched: the operation that broke it says why, not the console
         try:
             self.driver.run("true", 5.0)
         except self._faults as exc:

@@ -162,7 +162,7 @@ class LabSession:
         return self
 
     def _start(self) -> None:
-        from framework.dhcp.server import DhcpServer
+        from framework.dhcp.server import DhcpServer, DhcpServerError
         from framework.services import ContentStore, ProvisioningServices, RequestLog, Zone
 
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -187,7 +187,7 @@ class LabSession:
             lease_time=lab.lease_time)
         try:
             self.dhcp.start()
-        except OSError as exc:
+        except (OSError, DhcpServerError) as exc:
             raise RigFault(f"DHCP server cannot start on {lab.interface}: {exc}") from None
         self._stack.callback(self.dhcp.stop)
         self.services = ProvisioningServices(

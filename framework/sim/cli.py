@@ -216,22 +216,29 @@ def _terminate(pid: int, timeout: float) -> bool:
 
 
 @app.command()
-def fault(name: Annotated[str, typer.Argument(help="pdu-unreachable or dead-outlet")],
+def fault(name: Annotated[str, typer.Argument(
+              help="pdu-unreachable, dead-outlet, console-dead or no-dhcp")],
           state: Annotated[str, typer.Argument(help="on or off")],
           outlet: Annotated[int | None, typer.Option(help="outlet number (dead-outlet)")] = None,
           pdu: Annotated[str | None, typer.Option(help="PDU name (default: the first)")] = None,
+          phone: Annotated[str | None, typer.Option(
+              help="phone name (console-dead, no-dhcp)")] = None,
           rig: RigOption = DEFAULT_RIG, prefix: PrefixOption = None) -> None:
     """Switch a fault of the simulated equipment on a running lab."""
     import socket
 
     from framework.sim.state import control_path
 
-    if name not in ("pdu-unreachable", "dead-outlet") or state not in ("on", "off"):
-        raise _fail("hil sim fault: expected `pdu-unreachable on|off` or "
-                    "`dead-outlet on|off --outlet N`")
+    if name not in ("pdu-unreachable", "dead-outlet", "console-dead", "no-dhcp") \
+            or state not in ("on", "off"):
+        raise _fail("hil sim fault: expected `pdu-unreachable on|off`, "
+                    "`dead-outlet on|off --outlet N`, `console-dead on|off --phone NAME` or "
+                    "`no-dhcp on|off --phone NAME`")
     if name == "dead-outlet" and outlet is None:
         raise _fail("hil sim fault: dead-outlet needs --outlet N")
-    request = {"fault": name, "on": state == "on", "outlet": outlet, "pdu": pdu}
+    if name in ("console-dead", "no-dhcp") and phone is None:
+        raise _fail(f"hil sim fault: {name} needs --phone NAME")
+    request = {"fault": name, "on": state == "on", "outlet": outlet, "pdu": pdu, "phone": phone}
     path = control_path(_prefix(rig, prefix))
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:

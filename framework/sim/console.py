@@ -31,6 +31,8 @@ class SerialLine:
         self._listeners: list[Listener] = []
         self._receiver: Listener | None = None
         self._lock = threading.Lock()
+        # Fault knob (``hil sim fault console-dead``): a dead UART carries nothing either way.
+        self.dead = False
         # RFC 2217 line state (pyserial attribute names).
         self.baudrate = 115200
         self.bytesize = 8
@@ -63,14 +65,14 @@ class SerialLine:
     def transmit(self, data: bytes) -> None:
         """Phone -> line: every attached client gets the bytes (nobody listening: lost)."""
         with self._lock:
-            listeners = list(self._listeners)
+            listeners = [] if self.dead else list(self._listeners)
         for listener in listeners:
             listener(data)
 
     def receive(self, data: bytes) -> None:
         """Line -> phone."""
         with self._lock:
-            receiver = self._receiver
+            receiver = None if self.dead else self._receiver
         if receiver is not None:
             receiver(data)
 

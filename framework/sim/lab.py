@@ -213,11 +213,18 @@ class SimLab:
             write_private(state_path(self.bench.prefix), json.dumps(self.state(), indent=2))
 
 
+PHONE_FAULTS = ("console-dead", "no-dhcp")
+FAULTS = ("pdu-unreachable", "dead-outlet", *PHONE_FAULTS)
+
+
 class FaultControl:
     """A unix socket (mode 0600) through which ``hil sim fault`` flips fault knobs at run time.
 
     One JSON request per connection, one JSON answer: ``{"fault": "pdu-unreachable",
-    "on": true}`` or ``{"fault": "dead-outlet", "pdu": "pdu1", "outlet": 3, "on": true}``.
+    "on": true}``, ``{"fault": "dead-outlet", "pdu": "pdu1", "outlet": 3, "on": true}``,
+    ``{"fault": "console-dead", "phone": "ph2", "on": true}`` (serial line and SSH go
+    silent) or ``{"fault": "no-dhcp", "phone": "ph3", "on": true}`` (the phone's DHCP
+    client stops sending; it stays hung until power loss or a reboot).
     This is test control of the simulated equipment, not a way around the wire: the
     framework still sees only SNMP timeouts or outlets that do not switch.
     """
@@ -271,9 +278,17 @@ class FaultControl:
         elif fault == "dead-outlet":
             pdus = [p.name for p in self.lab.bench.pdus]
             self.lab.set_outlet_dead(request.get("pdu") or pdus[0], int(request["outlet"]), on)
+        elif fault in PHONE_FAULTS:
+            name = request.get("phone")
+            phone = self.lab.phones.get(name or "")
+            if phone is None:
+                raise ValueError(f"{fault} needs --phone, one of {sorted(self.lab.phones)}"
+                                 f" (got {name!r})")
+            (phone.set_console_dead if fault == "console-dead" else phone.set_dhcp_silent)(on)
         else:
-            raise ValueError(f"unknown fault {fault!r} (pdu-unreachable, dead-outlet)")
-        log.info("fault %s %s", fault, "on" if on else "off")
+            raise ValueError(f"unknown fault {fault!r} ({', '.join(FAULTS)})")
+        log.info("fault %s %s%s", fault, "on" if on else "off",
+                 f" on {request['phone']}" if request.get("phone") else "")
         return {"ok": True}
 
 

@@ -110,6 +110,8 @@ class VirtualPhone:
         self._session: _Session | None = None
         self._lock = threading.RLock()
         self._memory_lock = threading.Lock()
+        # Fault knob (``hil sim fault no-dhcp``): the DHCP client never sends (it hangs).
+        self.dhcp_silent = False
 
     # -- ShellTarget ------------------------------------------------------------------
 
@@ -154,6 +156,33 @@ class VirtualPhone:
             self.memory.settings = dict(self.memory.factory_settings)
         self.on_change()
         self.reboot()
+
+    # -- faults (``hil sim fault``) ---------------------------------------------------
+
+    def set_console_dead(self, dead: bool) -> None:
+        """Serial line and SSH daemon stop answering (the phone itself keeps running)."""
+        self.line.dead = dead
+        self.on_change()
+        self.ssh.dead = dead
+        if dead:
+            self.ssh.stop()
+            return
+        with self._lock:
+            address = self.address
+        if address is not None:
+            self.netns.thread(self.ssh.start, str(address), name=f"ssh-{self.name}").start()
+
+    def set_dhcp_silent(self, silent: bool) -> None:
+        """From the next DHCP exchange on, the phone's DHCP client sends nothing, until
+        power is lost or it reboots after the fault is cleared."""
+        self.dhcp_silent = silent
+        self.on_change()
+
+    def _dhcp_hangs(self, session: _Session) -> None:
+        if self.dhcp_silent:
+            log.info("%s: DHCP client hangs (fault no-dhcp)", self.name)
+            session.cancelled.wait()
+            raise Cancelled()
 
     # -- power ------------------------------------------------------------------------
 
@@ -239,6 +268,7 @@ class VirtualPhone:
             try:
                 command = session.commands.get(timeout=max(0.0, renew_at - time.monotonic()))
             except queue.Empty:
+                self._dhcp_hangs(session)
                 renewed = self._client(session, say).renew(lease)
                 lease = renewed if renewed is not None else self._lease(session, say)
                 self._configure(session, lease, say)
@@ -269,6 +299,7 @@ class VirtualPhone:
         return DhcpClient("eth0", self.mac, self.model, url_option, session.cancelled, say)
 
     def _lease(self, session: _Session, say: Callable[[str], None]) -> Lease:
+        self._dhcp_hangs(session)
         lease = self._client(session, say).obtain()
         self._configure(session, lease, say)
         return lease
@@ -425,7 +456,9 @@ class VirtualPhone:
                         for k, v in self.memory.settings.items()}
         return {"power": "on" if self.powered else "off", "phase": self.phase,
                 "address": str(self.address) if self.address else None,
-                "firmware": self.version, "settings": settings}
+                "firmware": self.version, "settings": settings,
+                "faults": [name for name, on in (("console-dead", self.line.dead),
+                                                 ("no-dhcp", self.dhcp_silent)) if on]}
 
 
 def _colon(mac: str) -> str:

@@ -88,10 +88,13 @@ class PhoneSshServer:
         self.listener: socket.socket | None = None
         self.transports: list[paramiko.Transport] = []
         self.lock = threading.Lock()
+        self.dead = False  # fault knob: the SSH daemon is gone (connections are refused)
 
     def start(self, address: str, port: int = 22) -> None:
         """Listen on ``address:port`` (call from a thread inside the phone's namespace)."""
         self.stop()
+        if self.dead:
+            return
         listener = socket.create_server((address, port), backlog=8)
         self.listener = listener
         threading.Thread(target=self._accept_loop, args=(listener,), daemon=True,

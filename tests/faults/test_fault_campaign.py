@@ -49,8 +49,9 @@ def reasons(results: dict[tuple[str, str], dict[str, Any]], phone: str) -> str:
 
 def test_phone_faults_mid_run_are_broken_and_quarantined(tmp_path: Path) -> None:
     """ph1 control; ph2 outlet stops switching; ph3 gets no DHCP answer; ph4 loses power
-    in the middle of a transfer; ph5 never boots."""
-    rig = write_sim_rig(tmp_path / "rig.yaml", prefix=f"hilt-fa{TAG}", phones=5,
+    in the middle of a transfer; ph5 never boots; ph6's serial console dies; ph7 boots but
+    its DHCP client stops sending."""
+    rig = write_sim_rig(tmp_path / "rig.yaml", prefix=f"hilt-fa{TAG}", phones=7,
                         boot_time_s=0.2, boot_times={"ph5": 120.0})
     with LabSession(options(rig, tmp_path, trigger="power-cycle")) as session:
         first_done: dict[str, bool] = {}
@@ -70,6 +71,10 @@ def test_phone_faults_mid_run_are_broken_and_quarantined(tmp_path: Path) -> None
                 session.services.content.serve("/00908F000004.cfg", b"#" * 4_000_000,
                                                protocol="tftp")
                 cut_armed.set()
+            elif phone == "ph6":
+                sim_cli(rig, "fault", "console-dead", "on", "--phone", "ph6")
+            elif phone == "ph7":
+                sim_cli(rig, "fault", "no-dhcp", "on", "--phone", "ph7")
 
         def cut_power(record: Any) -> None:
             if cut_armed.is_set() and record.client_ip == "192.0.2.14" \
@@ -96,9 +101,14 @@ def test_phone_faults_mid_run_are_broken_and_quarantined(tmp_path: Path) -> None
     assert "lost power" in reasons(results, "ph4")
     assert verdicts(results, "ph5") == ["broken"] * 3
     assert "quarantined" in reasons(results, "ph5")
+    assert verdicts(results, "ph6")[0] == "passed"
+    assert set(verdicts(results, "ph6")[1:]) == {"broken"}
+    assert "console" in reasons(results, "ph6")
+    assert verdicts(results, "ph7")[0] == "passed"
+    assert set(verdicts(results, "ph7")[1:]) == {"broken"}
+    assert "no DHCP DISCOVER from the phone" in reasons(results, "ph7")
     states = {p["name"]: p["state"] for p in doc["phones"]}
-    assert states == {"ph1": "ok", "ph2": "quarantined", "ph3": "quarantined",
-                      "ph4": "quarantined", "ph5": "quarantined"}
+    assert states == {"ph1": "ok", **{f"ph{n}": "quarantined" for n in range(2, 8)}}
     assert not any(r["verdict"] == "failed" for r in results.values())
 
 
@@ -123,13 +133,18 @@ def test_lab_service_and_pdu_faults_name_the_service(tmp_path: Path) -> None:
 
 
 def test_start_up_faults_are_one_clear_rig_fault(tmp_path: Path) -> None:
-    """The TFTP port already taken, the lab interface missing, a second DHCP server."""
+    """The DHCP or TFTP port already taken, the lab interface missing."""
     rig = write_sim_rig(tmp_path / "rig.yaml", prefix=f"hilt-fc{TAG}", phones=1,
                         boot_time_s=0.2)
     sim_cli(rig, "up")
     try:
         with Netns(f"hilt-fc{TAG}-lab").entered():
+            dhcpd = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # another DHCP daemon
             squatter = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        dhcpd.bind(("0.0.0.0", 67))
+        with pytest.raises(RigFault, match=r"DHCP server cannot start on br-lab.*67"):
+            LabSession(options(rig, tmp_path)).start()
+        dhcpd.close()
         squatter.bind(("192.0.2.1", 69))
         with pytest.raises(RigFault, match=r"provisioning services cannot start.*69|TFTP"):
             LabSession(options(rig, tmp_path)).start()

@@ -86,6 +86,16 @@ def _fault_errors_are_one_line(lab: SimLabRun) -> None:
     assert bad.returncode == 2 and "no outlet 99" in bad.stderr
     assert lab.cli("fault", "dead-outlet", "on", "--outlet", "1").returncode == 0
     assert lab.status()["pdus"]["pdu1"]["dead_outlets"] == [1]
+    no_phone = lab.cli("fault", "console-dead", "on")
+    assert no_phone.returncode == 2 and no_phone.stderr.strip().endswith("needs --phone NAME")
+    unknown = lab.cli("fault", "no-dhcp", "on", "--phone", "nope")
+    assert unknown.returncode == 2 and "'nope'" in unknown.stderr
+    name = sorted(lab.status()["phones"])[0]
+    assert lab.cli("fault", "console-dead", "on", "--phone", name).returncode == 0
+    assert lab.cli("fault", "no-dhcp", "on", "--phone", name).returncode == 0
+    assert lab.status()["phones"][name]["faults"] == ["console-dead", "no-dhcp"]
+    assert lab.cli("fault", "console-dead", "off", "--phone", name).returncode == 0
+    assert lab.status()["phones"][name]["faults"] == ["no-dhcp"]
 
 
 @pytest.mark.netns
