@@ -11,7 +11,7 @@ APT_PACKAGES := iproute2 busybox isc-dhcp-client kea-dhcp4-server dnsutils tcpdu
 PYTEST_ARGS ?=
 PYTEST_MARK ?= not slow
 
-.PHONY: setup run test test-slow test-all lint
+.PHONY: setup run test test-slow test-all soak lint
 setup: $(STAMPS)/apt $(STAMPS)/venv $(STAMPS)/allure $(STAMPS)/labgrid
 
 $(STAMPS):
@@ -62,6 +62,10 @@ test-slow:
 
 test-all:
 	$(MAKE) test PYTEST_MARK=""
+
+# The flakiness soak alone: 200 consecutive faithful cases, 0 failed and 0 broken.
+soak: setup
+	$(PY) -m pytest tests/faults/test_soak.py -m slow -s
 
 # The main job: the full case matrix on the simulated rig.
 run: setup
