@@ -115,7 +115,16 @@ def command(
         _log_to_file(session.run_dir / "explore" / "explore.log")
         result = _explore(session, chosen, config)
     typer.echo(result)
+    typer.echo(f"{'html':<9} {_html_report(session.run_dir)}")
     raise typer.Exit(0 if result.startswith("nothing") else 1)
+
+
+def _html_report(run_dir: Path) -> Path:
+    """The run's HTML report, its exploration section included (``hil report html``)."""
+    from framework.lab.record import load_record
+    from framework.report import html
+
+    return html.write(load_record(run_dir), run_dir / "certification.html")
 
 
 def _log_to_file(path: Path) -> None:

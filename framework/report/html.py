@@ -1,7 +1,10 @@
 """The HTML certification report: one self-contained file rendered from the record.
 
 A matrix per firmware x model x row (case), each cell the verdict with its reason, then
-every case with expected and observed requests and its evidence (SHA-256).
+every case with expected and observed requests and its evidence (SHA-256). A run of
+``hil explore`` adds its section (``explore/findings.json``): per firmware x model, each
+disagreement as its minimal options, what the core expected, what the phone did and how
+often it reproduced, then the inferred behaviour table.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ def _when(ts: Any) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
 
 
-def render(doc: dict[str, Any]) -> str:
+def render(doc: dict[str, Any], explore: dict[str, Any] | None = None) -> str:
     run, phones, cases, summary = doc["run"], doc["phones"], doc["cases"], doc["summary"]
     columns = sorted({(c.get("firmware") or "?", c.get("model") or "?", c.get("phone") or "?")
                       for c in cases})
@@ -84,7 +87,86 @@ def render(doc: dict[str, Any]) -> str:
         out.append(f"<h3 id='{_esc(row)}'>{_esc(row)}</h3>")
         for c in by_case[row]:
             out.append(_case_block(c))
+    if explore is not None:
+        out.append(explore_section(explore))
     out.append("</body></html>")
+    return "\n".join(out)
+
+
+def load_explore(run_dir: Path) -> dict[str, Any] | None:
+    """The findings of ``hil explore`` in a run directory, if it was an exploration."""
+    path = run_dir / "explore" / "findings.json"
+    if not path.exists():
+        return None
+    import json
+
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) and "groups" in doc else None
+
+
+def _wire(case: dict[str, Any]) -> str:
+    opts = ", ".join(f"{k}={v!r}" for k, v in (case.get("options") or {}).items())
+    if case.get("url_option", 160) != 160:
+        opts += f" [provisioning/url_option_value={case['url_option']}]"
+    return opts or "(no options)"
+
+
+def explore_section(doc: dict[str, Any]) -> str:
+    """The report section of an exploration, per firmware x model."""
+    e = doc.get("explore", {})
+    out = [f"<h2 id='explore'>Differential exploration</h2><div class='meta'>seed "
+           f"{_esc(e.get('seed'))} · {_esc(e.get('generated'))} generated cases · "
+           f"{_esc(e.get('phone_runs'))} phone runs (boots) · shrink budget "
+           f"{_esc(e.get('shrink_budget'))} runs per finding · {_esc(e.get('confirm'))} "
+           f"confirmations</div>"]
+    for g in doc.get("groups", []):
+        findings = g.get("findings", [])
+        out.append(f"<h3>Firmware {_esc(g.get('firmware'))} × {_esc(g.get('model'))}</h3>"
+                   f"<div class='meta'>phones {_esc(', '.join(g.get('phones', [])))} · profile "
+                   f"{_esc(g.get('profile'))} · {_esc(g.get('trials'))} trials, "
+                   f"{_esc(g.get('broken'))} broken, {len(findings)} findings</div>")
+        if findings:
+            out.append("<table class='findings'><tr><th>#</th><th>finding</th>"
+                       "<th>minimal options</th><th>core expected</th><th>phone requested</th>"
+                       "<th>differences</th><th>reproduced</th></tr>")
+            for i, f in enumerate(findings, 1):
+                exp = f.get("expected") or {}
+                obs = f.get("observed") or {}
+                requested = ", ".join(obs.get("requests", [])) or "nothing"
+                if obs.get("dns"):
+                    requested += "; DNS " + ", ".join(str(h) for h in obs["dns"])
+                size = f.get("minimal_size", {})
+                out.append(
+                    f"<tr><td>{i}</td><td><b>{_esc(f.get('kind'))}</b>: {_esc(f.get('about'))}"
+                    f"</td><td><code>{_esc(f.get('minimal_template'))}</code><br><small>on the "
+                    f"wire <code>{_esc(_wire(f.get('minimal') or {}))}</code> · "
+                    f"{_esc(size.get('options'))} options, {_esc(size.get('bytes'))} bytes · "
+                    f"shrunk in {_esc(f.get('shrink_steps'))} steps</small></td>"
+                    f"<td>{_esc(exp.get('rule'))} ({_esc(exp.get('promise'))})<br>firmware "
+                    f"<code>{_esc(exp.get('firmware_url'))}</code><br>configuration "
+                    f"<code>{_esc(exp.get('config_url'))}</code></td>"
+                    f"<td><code>{_esc(requested)}</code></td>"
+                    f"<td>{_esc('; '.join(f.get('differences', [])) or '-')}</td>"
+                    f"<td>{_esc(f.get('reproduced'))}/{_esc(f.get('confirm_runs'))}<br><small>"
+                    f"seen in {_esc(f.get('occurrences'))} cases</small></td></tr>")
+            out.append("</table>")
+        rows = g.get("behaviour", [])
+        if rows:
+            out.append("<table class='behaviour'><tr><th>switch</th><th>profile</th>"
+                       "<th>phone (inferred)</th><th>evidence</th></tr>")
+            for r in rows:
+                changed = bool(r.get("changed"))
+                evidence = (f"{r.get('for_inferred')} of {r.get('mattered')} cases where it "
+                            f"mattered" if changed else "")
+                out.append(f"<tr><td><code>{_esc(r.get('switch'))}</code></td>"
+                           f"<td>{_esc(r.get('profile_value'))}</td><td>"
+                           f"{'<b>' if changed else ''}{_esc(r.get('inferred_value'))}"
+                           f"{' (differs)</b>' if changed else ''}</td>"
+                           f"<td>{_esc(evidence)}</td></tr>")
+            out.append("</table>")
     return "\n".join(out)
 
 
@@ -116,6 +198,9 @@ def _case_block(c: dict[str, Any]) -> str:
     return "".join(parts)
 
 
-def write(doc: dict[str, Any], path: Path) -> Path:
-    path.write_text(render(doc))
+def write(doc: dict[str, Any], path: Path, explore: dict[str, Any] | None = None) -> Path:
+    """Write the report; an exploration's findings next to the record are included."""
+    if explore is None:
+        explore = load_explore(path.parent)
+    path.write_text(render(doc, explore))
     return path
