@@ -33,6 +33,33 @@ def _auth(pdu: Any) -> CommunityData:
     return CommunityData(pdu.community.resolve(), mpModel=0 if pdu.snmp_version == "1" else 1)
 
 
+class _Engine:
+    """An event loop and its SnmpEngine; closed with its thread (pending pysnmp timer tasks
+    are cancelled, not left for asyncio to report as destroyed while pending)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.engine = SnmpEngine()
+
+    def close(self) -> None:
+        loop = self.loop
+        if loop.is_closed() or loop.is_running():
+            return
+        try:
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        except Exception:  # best effort at thread exit
+            pass
+        finally:
+            loop.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+
 class _ThreadEngines(threading.local):
     """Per thread and network namespace: one event loop and one SnmpEngine.
 
@@ -42,14 +69,14 @@ class _ThreadEngines(threading.local):
     """
 
     def __init__(self) -> None:
-        self.by_netns: dict[int, tuple[asyncio.AbstractEventLoop, SnmpEngine]] = {}
+        self.by_netns: dict[int, _Engine] = {}
 
     def get(self) -> tuple[asyncio.AbstractEventLoop, SnmpEngine]:
         netns = os.stat("/proc/thread-self/ns/net").st_ino
         if netns not in self.by_netns:
-            loop = asyncio.new_event_loop()
-            self.by_netns[netns] = (loop, SnmpEngine())
-        return self.by_netns[netns]
+            self.by_netns[netns] = _Engine()
+        engine = self.by_netns[netns]
+        return engine.loop, engine.engine
 
 
 _engines = _ThreadEngines()
