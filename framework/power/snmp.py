@@ -2,14 +2,17 @@
 
 Shared by the APC and PoE backends. Retries are left to ``OutletSwitch`` (pysnmp's own
 are set to 0) so that a ``PowerError`` can say how many attempts were made. The UDP socket
-is opened in the calling thread's event loop, hence in its network namespace.
+is opened by a worker thread in the calling thread's network namespace (``_Worker``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 from pysnmp.hlapi.v3arch.asyncio import (
@@ -25,6 +28,7 @@ from pysnmp.hlapi.v3arch.asyncio import (
 )
 from pysnmp.proto.rfc1905 import NoSuchInstance, NoSuchObject
 
+from framework.netns import _setns
 from framework.power.outlet import PowerBackendError
 
 
@@ -33,53 +37,113 @@ def _auth(pdu: Any) -> CommunityData:
     return CommunityData(pdu.community.resolve(), mpModel=0 if pdu.snmp_version == "1" else 1)
 
 
-class _Engine:
-    """An event loop and its SnmpEngine; closed with its thread (pending pysnmp timer tasks
-    are cancelled, not left for asyncio to report as destroyed while pending)."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.engine = SnmpEngine()
-
-    def close(self) -> None:
-        loop = self.loop
-        if loop.is_closed() or loop.is_running():
-            return
-        try:
-            pending = asyncio.all_tasks(loop)
-            for task in pending:
-                task.cancel()
-            if pending:
-                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-        except Exception:  # best effort at thread exit
-            pass
-        finally:
-            loop.close()
-
-    def __del__(self) -> None:
-        self.close()
+IDLE_STOP_S = 60.0
 
 
-class _ThreadEngines(threading.local):
-    """Per thread and network namespace: one event loop and one SnmpEngine.
+class _Worker:
+    """One event loop thread with one SnmpEngine, for one network namespace.
 
-    Creating an SnmpEngine costs ~0.13 s, too much per outlet command. Its UDP socket
-    lives in the namespace of the thread that first used it, so the cache is keyed by the
-    thread's current namespace (inode of /proc/thread-self/ns/net).
+    Every caller in that namespace (lanes, per-case checks) submits its request here, so no
+    engine is built per thread (~0.13 s each) and no event loop with pysnmp's pending timer
+    task is left to the garbage collector: a pending task destroyed by the collector logs
+    from inside whatever thread triggered the collection, and with the TFTP server forking
+    (the fork takes the logging lock, then the import lock) a thread that was importing when
+    it collected deadlocked the lab. The worker enters the caller's namespace, so its UDP
+    sockets live where the caller's would; idle for a minute, it stops itself cleanly (its
+    tasks cancelled in its own thread), releasing the namespace.
     """
 
+    def __init__(self, netns_fd: int, name: str, on_idle: Callable[[_Worker], bool]) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.engine: SnmpEngine | None = None
+        self.in_flight = 0
+        self.last_used = time.monotonic()
+        self._on_idle = on_idle
+        self._error: BaseException | None = None
+        ready = threading.Event()
+        threading.Thread(target=self._serve, args=(netns_fd, ready), daemon=True,
+                         name=name).start()
+        ready.wait()
+        if self._error is not None:
+            raise PowerBackendError(f"SNMP client cannot start: {self._error}")
+
+    def _serve(self, netns_fd: int, ready: threading.Event) -> None:
+        try:
+            _setns(netns_fd)
+            asyncio.set_event_loop(self.loop)
+            self.engine = SnmpEngine()
+        except BaseException as exc:  # reported to the caller that started us
+            self._error = exc
+            ready.set()
+            return
+        finally:
+            os.close(netns_fd)
+        ready.set()
+        self.loop.call_later(IDLE_STOP_S, self._check_idle)
+        try:
+            self.loop.run_forever()
+            pending = asyncio.all_tasks(self.loop)
+            for task in pending:
+                task.cancel()
+            self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        finally:
+            self.loop.close()
+
+    def _check_idle(self) -> None:
+        if self._on_idle(self):
+            self.loop.stop()
+        else:
+            self.loop.call_later(IDLE_STOP_S, self._check_idle)
+
+    def call(self, pdu: Any, oid: str, value: int | None, timeout: float) -> int:
+        assert self.engine is not None
+        future = asyncio.run_coroutine_threadsafe(
+            _request(self.engine, pdu, oid, value, timeout), self.loop)
+        try:
+            return future.result(timeout + 5.0)  # pysnmp times out first; this is a backstop
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            verb = "SET" if value is not None else "GET"
+            raise PowerBackendError(f"SNMP {verb} {oid}: no result within {timeout + 5:g} s "
+                                    f"(SNMP client stalled)") from None
+
+
+class _Workers:
+    """The SNMP worker of each network namespace (keyed by the inode of the calling
+    thread's namespace; a worker in it keeps the namespace, so the inode is not reused)."""
+
     def __init__(self) -> None:
-        self.by_netns: dict[int, _Engine] = {}
+        self._by_netns: dict[int, _Worker] = {}
+        self._lock = threading.Lock()
 
-    def get(self) -> tuple[asyncio.AbstractEventLoop, SnmpEngine]:
+    def call(self, pdu: Any, oid: str, value: int | None, timeout: float) -> int:
         netns = os.stat("/proc/thread-self/ns/net").st_ino
-        if netns not in self.by_netns:
-            self.by_netns[netns] = _Engine()
-        engine = self.by_netns[netns]
-        return engine.loop, engine.engine
+        with self._lock:
+            worker = self._by_netns.get(netns)
+            if worker is None:
+                fd = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+                worker = _Worker(fd, f"snmp-netns-{netns}", self._retire)
+                self._by_netns[netns] = worker
+            worker.in_flight += 1
+        try:
+            return worker.call(pdu, oid, value, timeout)
+        finally:
+            with self._lock:
+                worker.in_flight -= 1
+                worker.last_used = time.monotonic()
+
+    def _retire(self, worker: _Worker) -> bool:
+        """Whether ``worker`` may stop now (idle, nothing in flight); if so, forget it."""
+        with self._lock:
+            if worker.in_flight or time.monotonic() - worker.last_used < IDLE_STOP_S:
+                return False
+            for key, known in list(self._by_netns.items()):
+                if known is worker:
+                    del self._by_netns[key]
+            return True
 
 
-_engines = _ThreadEngines()
+_workers = _Workers()
 
 
 async def _request(engine: SnmpEngine, pdu: Any, oid: str, value: int | None,
@@ -111,8 +175,7 @@ async def _request(engine: SnmpEngine, pdu: Any, oid: str, value: int | None,
 
 
 def _run(pdu: Any, oid: str, value: int | None, timeout: float) -> int:
-    loop, engine = _engines.get()
-    return loop.run_until_complete(_request(engine, pdu, oid, value, timeout))
+    return _workers.call(pdu, oid, value, timeout)
 
 
 def snmp_set(pdu: Any, oid: str, value: int, timeout: float) -> None:
