@@ -315,6 +315,13 @@ class StreamConsole:
         self.sendline(command)
         out = self.read_until_prompt(timeout)
         lines = out.split("\n")
-        if lines and lines[0].strip() == command.strip():
-            lines = lines[1:]
+        echo = next((i for i, line in enumerate(lines) if line.strip() == command.strip()),
+                    None)
+        if echo is not None:
+            # What came before the echo was printed before the shell read the command: the
+            # phone's asynchronous messages (boot, provisioning), not this command's output.
+            if echo and any(line.strip() for line in lines[:echo]):
+                self.log.note(self.channel, f"asynchronous output before the echo of "
+                                            f"{command!r} set aside ({echo} line(s))")
+            lines = lines[echo + 1:]
         return "\n".join(lines).rstrip("\n")

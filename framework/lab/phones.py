@@ -93,7 +93,7 @@ class DriverLink:
         if getattr(self.driver, "broken", None) is not None:
             return None  # latched: the operation that broke it says why, not the console
         try:
-            self.driver.run("true", 5.0)
+            self.driver.run("", 5.0)  # an empty line: the shell answers with its prompt
         except self._faults as exc:
             return f"its console does not answer: {str(exc).splitlines()[0]}"
         return None

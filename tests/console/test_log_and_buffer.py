@@ -65,3 +65,35 @@ def test_buffer_drops_old_text_but_keeps_matching() -> None:
     buf.cursor = 150
     buf.feed("tail text")
     assert len(buf.text) < 60 and buf.text[buf.cursor:] == "tail text"
+
+
+class _NoisySerial(SerialConsole):
+    """A serial line where the phone prints asynchronous messages around a command's echo,
+    as a 400HD does while it provisions (the text arrives exactly as given)."""
+
+    def __init__(self, tmp_path: Path, answer: str) -> None:
+        super().__init__("noisy", PhoneLog.for_path(tmp_path / "noisy.log"), "loop://",
+                         prompt=re.compile(r"\[admin@\S+ ~\]\$ $"))
+        self.answer = answer
+
+    def sendline(self, line: str) -> None:
+        self._received(self.answer.format(line=line).encode())
+
+
+def test_asynchronous_output_before_the_echo_is_not_the_commands_output(tmp_path: Path
+                                                                        ) -> None:
+    con = _NoisySerial(tmp_path, "ning done\n{line}\nvalue 7\n[admin@440HD ~]$ ")
+    with con:
+        assert con.run("getcfg some/key", timeout=1) == "value 7"
+    assert "asynchronous output before the echo of 'getcfg some/key'" in \
+        con.log_path.read_text()
+
+
+def test_output_after_the_echo_is_kept_and_an_echoless_shell_keeps_everything(tmp_path: Path
+                                                                               ) -> None:
+    con = _NoisySerial(tmp_path, "{line}\nProvisioning done\n[admin@440HD ~]$ ")
+    with con:
+        assert con.run("setcfg k v", timeout=1) == "Provisioning done"
+    echoless = _NoisySerial(tmp_path, "SWVERSION=3.4\n[admin@440HD ~]$ ")
+    with echoless:
+        assert echoless.run("cat /etc/release", timeout=1) == "SWVERSION=3.4"
