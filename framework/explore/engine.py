@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from framework.explore.assess import Assessment, Trial, assess, expectation, variant
-from framework.explore.grammar import case_size, generate_cases
+from framework.explore.grammar import case_key, case_size, generate_cases
 from framework.explore.infer import BehaviourRow, infer_profile, profile_document
 from framework.explore.oracle import Oracle
 from framework.explore.shrink import shrink
@@ -220,15 +220,34 @@ def _job_for(kind: str, about: str, start: Trial, n: int, profile: Profile,
         return _Job(kind, about, start, n, shows_switch, pre_switch)
     wanted_u = frozenset(about.split(","))
 
+    # An unexplained difference may shrink into a case the manual promises: the same kind
+    # of difference there is a firmware failure, and the finding is reported as one.
     def shows_unexplained(t: Trial) -> bool:
         a = assess(t, profile)
+        if not a.agree and a.promised:
+            return bool(a.kinds & wanted_u)
         b = assess(t, inferred)
-        return not a.agree and not a.promised and not b.agree and bool(b.kinds & wanted_u)
+        return not a.agree and not b.agree and bool(b.kinds & wanted_u)
 
     def pre_unexplained(c: Case) -> bool:
-        e = _trial_like(start, c, profile)
-        return e.promise is not Promise.PROMISED and _shape(e) == shape
+        return _shape(_trial_like(start, c, profile)) == shape
     return _Job(kind, about, start, n, shows_unexplained, pre_unexplained)
+
+
+def _distinct(findings: Sequence[Finding]) -> list[Finding]:
+    """One finding per (kind, about, minimal input): two jobs that shrank to the same input
+    are one disagreement (their occurrences add up; the better confirmed one is kept)."""
+    kept: dict[tuple[str, str, str], Finding] = {}
+    for f in findings:
+        key = (f.kind, f.about, case_key(f.minimal.options, f.minimal.url_option))
+        other = kept.get(key)
+        if other is None:
+            kept[key] = f
+            continue
+        best = max(other, f, key=lambda x: x.reproduced)
+        best.occurrences = other.occurrences + f.occurrences
+        kept[key] = best
+    return list(kept.values())
 
 
 def _shape(expected: Any) -> tuple[str, ...]:
@@ -366,6 +385,7 @@ class Explorer:
         self.progress.phase = "shrink"
         self._parallel(work)
         for g in results:
+            g.findings = _distinct(g.findings)
             g.findings.sort(key=lambda f: (f.kind, f.about))
         return results
 
@@ -397,7 +417,11 @@ class Explorer:
                     reproduced += 1
                     last = trial
             ie = expectation(last, inferred)
-            finding = Finding(job.kind, job.about, group.firmware, group.model, oracle.name,
+            kind, about = job.kind, job.about
+            final = assess(last, profile)
+            if kind == "unexplained" and final.promised and not final.agree:
+                kind, about = "failure", ",".join(sorted(final.kinds))
+            finding = Finding(kind, about, group.firmware, group.model, oracle.name,
                               result.case, last, job.start.case, job.occurrences, reproduced,
                               self.config.confirm, result.steps, result.phone_runs,
                               result.exhausted, assess(last, profile),
