@@ -120,9 +120,11 @@ class LaneTiming:
     #: sum over cases of end - (last phone act + settle): judging, health check, evidence
     tail_s: float = 0.0
     #: sum of the gaps between one case's end and the next one's start (case set-up:
-    #: resolution, content, per-case capture start, DHCP options; the record write)
+    #: resolution, content, DHCP options; the record's JSONL line)
     gaps_s: float = 0.0
     triggers: dict[str, int] = field(default_factory=dict)
+    #: the case with the longest tail, and that tail (where to look first)
+    worst_tail: tuple[str, float] = ("", 0.0)
 
 
 @dataclass
@@ -156,6 +158,7 @@ class MatrixRun:
                 "lanes": [{"phone": ln.phone, "cases": ln.cases,
                            "limit_s": round(ln.limit_s, 3), "busy_s": round(ln.busy_s, 3),
                            "tail_s": round(ln.tail_s, 3), "gaps_s": round(ln.gaps_s, 3),
+                            "worst_tail": list(ln.worst_tail),
                            "triggers": ln.triggers} for ln in self.lanes],
                 "peak_rss_mib": round(self.peak_rss_mib, 1),
                 **({"overheads_s": self.overheads} if self.overheads else {})}
@@ -212,7 +215,10 @@ def run_matrix(rig: Path, cases: Sequence[Case], *, settle_s: float, boot_time_s
                 own = phone_time(entry, acks)
                 lane.limit_s += own + settle_s
                 lane.busy_s += float(entry["end"]) - float(entry["start"])
-                lane.tail_s += float(entry["end"]) - float(entry["start"]) - own - settle_s
+                tail = float(entry["end"]) - float(entry["start"]) - own - settle_s
+                lane.tail_s += tail
+                if tail > lane.worst_tail[1]:
+                    lane.worst_tail = (str(entry["id"]), round(tail, 3))
                 if name in previous_end:
                     lane.gaps_s += float(entry["start"]) - previous_end[name]
                 previous_end[name] = float(entry["end"])
@@ -234,7 +240,7 @@ def run_matrix(rig: Path, cases: Sequence[Case], *, settle_s: float, boot_time_s
 def runner_overheads(session: Any, repeat: int = 5) -> dict[str, float]:
     """Median cost of the runner's per-case steps that are not the phone's own time:
     the rig health check after every case (our services on the wire, the phone's PDU
-    outlet and console) and a per-case packet capture start/stop."""
+    outlet and console) and slicing the case's pcap out of the phone's run capture."""
     import statistics
 
     def timed(fn: Any) -> float:
@@ -249,12 +255,12 @@ def runner_overheads(session: Any, repeat: int = 5) -> dict[str, float]:
                timed(lane.link.health) for _ in range(repeat))}
     if session.options.capture:
         with tempfile.TemporaryDirectory(prefix="hil-bench-") as tmp:
-            def capture_cycle() -> None:
-                cap = session._phone_capture(lane.spec, Path(tmp) / "x.pcap")
+            def capture_slice() -> None:
+                cap = session._case_capture(lane, time.time() - 1.0, Path(tmp) / "x.pcap")
                 if cap is not None:
                     cap.stop()
-            out["capture_start_stop"] = statistics.median(
-                timed(capture_cycle) for _ in range(repeat))
+            out["capture_slice"] = statistics.median(
+                timed(capture_slice) for _ in range(repeat))
     return {k: round(v, 4) for k, v in out.items()}
 
 

@@ -52,7 +52,8 @@ def main() -> None:
     for ln in run.lanes:
         table.append(f"{ln.phone:<6} {ln.cases:>5} {ln.limit_s:>9.2f} {ln.busy_s:>9.2f} "
                      f"{ln.tail_s:>7.2f} {ln.gaps_s:>7.2f}  "
-                     + ", ".join(f"{k}={v}" for k, v in sorted(ln.triggers.items())))
+                     + ", ".join(f"{k}={v}" for k, v in sorted(ln.triggers.items()))
+                     + f"  (longest tail {ln.worst_tail[1]:.2f} s: {ln.worst_tail[0]})")
     table += [f"overhead  {k} {v * 1000:.0f} ms per call" for k, v in run.overheads.items()]
     table += [f"wall      {run.wall_s:8.2f} s   (lab setup {run.setup_s:.1f} s, "
               f"teardown {run.teardown_s:.1f} s, not included)",

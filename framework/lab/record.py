@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import tempfile
 import threading
@@ -20,6 +21,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 VERDICTS = ("passed", "failed", "broken", "observed", "skipped")
 
@@ -60,20 +63,32 @@ def summarise(cases: Iterable[Mapping[str, Any]]) -> dict[str, int]:
 
 
 class CertificationRecord:
-    """Thread-safe writer of one run's record (lanes add cases as they finish)."""
+    """Thread-safe writer of one run's record (lanes add cases as they finish).
+
+    A finished case is durable before ``add_case`` returns (appended to ``cases.jsonl`` and
+    fsynced); the full ``certification.json`` is then rewritten behind the lanes by one
+    writer thread (coalescing cases that finish together), so a growing record does not
+    lengthen every case. Phone and run updates, and ``finish``, write it at once.
+    """
 
     def __init__(self, run_dir: Path, run: Mapping[str, Any], phones: list[dict[str, Any]]):
         self.run_dir = run_dir
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.path = run_dir / "certification.json"
         self.jsonl = run_dir / "cases.jsonl"
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()        # the in-memory record
+        self._write_lock = threading.Lock()  # certification.json
         self.run: dict[str, Any] = dict(run)
         self.phones = phones
         self.cases: list[dict[str, Any]] = []
         if self.jsonl.exists():  # resuming: keep what finished before
             self.cases = load_cases(self.jsonl)
+        self._dirty = threading.Event()
+        self._closed = False
         self._write()
+        self._writer = threading.Thread(target=self._write_behind, daemon=True,
+                                        name="record-writer")
+        self._writer.start()
 
     def add_case(self, case: Mapping[str, Any]) -> None:
         line = json.dumps(case, sort_keys=True)
@@ -83,29 +98,46 @@ class CertificationRecord:
                 f.flush()
                 os.fsync(f.fileno())
             self.cases.append(dict(case))
-            self._write()
+        self._dirty.set()
 
     def update_run(self, **fields: Any) -> None:
         with self._lock:
             self.run.update(fields)
-            self._write()
+        self._write()
 
     def update_phone(self, name: str, **fields: Any) -> None:
         with self._lock:
             for p in self.phones:
                 if p.get("name") == name:
                     p.update(fields)
-            self._write()
+        self._write()
 
     def finish(self, status: str = "finished") -> None:
+        self._closed = True
+        self._dirty.set()
+        self._writer.join(timeout=30)
         self.update_run(end=time.time(), status=status)
 
     def document(self) -> dict[str, Any]:
-        return {"run": self.run, "phones": self.phones, "cases": self.cases,
-                "summary": summarise(self.cases)}
+        with self._lock:
+            cases = list(self.cases)
+            run, phones = dict(self.run), [dict(p) for p in self.phones]
+        return {"run": run, "phones": phones, "cases": cases, "summary": summarise(cases)}
+
+    def _write_behind(self) -> None:
+        while True:
+            self._dirty.wait()
+            if self._closed:
+                return
+            self._dirty.clear()
+            try:
+                self._write()
+            except OSError as exc:  # the JSONL has every case; the next write may succeed
+                log.warning("certification.json not rewritten: %s", exc)
 
     def _write(self) -> None:
-        _atomic_write(self.path, json.dumps(self.document(), indent=2, sort_keys=True))
+        with self._write_lock:  # each write snapshots after the previous one: never older
+            _atomic_write(self.path, json.dumps(self.document(), indent=2, sort_keys=True))
 
 
 def load_cases(jsonl: Path) -> list[dict[str, Any]]:

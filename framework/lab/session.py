@@ -92,6 +92,7 @@ class Lane:
     url_option: int = 160
     broken: str | None = None
     queue: list[Case] = field(default_factory=list)
+    capture: Any = None  # the phone's capture for the whole run (a PcapTail to slice)
 
 
 def _safe(text: str) -> str:
@@ -204,6 +205,8 @@ class LabSession:
         self._stack.callback(self.services.stop)
         if self.options.capture:
             self._start_capture()
+            for lane in self.lanes.values():
+                lane.capture = self._lane_capture(lane.spec)
         self.record = CertificationRecord(self.run_dir, self._run_meta(), self._phones_meta())
         for lane in self.lanes.values():
             self._open_lane(lane)
@@ -297,18 +300,42 @@ class LabSession:
         hosts.discard("")
         return " and ".join(f"not host {h}" for h in sorted(hosts)) or None
 
-    def _phone_capture(self, spec: PhoneSpec, path: Path) -> Any:
-        """A capture of one phone's traffic for one case (its frames and its DHCP)."""
-        from framework.services import CaptureError, PacketCapture
+    def _lane_capture(self, spec: PhoneSpec) -> Any:
+        """One capture of a phone's traffic (its frames and its DHCP) for the whole run;
+        each case's ``traffic.pcap`` is sliced out of it by time (:class:`PcapTail`)."""
+        from framework.services import CaptureError, PacketCapture, PcapTail
 
         mac = spec.mac.lower()
         chaddr = f"udp[36:4] == 0x{mac[:8]} and udp[40:2] == 0x{mac[8:]}"
         bpf = f"ether host {spec.mac_colon.lower()} or (udp port 67 and {chaddr})"
+        path = self.run_dir / "evidence" / _safe(spec.name) / f"run-{int(time.time())}.pcap"
         try:
-            return PacketCapture(self.rig.lab.interface, path, bpf_filter=bpf).start()
+            capture = PacketCapture(self.rig.lab.interface, path, bpf_filter=bpf).start()
         except CaptureError as exc:
-            log.warning("no per-case capture for %s: %s", spec.name, exc)
+            log.warning("no capture for %s: %s", spec.name, exc)
             return None
+        self._stack.callback(capture.stop)
+        return PcapTail(path)
+
+    @staticmethod
+    def _case_capture(lane: Lane, since: float, path: Path) -> Any:
+        """What ``run_case`` stops at the end of a case: slicing the lane's capture."""
+        tail = lane.capture
+        if tail is None:
+            return None
+
+        class _Slice:
+            done = False
+
+            def stop(self) -> None:
+                if self.done:
+                    return
+                self.done = True
+                try:
+                    tail.slice(since, path)
+                except (OSError, ValueError, RuntimeError) as exc:
+                    log.warning("no traffic.pcap for %s: %s", lane.spec.name, exc)
+        return _Slice()
 
     def _run_meta(self) -> dict[str, Any]:
         return {"id": self.run_id, "rig": self.rig.name, "rig_file": str(self.options.rig_path),
@@ -435,8 +462,7 @@ class LabSession:
                 path = urlsplit(req.url).path
                 self.services.content.serve(path, LAB_CONFIG)
         evidence_dir = self.run_dir / "evidence" / _safe(spec.name) / _safe(case.id)
-        capture = (self._phone_capture(spec, evidence_dir / "traffic.pcap")
-                   if self.options.capture else None)
+        capture = self._case_capture(lane, start, evidence_dir / "traffic.pcap")
         try:
             return self._trigger_and_judge(lane, case, expected, options, capture)
         finally:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from framework.services.capture import CaptureError, PacketCapture
+from framework.services.capture import CaptureError, PacketCapture, PcapTail
 from framework.services.content import ContentStore, Cut, NotFound, Resolved, Serve
 from framework.services.dns import DnsServer, Zone
 from framework.services.ftp import FtpServer
@@ -171,7 +171,7 @@ class ProvisioningServices:
 __all__ = [
     "DEFAULT_PORTS", "PROTOCOLS", "CaptureError", "ContentStore", "Cut", "DnsServer",
     "FtpServer", "HttpServer", "HttpsServer", "LabCA", "NotFound", "Outcome",
-    "PacketCapture", "ProvisioningServices", "RequestLog", "RequestRecord",
+    "PacketCapture", "PcapTail", "ProvisioningServices", "RequestLog", "RequestRecord",
     "RequestWaitTimeout", "Resolved", "Serve", "ServerCertificate", "ServicePorts",
     "ServiceStartError", "TftpServer", "Zone", "build_url", "normalize_mac",
 ]

@@ -111,3 +111,24 @@ def test_dead_outlet_is_broken_not_failed(tmp_path: Path) -> None:
     dead = [r for (c, ph), r in results.items() if ph == "ph2"]
     assert [r["verdict"] for r in dead] == ["broken", "broken"]
     assert "quarantined" in dead[1]["reason"]
+    _each_case_pcap_is_its_own_traffic(tmp_path / "reports" / "latest",
+                                       [results[(c.id, "ph1")] for c in cases])
+
+
+def _each_case_pcap_is_its_own_traffic(run_dir: Path, entries: list[dict[str, Any]]) -> None:
+    """The per-case pcap (sliced from the phone's run capture) holds that case's DHCP and
+    file requests, from its start on, and nothing of the other case."""
+    from scapy.layers.dhcp import BOOTP
+    from scapy.utils import rdpcap
+
+    entries = sorted(entries, key=lambda e: e["start"])
+    for entry, following in zip(entries, [*entries[1:], None], strict=True):
+        (pcap,) = [e for e in entry["evidence"] if e["kind"] == "pcap"]
+        frames = rdpcap(str(run_dir / pcap["path"]))
+        assert frames and all(float(f.time) >= entry["start"] - 0.001 for f in frames)
+        if following is not None:
+            assert all(float(f.time) < following["start"] for f in frames)
+        assert any(BOOTP in f and f[BOOTP].op == 1 for f in frames), "no DHCP from the phone"
+        payload = b"".join(bytes(f) for f in frames)  # TFTP RRQ, FTP RETR: names in clear
+        files = [o["url"].rsplit("/", 1)[1] for o in entry["observed"] if o.get("url")]
+        assert files and all(name.encode() in payload for name in files), files

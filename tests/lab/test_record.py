@@ -15,13 +15,23 @@ from framework.lab.record import CertificationRecord, RecordError, evidence_entr
 
 def test_written_case_by_case_with_documented_keys(tmp_path: Path) -> None:
     rec = CertificationRecord(tmp_path, {"id": "r1", "rig": "sim"}, [{"name": "ph1"}])
+    assert json.loads((tmp_path / "certification.json").read_text())["cases"] == []
     rec.add_case({"id": "a", "phone": "ph1", "model": "440HD", "verdict": "passed"})
-    doc = json.loads((tmp_path / "certification.json").read_text())
+    # durable when add_case returns: the JSONL line, which load_record reads
+    doc = load_record(tmp_path)
     assert set(doc) == {"run", "phones", "cases", "summary"}
     assert doc["summary"]["passed"] == 1 and doc["summary"]["total"] == 1
     rec.add_case({"id": "b", "phone": "ph1", "model": "440HD", "verdict": "broken"})
-    doc = json.loads((tmp_path / "certification.json").read_text())
+    doc = load_record(tmp_path)
     assert [c["id"] for c in doc["cases"]] == ["a", "b"] and doc["summary"]["broken"] == 1
+    rec.update_phone("ph1", state="quarantined")  # written at once, with the cases so far
+    doc = json.loads((tmp_path / "certification.json").read_text())
+    assert doc["phones"][0]["state"] == "quarantined" and len(doc["cases"]) == 2
+    rec.add_case({"id": "c", "phone": "ph1", "model": "440HD", "verdict": "passed"})
+    rec.finish()
+    doc = json.loads((tmp_path / "certification.json").read_text())
+    assert [c["id"] for c in doc["cases"]] == ["a", "b", "c"]
+    assert doc["run"]["status"] == "finished" and doc["summary"]["total"] == 3
 
 
 def test_kill_9_keeps_finished_cases(tmp_path: Path) -> None:
