@@ -13,7 +13,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -125,6 +125,9 @@ class StreamConsole:
         self._reader: threading.Thread | None = None
         self._stop = threading.Event()
         self._decoder_tail = b""
+        self._line_tail = ""
+        self._watchers: list[tuple[re.Pattern[str], Callable[[], None]]] = []
+        self._watch_lock = threading.Lock()
 
     # --- what subclasses provide -------------------------------------------------------
     def _open_stream(self) -> None:
@@ -218,6 +221,26 @@ class StreamConsole:
         text = data.decode(self.encoding, errors="backslashreplace")
         self.log.received(self.channel, text)
         self.buffer.feed(text)
+        lines = (self._line_tail + text).split("\n")
+        self._line_tail = lines.pop()[-1000:]
+        with self._watch_lock:
+            watchers = list(self._watchers)
+        for pattern, callback in watchers:
+            if any(pattern.search(line) for line in lines):
+                callback()
+
+    def watch(self, pattern: str, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` (in the reader thread) for each complete line received from
+        now on that matches ``pattern``; returns the function that stops watching."""
+        entry = (re.compile(pattern), callback)
+        with self._watch_lock:
+            self._watchers.append(entry)
+
+        def unwatch() -> None:
+            with self._watch_lock:
+                if entry in self._watchers:
+                    self._watchers.remove(entry)
+        return unwatch
 
     # --- sending -------------------------------------------------------------------------
     def _after_password_prompt(self) -> bool:

@@ -7,6 +7,7 @@ interface and every rig fault arrives as :class:`RigFault` with the driver's rea
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -38,6 +39,9 @@ class PhoneLink(Protocol):
     def console_excerpt(self, since: float, target: Path) -> Path | None: ...
 
     def health(self) -> str | None: ...
+
+    def watch_provisioning_done(self, callback: Callable[[], None]
+                                ) -> Callable[[], None] | None: ...
 
     def close(self) -> None: ...
 
@@ -97,6 +101,12 @@ class DriverLink:
         except self._faults as exc:
             return f"its console does not answer: {str(exc).splitlines()[0]}"
         return None
+
+    def watch_provisioning_done(self, callback: Callable[[], None]) -> Callable[[], None] | None:
+        """Call ``callback`` when the phone's console says a provisioning cycle is over;
+        returns how to stop watching (None: this phone cannot tell)."""
+        watch = getattr(self.driver, "watch_provisioning_done", None)
+        return watch(callback) if callable(watch) else None
 
     def console_excerpt(self, since: float, target: Path) -> Path | None:
         excerpt = getattr(self.driver, "console_excerpt", None)

@@ -475,6 +475,14 @@ class LabSession:
         spec = lane.spec
         assert lane.link is not None and lane.profile is not None
         start = time.time()
+        # The console's word that provisioning is over ends the wait for requests the core
+        # expects but the phone does not make (then the settle window still runs).
+        finished = threading.Event()
+
+        def said_done() -> None:
+            finished.set()
+            self.services.log.wake()
+        unwatch = lane.link.watch_provisioning_done(said_done)
         try:
             if lane.url_option != case.url_option:
                 lane.link.set_setting("provisioning/url_option_value", str(case.url_option))
@@ -487,6 +495,8 @@ class LabSession:
             path = lane.link.trigger(self.options.trigger)
             self._await_lease(spec, start)
         except RigFault as exc:
+            if unwatch is not None:
+                unwatch()
             health = lane.link.health() if lane.link is not None else None
             reason = (f"{self._dhcp_evidence(spec, start)}"
                       f"{health + '; ' if health else ''}{exc}")
@@ -503,7 +513,12 @@ class LabSession:
             checked["needed"] = needed
             checked["fault"] = self._rig_fault(lane, needed)
 
-        files, dns = self._await_requests(spec, expected, start, on_settle=check)
+        try:
+            files, dns = self._await_requests(spec, expected, start, on_settle=check,
+                                              finished=finished)
+        finally:
+            if unwatch is not None:
+                unwatch()
         judgement: Judgement = judge(expected, files, dns, mac=spec.mac,
                                      interp=lane.profile.interpretation)
         fault = checked.get("fault")
@@ -635,24 +650,28 @@ class LabSession:
         return match
 
     def _await_requests(self, spec: PhoneSpec, expected: ExpectedProvisioning, since: float,
-                        on_settle: Callable[[set[str]], None] | None = None
+                        on_settle: Callable[[set[str]], None] | None = None,
+                        finished: threading.Event | None = None
                         ) -> tuple[list[Observed], list[Observed]]:
         log_ = self.services.log
         mine = self._mine(spec)
         wanted = len(expected.requests)
+        # Records are counted by identity, not by time: a service appends a record when
+        # its transfer ends, so a request made earlier can be logged after a later one.
+        counted: set[int] = set()
         seen = 0
         deadline = time.monotonic() + self.request_timeout_s
-        last = since
         while seen < wanted and time.monotonic() < deadline:
             try:
-                rec = log_.wait_for(lambda r, t=last: mine(r) and r.time > t
+                rec = log_.wait_for(lambda r: id(r) not in counted and mine(r)
                                     and r.protocol in FILE_PROTOCOLS and _is_file_request(r),
                                     timeout=max(0.0, deadline - time.monotonic()),
-                                    what=f"file requests from {spec.name}", since=since)
+                                    what=f"file requests from {spec.name}", since=since,
+                                    stop=finished)
             except TimeoutError:
                 break
+            counted.add(id(rec))
             seen += 1
-            last = rec.time
         checker = None
         if on_settle is not None:
             sofar = [r for r in log_.records(since=since) if mine(r)]
@@ -660,12 +679,14 @@ class LabSession:
             checker = threading.Thread(target=on_settle, args=(needed,), daemon=True,
                                        name=f"check-{spec.name}")
             checker.start()
-        # The settle window: keep listening until the phone is quiet for settle_s.
+        # The settle window: keep listening until the phone is quiet for settle_s (any
+        # record of the phone not seen yet, file or DNS, starts the window again).
+        counted.update(id(r) for r in log_.records(since=since) if mine(r))
         while True:
             try:
-                rec = log_.wait_for(lambda r, t=last: mine(r) and r.time > t,
+                rec = log_.wait_for(lambda r: id(r) not in counted and mine(r),
                                     timeout=self.settle_s, what="quiet", since=since)
-                last = rec.time
+                counted.add(id(rec))
             except TimeoutError:
                 break
         # By the time each request arrived (a service appends a record when the transfer

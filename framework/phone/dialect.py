@@ -37,6 +37,11 @@ class ShellDialect:
     #: None when the family cannot re-provision from the shell (then: power-cycle).
     provision_command: str | None = "provision"
     provision_banner: str = r"Provisioning started"
+    #: [?] A console line the firmware prints when a provisioning cycle is over (the
+    #: simulated phone's, docs/CONTRACTS.md). Seen, the lab stops waiting for requests the
+    #: core expects and goes to its settle window; None, or never printed (an SSH shell
+    #: does not show it): the request timeout applies.
+    provisioning_done: str | None = r"Provisioning done"
     get_command: str = "getcfg {key}"
     set_command: str = "setcfg {key} {value}"
     unknown_setting: str = r"no such (setting|key)|usage: getcfg"

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from framework.console import Console, ConsoleError, ConsoleTimeout, console_for
 from framework.phone.dialect import ShellDialect, dialect_for
@@ -483,6 +483,17 @@ class Phone400HD:
                                    f"stick: getcfg says {back!r}{said}")
             if out:
                 self._note(f"setcfg {key}: read back as set; it also printed {out[:120]!r}")
+
+    def watch_provisioning_done(self, callback: Callable[[], None]) -> Callable[[], None] | None:
+        """Call ``callback`` when the console shows that a provisioning cycle is over
+        (``ShellDialect.provisioning_done``); returns the function that stops watching, or
+        None when the family prints no such line or no console is open."""
+        con = self._console
+        pattern = self.dialect.provisioning_done
+        watch = getattr(con, "watch", None)
+        if pattern is None or not callable(watch):
+            return None
+        return cast(Callable[[], None], watch(pattern, callback))
 
     # --- evidence and teardown ---------------------------------------------------------------
     @property

@@ -294,13 +294,15 @@ class RequestLog:
                     del self._named[key]
 
     def wait_for(self, predicate: Callable[[RequestRecord], bool], *, timeout: float,
-                 what: str, since: float | None = None) -> RequestRecord:
+                 what: str, since: float | None = None,
+                 stop: threading.Event | None = None) -> RequestRecord:
         """Wait for the first record (already logged or still to come) matching
         ``predicate`` and return it.
 
         An event wait on a condition variable, no polling. ``since`` ignores older
         records. Raises ``RequestWaitTimeout`` naming ``what`` and showing the last
-        records when none matches within ``timeout`` seconds.
+        records when none matches within ``timeout`` seconds, or as soon as ``stop`` is
+        set (whoever sets it calls :meth:`wake`).
         """
         deadline = time.monotonic() + timeout
         seen = 0
@@ -311,10 +313,18 @@ class RequestLog:
                     seen += 1
                     if (since is None or record.time >= since) and predicate(record):
                         return record
+                if stop is not None and stop.is_set():
+                    raise RequestWaitTimeout(f"{what}: stopped waiting (the awaited end "
+                                             f"came first)")
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise RequestWaitTimeout(self._timeout_message(what, timeout, since))
                 self._cond.wait(remaining)
+
+    def wake(self) -> None:
+        """Wake every ``wait_for`` to look at its ``stop`` event."""
+        with self._cond:
+            self._cond.notify_all()
 
     def wait_for_count(self, predicate: Callable[[RequestRecord], bool], count: int, *,
                        timeout: float, what: str,

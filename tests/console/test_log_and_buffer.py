@@ -97,3 +97,17 @@ def test_output_after_the_echo_is_kept_and_an_echoless_shell_keeps_everything(tm
     echoless = _NoisySerial(tmp_path, "SWVERSION=3.4\n[admin@440HD ~]$ ")
     with echoless:
         assert echoless.run("cat /etc/release", timeout=1) == "SWVERSION=3.4"
+
+
+def test_a_watched_line_calls_back_once_complete_until_unwatched(tmp_path: Path) -> None:
+    con = loop_console(tmp_path, "watched")
+    calls: list[str] = []
+    with con:
+        stop = con.watch(r"^Provisioning done$", lambda: calls.append("done"))
+        con._received(b"Provisio")              # half a line: not yet
+        assert calls == []
+        con._received(b"ning done\nProvisioning done later\n")
+        assert calls == ["done"]                 # one chunk with one matching line
+        stop()
+        con._received(b"Provisioning done\n")
+        assert calls == ["done"]

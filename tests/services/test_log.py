@@ -60,6 +60,26 @@ def test_wait_for_wakes_on_an_append_from_another_thread() -> None:
     assert rec.protocol == "http" and appended.wait(5)
 
 
+def test_wait_for_ends_early_when_its_stop_event_is_set_and_woken() -> None:
+    """The lab's "the phone says it is done": the wait ends long before its timeout, but a
+    record that matches is still returned first."""
+    log = RequestLog()
+    done = threading.Event()
+
+    def phone_finishes() -> None:
+        done.set()
+        log.wake()
+
+    threading.Thread(target=phone_finishes).start()
+    started = time.monotonic()
+    with pytest.raises(RequestWaitTimeout, match="stopped waiting"):
+        log.wait_for(lambda r: r.path == "/never", timeout=60, what="x", stop=done)
+    assert time.monotonic() - started < 30
+    log.append(record("http", path="/late.cfg"))
+    assert log.wait_for(lambda r: r.path == "/late.cfg", timeout=60, what="y",
+                        stop=done).path == "/late.cfg"
+
+
 def test_wait_for_timeout_names_what_was_awaited_and_shows_recent_requests() -> None:
     log = RequestLog()
     log.append(record("tftp", path="wrong.img"))
