@@ -353,6 +353,8 @@ def _option_66_67(raw66: bytes | None, raw67: bytes | None, ctx: _Context) -> So
         firmware, config, rules, note67 = _option_67(raw67, bare, ctx)
         if loc.directory:
             rules.append("T10-2/x-directory")
+        if loc.names is not None:  # a ';' with nothing around it: names given, or none?
+            rules.append("T10-2/x-empty-names")
         note = f"Option 66 {text66!r} ({proto_note}) has no file names; {note67}"
     fw, cfg = _urls(server, protocol, directory, firmware, config, ctx, expand=expand)
     rule = "+".join(rules)

@@ -180,6 +180,8 @@ RULES: dict[str, Rule] = {
              "66 names without protocol (no table row): tftp, names from 66, 67 ignored"),
         Rule("T10-2/x-directory", Promise.UNSPECIFIED, _FIELD,
              "66 server address with a directory and no file names"),
+        Rule("T10-2/x-empty-names", Promise.UNSPECIFIED, _NONE,
+             "66 has ';' with no name on either side: read as no file names (67 used)"),
         Rule("T10-2/x-67-single-name", Promise.UNSPECIFIED, _NONE,
              "67 holds one name without ';' (switch option67_single_name)"),
         Rule("T10-2/x-67-partial", Promise.UNSPECIFIED, _NONE,

@@ -17,8 +17,10 @@ SIM_PROFILE: Profile = Profile.from_dict({
 
 #: Disagreements between the faithful sim and the core that exploration found and that no
 #: switch value explains (reported to the core's owner); each is (kind, about).
-#: - a lone ';' after a directory in Option 66 ('{ip}/dir/;') with 67 names: the sim
-#:   takes the ';' as "names given" (67 ignored, default names in dir/), the core uses 67.
+#: - a lone ';' in Option 66 ('{ip}/;', '{ip}/dir/;') with 67 names: the sim takes the
+#:   ';' as "names given" (67 ignored, default names), the core uses 67 and calls it
+#:   unspecified (T10-2/x-empty-names; exploration shrank the '{ip}/dir/;' form to
+#:   '{ip}/;', which the core had promised as Table 10-2 row 3).
 #: - with a third ';'-separated name the sim keeps ';rest' in the configuration name;
 #:   the core's extra_names switch has no such value, and the core calls the outcome
 #:   *promised* (T10-1/firmware-config) although extra names are an unclear reading.
