@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 
 from framework.lab.catalogue import LAB_NAME, Case
 from framework.lab.phones import PhoneLink, RigFault, open_phone
+from framework.lab.probe import ServiceProbe
 from framework.lab.record import CertificationRecord, evidence_entry
 from framework.lab.verdict import Judgement, Observed, Verdict, judge
 from framework.netns import NamespaceError, Netns
@@ -150,6 +151,11 @@ class LabSession:
         self.dhcp: Any = None
         self.services: Any = None
         self.capture: Any = None
+        self.probe = ServiceProbe(self.lab_ip)
+        #: Fencing (lab scale): called before every case; a reason (str) means this run
+        #: lost its bench (e.g. its labgrid lock): the remaining cases are not run.
+        self.guard: Callable[[], str | None] | None = None
+        self._lost: str | None = None
 
     # --- start / stop ---------------------------------------------------------------
 
@@ -431,8 +437,13 @@ class LabSession:
             if self._stop.is_set():
                 fut.cancel()
                 continue
+            lost = self._guard_says()
             try:
-                result = self.run_case(lane, case)
+                if lost is not None:  # fencing: this run no longer holds its bench
+                    result = self._result(lane, case, None, [], [], Verdict.SKIPPED,
+                                          f"not run: {lost}", start=time.time())
+                else:
+                    result = self.run_case(lane, case)
             except BaseException as exc:  # a bug here must not hang the test waiting on it
                 result = self._result(lane, case, None, [], [], Verdict.BROKEN,
                                       f"framework error: {exc!r}", start=time.time(),
@@ -443,6 +454,17 @@ class LabSession:
             if on_done is not None:
                 with contextlib.suppress(Exception):
                     on_done(result)
+
+    def _guard_says(self) -> str | None:
+        """Why this run must not drive its phones any more (``guard``), once said for good."""
+        if self._lost is None and self.guard is not None:
+            try:
+                self._lost = self.guard()
+            except Exception as exc:  # a guard that cannot tell has not proved we hold it
+                self._lost = f"cannot confirm this run still holds its bench ({exc})"
+            if self._lost is not None:
+                log.error("stopping the lanes: %s", self._lost)
+        return self._lost
 
     # --- one case ---------------------------------------------------------------------
 
@@ -566,70 +588,10 @@ class LabSession:
                            f"{self.options.boot_timeout_s:g} s of the trigger; DHCP saw "
                            f"{what} from it") from None
 
-    def services_fault(self, needed: set[str] | None = None) -> str | None:
-        """Whether our own services (all, or the ``needed`` protocols) answer on the wire."""
-        import socket
-
-        needed = needed if needed is not None else {"dns", "tftp", "http", "https", "ftp"}
-        if "dns" in needed:
-            fault = self._dns_fault()
-            if fault:
-                return fault
-        for name, port in (("http", 80), ("https", 443), ("ftp", 21)):
-            if name not in needed:
-                continue
-            try:
-                socket.create_connection((self.lab_ip, port), timeout=1.0).close()
-            except OSError as exc:
-                return (f"lab {name.upper()} on {self.lab_ip}:{port} refuses connections "
-                        f"({exc.strerror})")
-        if "tftp" in needed:
-            return self._tftp_fault()
-        return None
-
-    def _dns_fault(self, attempts: int = 3) -> str | None:
-        """A fault only when the lab DNS fails several probes (a loaded host is slow, not
-        broken)."""
-        from dnslib import DNSRecord
-
-        fault = None
-        for _ in range(attempts):
-            fault = self._dns_probe(DNSRecord)
-            if fault is None:
-                return None
-        return fault
-
-    def _dns_probe(self, DNSRecord: Any) -> str | None:
-        try:
-            q = DNSRecord.question(LAB_NAME)
-            reply = DNSRecord.parse(q.send(self.lab_ip, 53, timeout=1.0))
-            if not reply.rr:
-                return f"lab DNS on {self.lab_ip} does not resolve {LAB_NAME}"
-        except (OSError, Exception) as exc:  # dnslib raises plain exceptions on garbage
-            return f"lab DNS on {self.lab_ip}:53 does not answer ({exc.__class__.__name__})"
-        return None
-
-    def _tftp_fault(self, attempts: int = 3) -> str | None:
-        fault = None
-        for _ in range(attempts):
-            fault = self._tftp_probe()
-            if fault is None:
-                return None
-        return fault
-
-    def _tftp_probe(self) -> str | None:
-        import socket
-
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.settimeout(1.0)
-            try:  # an RRQ for a name nobody serves: any TFTP reply proves the server is up
-                udp.sendto(b"\x00\x01.hil-health-check\x00octet\x00", (self.lab_ip, 69))
-                data, _ = udp.recvfrom(1024)
-                if data[:2] not in (b"\x00\x05", b"\x00\x03", b"\x00\x06"):
-                    return f"lab TFTP on {self.lab_ip}:69 answers garbage"
-            except OSError:
-                return f"lab TFTP on {self.lab_ip}:69 does not answer"
-        return None
+    def services_fault(self, needed: set[str] | None = None,
+                       alive: set[str] | frozenset[str] = frozenset()) -> str | None:
+        """Whether our own services (all, or the ``needed`` protocols) answer (ServiceProbe)."""
+        return self.probe.fault(needed, alive=alive)
 
     def _rig_fault(self, lane: Lane, needed: set[str] | None = None) -> str | None:
         fault = self.services_fault(needed)
