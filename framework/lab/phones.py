@@ -43,6 +43,8 @@ class PhoneLink(Protocol):
     def watch_provisioning_done(self, callback: Callable[[], None]
                                 ) -> Callable[[], None] | None: ...
 
+    def watch_restart(self, callback: Callable[[], None]) -> Callable[[], None] | None: ...
+
     def close(self) -> None: ...
 
 
@@ -106,6 +108,12 @@ class DriverLink:
         """Call ``callback`` when the phone's console says a provisioning cycle is over;
         returns how to stop watching (None: this phone cannot tell)."""
         watch = getattr(self.driver, "watch_provisioning_done", None)
+        return watch(callback) if callable(watch) else None
+
+    def watch_restart(self, callback: Callable[[], None]) -> Callable[[], None] | None:
+        """Call ``callback`` when the console shows the phone restarting (reboot/boot
+        banner); None: this phone's console cannot tell."""
+        watch = getattr(self.driver, "watch_restart", None)
         return watch(callback) if callable(watch) else None
 
     def console_excerpt(self, since: float, target: Path) -> Path | None:

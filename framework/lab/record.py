@@ -100,6 +100,26 @@ class CertificationRecord:
             self.cases.append(dict(case))
         self._dirty.set()
 
+    def amend_case(self, case: Mapping[str, Any]) -> bool:
+        """Replace a finished case (same ``id`` and ``phone``) by its amended entry, e.g.
+        a late request that arrived after its verdict: appended to ``cases.jsonl`` (the
+        last line of a case wins when read back) and durable before returning. False when
+        the record holds no such case."""
+        key = (case.get("id"), case.get("phone"))
+        line = json.dumps(case, sort_keys=True)
+        with self._lock:
+            index = next((i for i, c in enumerate(self.cases)
+                          if (c.get("id"), c.get("phone")) == key), None)
+            if index is None:
+                return False
+            with open(self.jsonl, "a") as f:
+                f.write(line + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+            self.cases[index] = dict(case)
+        self._dirty.set()
+        return True
+
     def update_run(self, **fields: Any) -> None:
         with self._lock:
             self.run.update(fields)
@@ -141,14 +161,18 @@ class CertificationRecord:
 
 
 def load_cases(jsonl: Path) -> list[dict[str, Any]]:
-    """Finished cases from ``cases.jsonl``; a torn last line (crash mid-write) is dropped."""
-    out = []
+    """Finished cases from ``cases.jsonl``, in the order they first finished; a case
+    written again (amended) takes its last version; a torn last line (crash mid-write)
+    is dropped."""
+    out: dict[tuple[Any, Any], dict[str, Any]] = {}
     for line in jsonl.read_text().splitlines():
         try:
-            out.append(json.loads(line))
+            case = json.loads(line)
         except json.JSONDecodeError:
             continue
-    return out
+        if isinstance(case, dict):
+            out[(case.get("id"), case.get("phone"))] = case
+    return list(out.values())
 
 
 class RecordError(ValueError):
@@ -172,7 +196,8 @@ def load_record(path: Path) -> dict[str, Any]:
     jsonl = run_dir / "cases.jsonl"
     if jsonl.exists():
         cases = load_cases(jsonl)
-        if len(cases) > len(doc["cases"]):
+        # cases.jsonl is durable first: more cases, or an amendment not yet rewritten
+        if len(cases) >= len(doc["cases"]) and cases != doc["cases"]:
             doc["cases"] = cases
             doc["summary"] = summarise(cases)
     return doc

@@ -31,10 +31,20 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from framework.lab.catalogue import LAB_NAME, Case
+from framework.lab.cycle import (
+    CaseListener,
+    CaseWindow,
+    amend_late,
+    judge_cycles,
+    new_lease,
+    observed,
+    offset_dicts,
+    phone_matcher,
+)
 from framework.lab.phones import PhoneLink, RigFault, open_phone
 from framework.lab.probe import ServiceProbe
 from framework.lab.record import CertificationRecord, evidence_entry
-from framework.lab.verdict import Judgement, Observed, Verdict, judge
+from framework.lab.verdict import Judgement, Observed, Verdict
 from framework.netns import NamespaceError, Netns
 from framework.resolution import (
     ExpectedProvisioning,
@@ -49,7 +59,6 @@ from framework.resolution import (
 from framework.rig import PhoneSpec, Rig, load_rig
 
 log = logging.getLogger(__name__)
-FILE_PROTOCOLS = ("tftp", "http", "https", "ftp")
 ROOT = Path(__file__).resolve().parents[2]
 #: The lab CA lives here (``lab-ca/ca.pem``): phones must trust it for HTTPS. The
 #: simulated rig's ``sim.ca_file`` points at it; on a real bench install it on the phones.
@@ -94,6 +103,20 @@ class Lane:
     broken: str | None = None
     queue: list[Case] = field(default_factory=list)
     capture: Any = None  # the phone's capture for the whole run (a PcapTail to slice)
+    #: The last case judged, until its late requests can no longer come (the next ACK).
+    pending: PendingCase | None = None
+
+
+@dataclass
+class PendingCase:
+    """A judged case whose phone may still make late requests; ``on_final`` receives the
+    entry (amended or not) when the lane's next case has its ACK, or the lane ends."""
+
+    entry: dict[str, Any]
+    expected: ExpectedProvisioning
+    window: CaseWindow
+    listener: CaseListener
+    on_final: Callable[[dict[str, Any]], None] | None = None
 
 
 def _safe(text: str) -> str:
@@ -197,6 +220,7 @@ class LabSession:
         except (OSError, DhcpServerError) as exc:
             raise RigFault(f"DHCP server cannot start on {lab.interface}: {exc}") from None
         self._stack.callback(self.dhcp.stop)
+        self._stack.callback(self.dhcp.subscribe(self._on_dhcp))
         self.services = ProvisioningServices(
             self.lab_ip, state_dir=LAB_STATE_DIR,
             log=RequestLog(jsonl=self.run_dir / "requests.jsonl",
@@ -216,6 +240,12 @@ class LabSession:
         self.record = CertificationRecord(self.run_dir, self._run_meta(), self._phones_meta())
         for lane in self.lanes.values():
             self._open_lane(lane)
+
+    def _on_dhcp(self, m: Any) -> None:
+        """A phone's new lease starts a new cycle: its DNS cache is empty, so a TFTP/FTP
+        request is attributed only to names it looked up after this ACK."""
+        if new_lease(m) and self.services is not None and m.yiaddr not in ("", "0.0.0.0"):
+            self.services.log.forget_names(m.yiaddr, before=m.time)
 
     def _is_rig_phone(self, ip: str) -> bool:
         """Safety: files go only to addresses leased to (or fixed for) the rig's phones."""
@@ -449,11 +479,19 @@ class LabSession:
                                       f"framework error: {exc!r}", start=time.time(),
                                       extra={"traceback": traceback.format_exc()})
             assert self.record is not None
-            self.record.add_case(result)
-            fut.set_result(result)
-            if on_done is not None:
-                with contextlib.suppress(Exception):
-                    on_done(result)
+            self.record.add_case(result)  # durable now; late requests may amend it
+
+            def final(entry: dict[str, Any], fut: Future[dict[str, Any]] = fut) -> None:
+                fut.set_result(entry)
+                if on_done is not None:
+                    with contextlib.suppress(Exception):
+                        on_done(entry)
+            pending = lane.pending
+            if pending is not None and pending.entry is result:
+                pending.on_final = final  # final once the next case's ACK (or the end) came
+            else:
+                final(result)
+        self._close_previous(lane, time.time())
 
     def _guard_says(self) -> str | None:
         """Why this run must not drive its phones any more (``guard``), once said for good."""
@@ -469,10 +507,16 @@ class LabSession:
     # --- one case ---------------------------------------------------------------------
 
     def run_case(self, lane: Lane, case: Case) -> dict[str, Any]:
+        """One case on one phone: options, trigger, the phone's requests, the verdict.
+
+        The entry returned is final unless the phone makes requests after it: the lane's
+        next case (its DHCP ACK), or the end of the lane, amends it (:meth:`_close_previous`).
+        """
         spec = lane.spec
         start = time.time()
         options = case.render(self.lab_ip, LAB_NAME)
         if lane.broken:
+            self._close_previous(lane, start)
             return self._result(lane, case, None, [], [], Verdict.BROKEN,
                                 f"phone quarantined: {lane.broken}", start=start,
                                 options=options)
@@ -492,11 +536,18 @@ class LabSession:
                 with contextlib.suppress(Exception):
                     capture.stop()
 
+    def _listener(self, lane: Lane) -> CaseListener:
+        assert lane.link is not None
+        return CaseListener(self.services.log, self.dhcp, lane.spec, settle_s=self.settle_s,
+                            request_timeout_s=self.request_timeout_s,
+                            boot_timeout_s=self.options.boot_timeout_s,
+                            restarts=lane.link.watch_restart)
+
     def _trigger_and_judge(self, lane: Lane, case: Case, expected: ExpectedProvisioning,
                            options: dict[int, bytes], capture: Any) -> dict[str, Any]:
         spec = lane.spec
         assert lane.link is not None and lane.profile is not None
-        start = time.time()
+        trigger_at = time.time()
         # The console's word that provisioning is over ends the wait for requests the core
         # expects but the phone does not make (then the settle window still runs).
         finished = threading.Event()
@@ -504,65 +555,113 @@ class LabSession:
         def said_done() -> None:
             finished.set()
             self.services.log.wake()
-        unwatch = lane.link.watch_provisioning_done(said_done)
-        try:
-            if lane.url_option != case.url_option:
-                lane.link.set_setting("provisioning/url_option_value", str(case.url_option))
-                lane.url_option = case.url_option
-            self.dhcp.set_options(spec.mac_colon, options)
-            # A TFTP/FTP request carries no host name: it is attributed to a name only if
-            # the phone looked that name up in this provisioning cycle.
-            self.services.log.forget_names(str(spec.address))
-            start = time.time()
-            path = lane.link.trigger(self.options.trigger)
-            self._await_lease(spec, start)
-        except RigFault as exc:
-            if unwatch is not None:
-                unwatch()
-            health = lane.link.health() if lane.link is not None else None
-            reason = (f"{self._dhcp_evidence(spec, start)}"
-                      f"{health + '; ' if health else ''}{exc}")
-            lane.broken = reason
-            assert self.record is not None
-            self.record.update_phone(spec.name, state="quarantined", broken_reason=lane.broken)
-            return self._result(lane, case, expected, [], [], Verdict.BROKEN, reason,
-                                start=start, options=options)
-        # A firmware verdict only when the rig worked: our own services and the phone's
-        # power and console are checked in every case, while the settle window runs.
+        listener = self._listener(lane)
         checked: dict[str, Any] = {}
-
-        def check(needed: set[str]) -> None:
-            checked["needed"] = needed
-            checked["fault"] = self._rig_fault(lane, needed)
-
-        try:
-            files, dns = self._await_requests(spec, expected, start, on_settle=check,
-                                              finished=finished)
-        finally:
+        with contextlib.ExitStack() as watching:
+            unwatch = lane.link.watch_provisioning_done(said_done)
             if unwatch is not None:
-                unwatch()
-        judgement: Judgement = judge(expected, files, dns, mac=spec.mac,
-                                     interp=lane.profile.interpretation)
+                watching.callback(unwatch)
+            watching.enter_context(listener)
+            try:
+                if lane.url_option != case.url_option:
+                    lane.link.set_setting("provisioning/url_option_value", str(case.url_option))
+                    lane.url_option = case.url_option
+                self.dhcp.set_options(spec.mac_colon, options)
+                trigger_at = time.time()
+                path = lane.link.trigger(self.options.trigger)
+                ack_at = listener.await_ack(trigger_at)
+            except RigFault as exc:
+                self._close_previous(lane, time.time())
+                health = lane.link.health() if lane.link is not None else None
+                reason = (f"{self._dhcp_evidence(spec, trigger_at)}"
+                          f"{health + '; ' if health else ''}{exc}")
+                lane.broken = reason
+                assert self.record is not None
+                self.record.update_phone(spec.name, state="quarantined", broken_reason=reason)
+                return self._result(lane, case, expected, [], [], Verdict.BROKEN, reason,
+                                    start=trigger_at, options=options)
+            # Before this ACK the phone could not know the case's options: what it asked
+            # for until now belongs to the previous case.
+            self._close_previous(lane, ack_at)
+            window = CaseWindow(trigger_at)
+
+            # A firmware verdict only when the rig worked: our own services and the
+            # phone's power and console are checked in every case, while the settle
+            # window runs.
+            def check(seen: set[str]) -> None:
+                needed = _needed_services(expected, [], []) | seen
+                checked["needed"] = needed
+                checked["fault"] = self._rig_fault(lane, needed, alive=self._served(window))
+
+            try:
+                listener.listen(window, len(expected.requests), ack_at, finished=finished,
+                                on_settle=check)
+            except RigFault as exc:  # a second DHCP cycle that got no lease
+                checked["fault"] = checked.get("fault") or f"{spec.name}: {exc}"
+        files, dns = observed([r for c in window.cycles for r in c.records])
+        judgement: Judgement = judge_cycles(expected, window, mac=spec.mac,
+                                            interp=lane.profile.interpretation)
         fault = checked.get("fault")
         late = _needed_services(expected, files, dns) - checked.get("needed", set())
         if fault is None and late:  # the phone used a service after the check began
-            fault = self.services_fault(late)
+            fault = self.services_fault(late, alive=self._served(window))
+        extra = {"trigger": path, "ack_at": [c.ack_at for c in window.cycles],
+                 "cycles": len(window.cycles)}
         if fault is not None:
             if fault.startswith(spec.name):
                 lane.broken = fault
                 assert self.record is not None
                 self.record.update_phone(spec.name, state="quarantined", broken_reason=fault)
             return self._result(lane, case, expected, files, dns, Verdict.BROKEN,
-                                f"rig fault during the case: {fault}", start=start,
+                                f"rig fault during the case: {fault}", start=trigger_at,
                                 options=options, extra={
-                                    "trigger": path, "would_have_been": judgement.verdict.value})
+                                    **extra, "would_have_been": judgement.verdict.value})
         if capture is not None:
             with contextlib.suppress(Exception):
                 capture.stop()
-        return self._result(lane, case, expected, files, dns, judgement.verdict,
-                            judgement.reason, start=start, options=options,
-                            extra={"trigger": path, "differences": list(judgement.differences),
-                                   "matches_core": judgement.matches})
+        entry = self._result(lane, case, expected, files, dns, judgement.verdict,
+                             judgement.reason, start=trigger_at, options=options,
+                             extra={**extra, "differences": list(judgement.differences),
+                                    "matches_core": judgement.matches})
+        lane.pending = PendingCase(entry, expected, window, listener)
+        return entry
+
+    def _served(self, window: CaseWindow) -> set[str]:
+        """The services that answered the phone in this case: alive, no probe needed."""
+        return {r.protocol for c in window.cycles for r in c.records
+                if r.outcome in ("served", "not-found")}
+
+    def _close_previous(self, lane: Lane, until: float) -> None:
+        """The lane's previous case is over: what its phone requested after its verdict
+        and before ``until`` (this case's ACK, or the end of the lane) amends it."""
+        pending, lane.pending = lane.pending, None
+        if pending is None:
+            return
+        entry = pending.entry
+        late = pending.listener.late(pending.window, until)
+        if late:
+            assert lane.profile is not None
+            entry = amend_late(entry, pending.expected, pending.window, late,
+                               mac=lane.spec.mac, interp=lane.profile.interpretation,
+                               settle_s=self.settle_s)
+            with contextlib.suppress(OSError):
+                entry["evidence"] = [*entry.get("evidence", []),
+                                     self._late_evidence(lane, entry, late)]
+            log.warning("%s %s: %s", lane.spec.name, entry["id"], entry["reason"])
+            if self.record is not None:
+                self.record.amend_case(entry)
+        if pending.on_final is not None:
+            pending.on_final(entry)
+
+    def _late_evidence(self, lane: Lane, entry: dict[str, Any], late: list[Any]
+                       ) -> dict[str, Any]:
+        d = self.run_dir / "evidence" / _safe(lane.spec.name) / _safe(entry["id"])
+        d.mkdir(parents=True, exist_ok=True)
+        path = d / "late-requests.jsonl"
+        with path.open("w") as f:
+            for r in late:
+                f.write(json.dumps(r.to_dict(), sort_keys=True) + "\n")
+        return evidence_entry(path, self.run_dir, "late-requests")
 
     def _dhcp_evidence(self, spec: PhoneSpec, since: float) -> str:
         """What DHCP saw of the phone since ``since``, when it did not get a lease."""
@@ -577,90 +676,19 @@ class LabSession:
         return (f"no DHCP lease ({len(got)} {'/'.join(kinds)} from the phone"
                 f"{', all ignored by the lab DHCP server' if ignored else ', no ACK'}); ")
 
-    def _await_lease(self, spec: PhoneSpec, since: float) -> None:
-        try:
-            self.dhcp.wait_for(spec.mac_colon, "ACK", since=since,
-                               timeout=self.options.boot_timeout_s)
-        except TimeoutError:
-            seen = [m for m in self.dhcp.transcript(spec.mac_colon) if m.time >= since]
-            what = ", ".join(sorted({m.message_type for m in seen})) or "nothing"
-            raise RigFault(f"no DHCP lease for {spec.name} ({spec.mac_colon}) within "
-                           f"{self.options.boot_timeout_s:g} s of the trigger; DHCP saw "
-                           f"{what} from it") from None
-
     def services_fault(self, needed: set[str] | None = None,
                        alive: set[str] | frozenset[str] = frozenset()) -> str | None:
         """Whether our own services (all, or the ``needed`` protocols) answer (ServiceProbe)."""
         return self.probe.fault(needed, alive=alive)
 
-    def _rig_fault(self, lane: Lane, needed: set[str] | None = None) -> str | None:
-        fault = self.services_fault(needed)
+    def _rig_fault(self, lane: Lane, needed: set[str] | None = None,
+                   alive: set[str] | frozenset[str] = frozenset()) -> str | None:
+        fault = self.services_fault(needed, alive=alive)
         if fault is None and lane.link is not None:
             problem = lane.link.health()
             if problem:
                 fault = f"{lane.spec.name}: {problem}"
         return fault
-
-    def _mine(self, spec: PhoneSpec) -> Callable[[Any], bool]:
-        mac = spec.mac
-        ip = str(spec.address)
-
-        def match(r: Any) -> bool:
-            rmac = (r.client_mac or "").replace(":", "").upper()
-            return rmac == mac or r.client_ip == ip
-
-        return match
-
-    def _await_requests(self, spec: PhoneSpec, expected: ExpectedProvisioning, since: float,
-                        on_settle: Callable[[set[str]], None] | None = None,
-                        finished: threading.Event | None = None
-                        ) -> tuple[list[Observed], list[Observed]]:
-        log_ = self.services.log
-        mine = self._mine(spec)
-        wanted = len(expected.requests)
-        # Records are counted by identity, not by time: a service appends a record when
-        # its transfer ends, so a request made earlier can be logged after a later one.
-        counted: set[int] = set()
-        seen = 0
-        deadline = time.monotonic() + self.request_timeout_s
-        while seen < wanted and time.monotonic() < deadline:
-            try:
-                rec = log_.wait_for(lambda r: id(r) not in counted and mine(r)
-                                    and r.protocol in FILE_PROTOCOLS and _is_file_request(r),
-                                    timeout=max(0.0, deadline - time.monotonic()),
-                                    what=f"file requests from {spec.name}", since=since,
-                                    stop=finished)
-            except TimeoutError:
-                break
-            counted.add(id(rec))
-            seen += 1
-        checker = None
-        if on_settle is not None:
-            sofar = [r for r in log_.records(since=since) if mine(r)]
-            needed = _needed_services(expected, [], []) | {r.protocol for r in sofar}
-            checker = threading.Thread(target=on_settle, args=(needed,), daemon=True,
-                                       name=f"check-{spec.name}")
-            checker.start()
-        # The settle window: keep listening until the phone is quiet for settle_s (any
-        # record of the phone not seen yet, file or DNS, starts the window again).
-        counted.update(id(r) for r in log_.records(since=since) if mine(r))
-        while True:
-            try:
-                rec = log_.wait_for(lambda r: id(r) not in counted and mine(r),
-                                    timeout=self.settle_s, what="quiet", since=since)
-                counted.add(id(rec))
-            except TimeoutError:
-                break
-        # By the time each request arrived (a service appends a record when the transfer
-        # ends, so append order is not request order).
-        if checker is not None:
-            checker.join()
-        records = sorted((r for r in log_.records(since=since) if mine(r)), key=lambda r: r.time)
-        files = [Observed(r.time, r.protocol, r.url, r.host, r.outcome, r.method)
-                 for r in records if r.protocol in FILE_PROTOCOLS and _is_file_request(r)]
-        dns = [Observed(r.time, "dns", None, r.host, r.outcome, r.method)
-               for r in records if r.protocol == "dns"]
-        return files, dns
 
     # --- evidence and the case entry ---------------------------------------------------
 
@@ -677,7 +705,7 @@ class LabSession:
             "profile": lane.profile.name if lane.profile else None,
             "url_option": case.url_option, "options": shown,
             "expected": expected.to_dict() if expected else None,
-            "observed": [o.to_dict() for o in files + dns],
+            "observed": offset_dicts(sorted(files + dns, key=lambda o: o.time), start),
             "verdict": verdict.value, "reason": reason, "start": start, "end": time.time(),
             "evidence": [],
         }
@@ -699,9 +727,10 @@ class LabSession:
         table.write_text(expected_vs_observed(entry))
         out.append(evidence_entry(table, self.run_dir, "expected-vs-observed"))
         reqs = d / "requests.jsonl"
-        mine = self._mine(spec)
+        mine = phone_matcher(spec)
+        since = (entry.get("ack_at") or [start])[0]  # the case's requests begin at its ACK
         with reqs.open("w") as f:
-            for r in self.services.log.records(since=start):
+            for r in self.services.log.records(since=since):
                 if mine(r):
                     f.write(json.dumps(r.to_dict(), sort_keys=True) + "\n")
         out.append(evidence_entry(reqs, self.run_dir, "request-log"))
@@ -738,15 +767,6 @@ def _needed_services(expected: ExpectedProvisioning, files: list[Observed],
         except ValueError:
             needed.add("dns")
     return needed
-
-
-def _is_file_request(r: Any) -> bool:
-    """A request for a file, not protocol chatter (FTP CWD/USER, HTTP to '/' probes...)."""
-    if not r.url:
-        return False
-    if r.protocol == "ftp":
-        return r.method.upper() in ("RETR", "SIZE", "MDTM")
-    return True
 
 
 def expected_vs_observed(entry: dict[str, Any]) -> str:

@@ -495,6 +495,18 @@ class Phone400HD:
             return None
         return cast(Callable[[], None], watch(pattern, callback))
 
+    def watch_restart(self, callback: Callable[[], None]) -> Callable[[], None] | None:
+        """Call ``callback`` when the console shows the phone restarting on its own (its
+        reboot or boot banner); returns the function that stops watching, or None when no
+        console is open (an SSH console dies with the phone and shows nothing)."""
+        con = self._console
+        pattern = "|".join(p for p in (self.dialect.reboot_banner, self.dialect.boot_banner)
+                           if p)
+        watch = getattr(con, "watch", None)
+        if not pattern or not callable(watch):
+            return None
+        return cast(Callable[[], None], watch(pattern, callback))
+
     # --- evidence and teardown ---------------------------------------------------------------
     @property
     def console_log(self) -> Path | None:

@@ -152,6 +152,8 @@ class RequestLog:
         self._subscribers: list[Subscriber] = []
         # (client IP, answered IP) -> (name as asked, answer time, TTL)
         self._named: dict[tuple[str, str], tuple[str, float, float | None]] = {}
+        # client IP -> when its DNS cache was last emptied (a new DHCP cycle, a reboot)
+        self._cache_start: dict[str, float] = {}
         self._sink: IO[str] | None = None
         self.jsonl_path = Path(jsonl) if jsonl is not None else None
         if self.jsonl_path is not None:
@@ -176,7 +178,8 @@ class RequestLog:
                 pass  # keep it exactly as given: it is evidence
         with self._cond:
             self._records.append(record)
-            if record.protocol == "dns" and record.outcome == Outcome.SERVED:
+            if record.protocol == "dns" and record.outcome == Outcome.SERVED and \
+                    record.time >= self._cache_start.get(record.client_ip, 0.0):
                 ttl = record.details.get("ttl")
                 for address in record.details.get("answer", ()):
                     self._named[(record.client_ip, str(address))] = (
@@ -282,15 +285,22 @@ class RequestLog:
         else ``server_ip``."""
         return self.name_for(client_ip, server_ip, at=at) or server_ip
 
-    def forget_names(self, client_ip: str | None = None) -> None:
+    def forget_names(self, client_ip: str | None = None, *, before: float | None = None
+                     ) -> None:
         """Drop what ``client_ip`` (or every client) resolved: call it when a phone
-        reboots, whose DNS cache is then empty, so a later request by IP address is not
-        attributed to a name it resolved in an earlier case."""
+        reboots or starts a new DHCP cycle, whose DNS cache is then empty, so a later
+        request by IP address is not attributed to a name it resolved in an earlier case.
+
+        ``before`` (epoch seconds, e.g. the new cycle's DHCP ACK) drops only look-ups made
+        before it, and also ignores such look-ups logged later (a query of the previous
+        cycle whose record arrives after the new cycle began)."""
         with self._cond:
-            if client_ip is None:
-                self._named.clear()
-            else:
-                for key in [k for k in self._named if k[0] == client_ip]:
+            if client_ip is not None and before is not None:
+                self._cache_start[client_ip] = max(before,
+                                                   self._cache_start.get(client_ip, 0.0))
+            for key, (_, answered, _) in list(self._named.items()):
+                if (client_ip is None or key[0] == client_ip) and \
+                        (before is None or answered < before):
                     del self._named[key]
 
     def wait_for(self, predicate: Callable[[RequestRecord], bool], *, timeout: float,

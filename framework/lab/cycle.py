@@ -1,0 +1,315 @@
+"""Which requests belong to which case: a provisioning cycle's boundaries, from the wire.
+
+A request belongs to the case whose trigger *and* DHCP ACK precede it and whose next
+trigger's ACK follows it: before the ACK the phone cannot know the case's options, so
+what it asks for then is the previous cycle's (a retry, a queued fetch). Inside a case the
+runner waits for the expected requests, then listens until the phone has been quiet for
+the settle window; a new DHCP cycle of the phone in that window (a reboot after its
+configuration, seen as a DISCOVER, or the console's reboot banner) is followed: its ACK,
+its requests and its own settle window belong to the same case. What the phone requests
+after the verdict and before the next case's ACK is a *late request* of that case.
+
+Every wait here is an event wait (request log, DHCP transcript, console); the settle
+window is the one deliberate window: "the phone said nothing more" has no event.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from framework.lab.phones import RigFault
+from framework.lab.verdict import Judgement, Observed, Verdict, judge
+from framework.rig import PhoneSpec
+
+FILE_PROTOCOLS = ("tftp", "http", "https", "ftp")
+#: A DHCP message from the phone that starts a new cycle (not a renewal: RFC 2131 4.3.2,
+#: a renewing REQUEST carries the leased address in ciaddr).
+_UNSET = ("", "0.0.0.0")
+
+
+def is_file_request(r: Any) -> bool:
+    """A request for a file, not protocol chatter (FTP CWD/USER, HTTP to '/' probes...)."""
+    if not r.url:
+        return False
+    if r.protocol == "ftp":
+        return r.method.upper() in ("RETR", "SIZE", "MDTM")
+    return True
+
+
+def starts_cycle(m: Any) -> bool:
+    """Whether a DHCP transcript record is the phone beginning a new DHCP cycle."""
+    return m.direction == "received" and (
+        m.message_type == "DISCOVER"
+        or (m.message_type == "REQUEST" and (m.ciaddr or "") in _UNSET))
+
+
+def new_lease(m: Any) -> bool:
+    """Whether a DHCP transcript record is an ACK that ends a new cycle (not a renewal)."""
+    return m.direction == "sent" and m.message_type == "ACK" and (m.ciaddr or "") in _UNSET
+
+
+def phone_matcher(spec: PhoneSpec) -> Callable[[Any], bool]:
+    """Whether a request record is this phone's (by MAC, else by its address)."""
+    mac = spec.mac
+    ip = str(spec.address)
+
+    def match(r: Any) -> bool:
+        rmac = (r.client_mac or "").replace(":", "").upper()
+        return rmac == mac or r.client_ip == ip
+
+    return match
+
+
+def observed(records: Sequence[Any]) -> tuple[list[Observed], list[Observed]]:
+    """File requests and DNS look-ups, by the time each request arrived (a service appends
+    a record when its transfer ends, so append order is not request order)."""
+    ordered = sorted(records, key=lambda r: r.time)
+    files = [Observed(r.time, r.protocol, r.url, r.host, r.outcome, r.method)
+             for r in ordered if r.protocol in FILE_PROTOCOLS and is_file_request(r)]
+    dns = [Observed(r.time, "dns", None, r.host, r.outcome, r.method)
+           for r in ordered if r.protocol == "dns"]
+    return files, dns
+
+
+@dataclass
+class Cycle:
+    """One DHCP cycle of a case: its ACK and the phone's requests until the next one."""
+
+    ack_at: float
+    records: list[Any] = field(default_factory=list)
+
+
+@dataclass
+class CaseWindow:
+    """What a case heard from its phone, from its first ACK until its verdict (``closed``)."""
+
+    trigger_at: float
+    cycles: list[Cycle] = field(default_factory=list)
+    closed_at: float | None = None
+
+    @property
+    def opened_at(self) -> float:
+        return self.cycles[0].ack_at if self.cycles else self.trigger_at
+
+    def counted(self) -> set[int]:
+        return {id(r) for c in self.cycles for r in c.records}
+
+
+class CaseListener:
+    """Listens to one phone for one case: its DHCP cycles and its requests.
+
+    ``log`` is the lab's RequestLog, ``dhcp`` the lab DHCP server (transcript and
+    ``wait_for``), ``restarts`` an optional console watch (``callback -> unwatch``) that
+    fires when the phone's console shows it rebooting.
+    """
+
+    def __init__(self, log: Any, dhcp: Any, spec: PhoneSpec, *, settle_s: float,
+                 request_timeout_s: float, boot_timeout_s: float, max_cycles: int = 3,
+                 restarts: Callable[[Callable[[], None]], Callable[[], None] | None] | None
+                 = None) -> None:
+        self.log = log
+        self.dhcp = dhcp
+        self.spec = spec
+        self.mine = phone_matcher(spec)
+        self.settle_s = settle_s
+        self.request_timeout_s = request_timeout_s
+        self.boot_timeout_s = boot_timeout_s
+        self.max_cycles = max_cycles
+        self._restarts = restarts
+        self._new_cycle = threading.Event()
+        self._after = float("inf")  # DHCP messages before this time start no new cycle
+        self._stops: list[Callable[[], None]] = []
+
+    # --- boundaries --------------------------------------------------------------------
+
+    def await_ack(self, since: float) -> float:
+        """The time of the phone's next new-lease ACK after ``since`` (a RigFault with what
+        DHCP saw when none comes within the boot timeout)."""
+        deadline = time.monotonic() + self.boot_timeout_s
+        mac = self.spec.mac_colon
+        while True:
+            try:
+                rec = self.dhcp.wait_for(mac, "ACK", since=since,
+                                         timeout=max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                seen = [m for m in self.dhcp.transcript(mac) if m.time >= since]
+                what = ", ".join(sorted({m.message_type for m in seen})) or "nothing"
+                raise RigFault(f"no DHCP lease for {self.spec.name} ({mac}) within "
+                               f"{self.boot_timeout_s:g} s; DHCP saw {what} from it") from None
+            if new_lease(rec):
+                return float(rec.time)
+            since = float(rec.time) + 1e-6  # a renewal's ACK: the cycle has not begun
+
+    # --- listening ---------------------------------------------------------------------
+
+    def __enter__(self) -> CaseListener:
+        def on_dhcp(m: Any) -> None:
+            if m.mac.lower() == self.spec.mac_colon.lower() and starts_cycle(m) \
+                    and m.time > self._after:
+                self._new_cycle.set()
+                self.log.wake()
+
+        self._stops.append(self.dhcp.subscribe(on_dhcp))
+        if self._restarts is not None:
+            def on_restart() -> None:
+                if time.time() > self._after:
+                    self._new_cycle.set()
+                    self.log.wake()
+            stop = self._restarts(on_restart)
+            if stop is not None:
+                self._stops.append(stop)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for stop in self._stops:
+            stop()
+        self._stops.clear()
+
+    def listen(self, window: CaseWindow, wanted: int, first_ack: float, *,
+               finished: threading.Event | None = None,
+               on_settle: Callable[[set[str]], None] | None = None) -> None:
+        """Fill ``window`` with the case's cycles: ``wanted`` file requests per cycle (or
+        fewer when the request timeout runs out or ``finished`` is set), then quiet for
+        the settle window; a new DHCP cycle meanwhile is followed (up to ``max_cycles``).
+        ``on_settle(protocols seen)`` runs once, in a thread, while the first settle
+        window runs (the rig health check)."""
+        ack = first_ack
+        checker: threading.Thread | None = None
+        while True:
+            cycle = Cycle(ack)
+            window.cycles.append(cycle)
+            self._after = ack
+            self._new_cycle.clear()
+            self._await_files(cycle, wanted, finished)
+            if on_settle is not None and checker is None:
+                protocols = {r.protocol for r in self._records(window)}
+                checker = threading.Thread(target=on_settle, args=(protocols,), daemon=True,
+                                           name=f"check-{self.spec.name}")
+                checker.start()
+            rebooted = self._settle(window)
+            if not rebooted or len(window.cycles) >= self.max_cycles:
+                break
+            ack = self.await_ack(self._after)
+        if checker is not None:
+            checker.join()
+        self._assign(window)
+        window.closed_at = time.time()
+
+    def _records(self, window: CaseWindow, until: float | None = None) -> list[Any]:
+        return [r for r in self.log.records(since=window.opened_at) if self.mine(r)
+                and (until is None or r.time < until)]
+
+    def _await_files(self, cycle: Cycle, wanted: int, finished: threading.Event | None
+                     ) -> None:
+        # Counted by identity, not by time: a service appends a record when its transfer
+        # ends, so a request made earlier can be logged after a later one.
+        counted: set[int] = set()
+        deadline = time.monotonic() + self.request_timeout_s
+        while len(counted) < wanted and time.monotonic() < deadline:
+            try:
+                rec = self.log.wait_for(
+                    lambda r: id(r) not in counted and self.mine(r)
+                    and r.protocol in FILE_PROTOCOLS and is_file_request(r),
+                    timeout=max(0.0, deadline - time.monotonic()),
+                    what=f"file requests from {self.spec.name}", since=cycle.ack_at,
+                    stop=finished)
+            except TimeoutError:
+                break
+            counted.add(id(rec))
+
+    def _settle(self, window: CaseWindow) -> bool:
+        """Listen until the phone is quiet for the settle window; True when it began a
+        new DHCP cycle meanwhile (then the caller follows it)."""
+        heard = {id(r) for r in self._records(window)}
+        while True:
+            if self._new_cycle.is_set():
+                return True
+            try:
+                rec = self.log.wait_for(lambda r: id(r) not in heard and self.mine(r),
+                                        timeout=self.settle_s, what="quiet",
+                                        since=window.opened_at, stop=self._new_cycle)
+                heard.add(id(rec))
+            except TimeoutError:
+                return self._new_cycle.is_set()
+
+    def _assign(self, window: CaseWindow) -> None:
+        """Each record of the window into its cycle (by the ACK that precedes it)."""
+        records = self._records(window)
+        for i, cycle in enumerate(window.cycles):
+            end = window.cycles[i + 1].ack_at if i + 1 < len(window.cycles) else float("inf")
+            cycle.records = [r for r in records if cycle.ack_at <= r.time < end]
+
+    def late(self, window: CaseWindow, until: float) -> list[Any]:
+        """The phone's requests after ``window``'s verdict and before ``until`` (the next
+        case's ACK), by the time they were made: late requests of that case."""
+        counted = window.counted()
+        return sorted((r for r in self._records(window, until) if id(r) not in counted),
+                      key=lambda r: r.time)
+
+
+def offset_dicts(items: Sequence[Observed], trigger_at: float) -> list[dict[str, Any]]:
+    """Observed requests as the record shows them, each with its offset from the trigger."""
+    return [{**o.to_dict(), "offset_s": round(o.time - trigger_at, 3)} for o in items]
+
+
+def judge_cycles(expected: Any, window: CaseWindow, *, mac: str, interp: Any) -> Judgement:
+    """The case's verdict over every DHCP cycle it saw: each cycle is judged against the
+    same expectation (the phone had the same options); the worst one decides."""
+    judgements = []
+    for cycle in window.cycles:
+        files, dns = observed(cycle.records)
+        judgements.append(judge(expected, files, dns, mac=mac, interp=interp))
+    if len(judgements) == 1:
+        return judgements[0]
+    n = len(judgements)
+    restarts = ", ".join(f"+{c.ack_at - window.trigger_at:.1f} s" for c in window.cycles[1:])
+    where = f"{n} DHCP cycles (the phone started again on its own, new lease at {restarts})"
+    wrong = [(k, j) for k, j in enumerate(judgements, 1) if not j.matches]
+    diffs = tuple(f"cycle {k}: {d}" for k, j in wrong for d in j.differences)
+    if any(j.verdict is Verdict.FAILED for j in judgements):
+        return Judgement(Verdict.FAILED, f"{where}; " + "; ".join(
+            f"cycle {k}: {j.reason}" for k, j in wrong), diffs, False)
+    if all(j.verdict is Verdict.OBSERVED for j in judgements):
+        shown = [(k, j) for k, j in enumerate(judgements, 1) if not j.matches] or \
+            [(1, judgements[0])]
+        return Judgement(Verdict.OBSERVED, f"{where}; " + "; ".join(
+            f"cycle {k}: {j.reason}" for k, j in shown), diffs, not wrong)
+    return Judgement(Verdict.PASSED, f"{where}; in each: {judgements[0].reason}", (), True)
+
+
+def amend_late(entry: dict[str, Any], expected: Any, window: CaseWindow, late: Sequence[Any],
+               *, mac: str, interp: Any, settle_s: float) -> dict[str, Any]:
+    """The case entry amended by its late requests (made after its verdict, before the
+    next case's ACK): they join its last cycle and the case is judged again. A late request
+    the judgement accepts (a repeat of an expected URL) is a note; one it does not accept
+    fails a promised case, naming the request and its offset from the trigger."""
+    files, dns = observed(late)
+    late_seen = offset_dicts(files + dns, window.trigger_at)
+    said = ", ".join(f"{d['url'] or 'DNS query for ' + str(d['host'])} at "
+                     f"+{d['offset_s']:.1f} s after the trigger" for d in late_seen)
+    out = dict(entry)
+    out["late"] = late_seen
+    out["observed"] = sorted(list(entry.get("observed", [])) + late_seen,
+                             key=lambda o: o["time"])
+    head = (f"late request{'s' if len(late_seen) > 1 else ''} {said} (after the phone had "
+            f"been quiet for {settle_s:g} s and its verdict was given)")
+    if entry.get("verdict") in (Verdict.BROKEN.value, Verdict.SKIPPED.value) \
+            or expected is None or not window.cycles:
+        out["reason"] = f"{entry.get('reason')}; {head}"
+        return out
+    last = window.cycles[-1]
+    joined = Cycle(last.ack_at, [*last.records, *late])
+    again = judge_cycles(expected, CaseWindow(window.trigger_at, [*window.cycles[:-1], joined],
+                                              window.closed_at), mac=mac, interp=interp)
+    out["differences"] = list(again.differences)
+    out["matches_core"] = again.matches
+    if again.verdict is Verdict.PASSED:
+        out["reason"] = f"{entry.get('reason')}; note: {head}, repeating expected URLs"
+        return out
+    out["verdict"] = again.verdict.value
+    out["reason"] = f"{head}: {again.reason}"
+    return out
