@@ -120,8 +120,8 @@ class CaseListener:
         self.boot_timeout_s = boot_timeout_s
         self.max_cycles = max_cycles
         self._restarts = restarts
-        self._new_cycle = threading.Event()
-        self._after = float("inf")  # DHCP messages before this time start no new cycle
+        self._starts: list[float] = []  # when the phone began a DHCP cycle or restarted
+        self._changed = threading.Event()
         self._stops: list[Callable[[], None]] = []
 
     # --- boundaries --------------------------------------------------------------------
@@ -147,22 +147,25 @@ class CaseListener:
     # --- listening ---------------------------------------------------------------------
 
     def __enter__(self) -> CaseListener:
+        def began(at: float) -> None:
+            self._starts.append(at)
+            self._changed.set()
+            self.log.wake()
+
         def on_dhcp(m: Any) -> None:
-            if m.mac.lower() == self.spec.mac_colon.lower() and starts_cycle(m) \
-                    and m.time > self._after:
-                self._new_cycle.set()
-                self.log.wake()
+            if m.mac.lower() == self.spec.mac_colon.lower() and starts_cycle(m):
+                began(float(m.time))
 
         self._stops.append(self.dhcp.subscribe(on_dhcp))
         if self._restarts is not None:
-            def on_restart() -> None:
-                if time.time() > self._after:
-                    self._new_cycle.set()
-                    self.log.wake()
-            stop = self._restarts(on_restart)
+            stop = self._restarts(lambda: began(time.time()))
             if stop is not None:
                 self._stops.append(stop)
         return self
+
+    def _began_after(self, ack: float) -> float | None:
+        """When the phone began a new cycle after the lease of ``ack``, if it did."""
+        return next((t for t in list(self._starts) if t > ack), None)
 
     def __exit__(self, *exc: object) -> None:
         for stop in self._stops:
@@ -182,18 +185,18 @@ class CaseListener:
         while True:
             cycle = Cycle(ack)
             window.cycles.append(cycle)
-            self._after = ack
-            self._new_cycle.clear()
+            if finished is not None and len(window.cycles) > 1:
+                finished.clear()  # the console's end-of-cycle word is per cycle
             self._await_files(cycle, wanted, finished)
             if on_settle is not None and checker is None:
                 protocols = {r.protocol for r in self._records(window)}
                 checker = threading.Thread(target=on_settle, args=(protocols,), daemon=True,
                                            name=f"check-{self.spec.name}")
                 checker.start()
-            rebooted = self._settle(window)
-            if not rebooted or len(window.cycles) >= self.max_cycles:
+            began = self._settle(window, ack)
+            if began is None or len(window.cycles) >= self.max_cycles:
                 break
-            ack = self.await_ack(self._after)
+            ack = self.await_ack(began)
         if checker is not None:
             checker.join()
         self._assign(window)
@@ -221,20 +224,23 @@ class CaseListener:
                 break
             counted.add(id(rec))
 
-    def _settle(self, window: CaseWindow) -> bool:
-        """Listen until the phone is quiet for the settle window; True when it began a
-        new DHCP cycle meanwhile (then the caller follows it)."""
+    def _settle(self, window: CaseWindow, ack: float) -> float | None:
+        """Listen until the phone is quiet for the settle window; when it began a new
+        DHCP cycle meanwhile (or before), when it did (the caller follows it)."""
         heard = {id(r) for r in self._records(window)}
         while True:
-            if self._new_cycle.is_set():
-                return True
+            self._changed.clear()
+            began = self._began_after(ack)
+            if began is not None:
+                return began
             try:
                 rec = self.log.wait_for(lambda r: id(r) not in heard and self.mine(r),
                                         timeout=self.settle_s, what="quiet",
-                                        since=window.opened_at, stop=self._new_cycle)
+                                        since=window.opened_at, stop=self._changed)
                 heard.add(id(rec))
             except TimeoutError:
-                return self._new_cycle.is_set()
+                if not self._changed.is_set():
+                    return self._began_after(ack)
 
     def _assign(self, window: CaseWindow) -> None:
         """Each record of the window into its cycle (by the ACK that precedes it)."""

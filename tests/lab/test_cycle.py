@@ -1,0 +1,227 @@
+"""Which requests belong to which case: cycles, late requests, amendments, DNS attribution.
+
+The wire behaviour (a virtual phone that is late, one that reboots after its
+configuration) is proven in tests/e2e/test_timing.py; these tests pin the rules.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from framework.lab.cycle import (
+    CaseListener,
+    CaseWindow,
+    Cycle,
+    amend_late,
+    judge_cycles,
+    new_lease,
+    starts_cycle,
+)
+from framework.lab.record import CertificationRecord, load_record
+from framework.lab.verdict import Verdict
+from framework.resolution import PhoneIdentity, get_profile, resolve
+from framework.rig.model import PhoneSpec
+from framework.services.log import RequestLog, RequestRecord
+
+PHONE = PhoneIdentity("440HD", "00908F000001")
+INTERP = get_profile("2.2").interpretation
+EXP = resolve({66: b"192.0.2.1"}, PHONE)
+FW = "tftp://192.0.2.1/440HD.img"
+CFG = "tftp://192.0.2.1/00908F000001.cfg"
+IP = "192.0.2.11"
+
+
+def rec(t: float, url: str | None = None, *, name: str | None = None,
+        answer: str = "192.0.2.1") -> RequestRecord:
+    if url is None:
+        return RequestRecord(time=t, protocol="dns", client_ip=IP, host=name or "x", path="",
+                             url=None, method="A", outcome="served",
+                             details={"answer": [answer], "ttl": 300})
+    path = url.split("/", 3)[3]
+    return RequestRecord(time=t, protocol="tftp", client_ip=IP, host="192.0.2.1", path=path,
+                         url=url, method="RRQ", outcome="served")
+
+
+def window(*cycles: tuple[float, list[RequestRecord]], trigger: float = 100.0) -> CaseWindow:
+    return CaseWindow(trigger, [Cycle(ack, list(rs)) for ack, rs in cycles], None)
+
+
+def entry(verdict: str = "passed", reason: str = "requested the 2 expected URLs in order, "
+          "nothing else") -> dict[str, Any]:
+    return {"id": "t10-2/r3", "phone": "ph1", "verdict": verdict, "reason": reason,
+            "observed": [], "evidence": []}
+
+
+def test_one_cycle_is_judged_as_before() -> None:
+    w = window((100.1, [rec(100.2, FW), rec(100.3, CFG)]))
+    j = judge_cycles(EXP, w, mac=PHONE.mac, interp=INTERP)
+    assert j.verdict is Verdict.PASSED and j.reason.startswith("requested the 2 expected")
+
+
+def test_a_second_cycle_is_judged_too_and_named_when_it_differs() -> None:
+    w = window((100.1, [rec(100.2, FW), rec(100.3, CFG)]),
+               (103.0, [rec(103.1, FW), rec(103.2, "tftp://192.0.2.1/440hd.cfg")]))
+    j = judge_cycles(EXP, w, mac=PHONE.mac, interp=INTERP)
+    assert j.verdict is Verdict.FAILED
+    assert "2 DHCP cycles" in j.reason and "+3.0 s" in j.reason
+    assert "cycle 2:" in j.reason and "cycle 1:" not in j.reason
+    assert all(d.startswith("cycle 2: ") for d in j.differences)
+
+
+def test_two_good_cycles_pass_and_say_so() -> None:
+    w = window((100.1, [rec(100.2, FW), rec(100.3, CFG)]),
+               (103.0, [rec(103.1, FW), rec(103.2, CFG)]))
+    j = judge_cycles(EXP, w, mac=PHONE.mac, interp=INTERP)
+    assert j.verdict is Verdict.PASSED and "2 DHCP cycles" in j.reason
+
+
+def test_a_second_cycle_that_misses_the_configuration_fails() -> None:
+    w = window((100.1, [rec(100.2, FW), rec(100.3, CFG)]), (103.0, [rec(103.1, FW)]))
+    j = judge_cycles(EXP, w, mac=PHONE.mac, interp=INTERP)
+    assert j.verdict is Verdict.FAILED and "cycle 2: configuration: expected" in j.reason
+
+
+def test_an_unexpected_late_request_fails_the_case_with_its_offset() -> None:
+    w = window((100.1, [rec(100.2, FW), rec(100.3, CFG)]))
+    late = [rec(102.2, "tftp://192.0.2.1/late.cfg")]
+    out = amend_late(entry(), EXP, w, late, mac=PHONE.mac, interp=INTERP, settle_s=0.6)
+    assert out["verdict"] == "failed"
+    assert out["reason"].startswith("late request tftp://192.0.2.1/late.cfg at +2.2 s after "
+                                    "the trigger")
+    assert "unexpected request tftp://192.0.2.1/late.cfg" in out["reason"]
+    assert out["late"][0]["offset_s"] == 2.2
+    assert [o["url"] for o in out["observed"]] == ["tftp://192.0.2.1/late.cfg"]
+
+
+def test_a_late_repeat_of_an_expected_url_is_a_note_not_a_failure() -> None:
+    w = window((100.1, [rec(100.2, FW), rec(100.3, CFG)]))
+    out = amend_late(entry(), EXP, w, [rec(102.5, CFG)], mac=PHONE.mac, interp=INTERP,
+                     settle_s=0.6)
+    assert out["verdict"] == "passed" and "note: late request" in out["reason"]
+    assert "+2.5 s" in out["reason"]
+
+
+def test_a_late_request_keeps_a_broken_case_broken() -> None:
+    w = window((100.1, []))
+    out = amend_late(entry("broken", "rig fault during the case: lab TFTP ..."), EXP, w,
+                     [rec(101.0, "tftp://192.0.2.1/x.cfg")], mac=PHONE.mac, interp=INTERP,
+                     settle_s=0.6)
+    assert out["verdict"] == "broken" and out["reason"].startswith("rig fault")
+    assert "late request tftp://192.0.2.1/x.cfg at +1.0 s" in out["reason"]
+
+
+def test_an_amended_case_replaces_the_first_verdict_in_the_record(tmp_path: Path) -> None:
+    record = CertificationRecord(tmp_path, {"id": "r"}, [])
+    first = {**entry(), "n": 1}
+    record.add_case(first)
+    record.add_case({**entry(), "id": "other"})
+    assert record.amend_case({**first, "verdict": "failed", "reason": "late request ..."})
+    assert not record.amend_case({**first, "id": "never-ran"})
+    record.finish()
+    doc = load_record(tmp_path)
+    assert [c["verdict"] for c in doc["cases"]] == ["failed", "passed"]
+    assert doc["summary"]["failed"] == 1 and doc["summary"]["total"] == 2
+    # cases.jsonl keeps both versions (durable first); the last one of a case wins
+    lines = [json.loads(x) for x in (tmp_path / "cases.jsonl").read_text().splitlines()]
+    assert [c["verdict"] for c in lines] == ["passed", "passed", "failed"]
+    # a crash after the amendment but before certification.json was rewritten
+    stale = json.loads((tmp_path / "certification.json").read_text())
+    stale["cases"][0]["verdict"] = "passed"
+    (tmp_path / "certification.json").write_text(json.dumps(stale))
+    assert load_record(tmp_path)["cases"][0]["verdict"] == "failed"
+
+
+def test_a_previous_cycles_dns_answer_logged_late_names_no_later_request() -> None:
+    log = RequestLog()
+    log.append(rec(10.0, name="audiocodes.lab.example"))
+    log.forget_names(IP, before=20.0)  # the new cycle's ACK
+    assert log.name_for(IP, "192.0.2.1", at=10.5) is None
+    # the previous cycle's look-up (made at 19.9) is logged only now: not this cycle's
+    log.append(rec(19.9, name="audiocodes.lab.example"))
+    assert log.host_for(IP, "192.0.2.1", at=21.0) == "192.0.2.1"
+    log.append(rec(20.5, name="Prov.lab.example"))  # this cycle's own look-up counts
+    assert log.name_for(IP, "192.0.2.1", at=21.0) == "Prov.lab.example"
+
+
+class _Msg:
+    def __init__(self, t: float, direction: str, kind: str, ciaddr: str = "0.0.0.0",
+                 yiaddr: str = IP, mac: str = "00:90:8f:00:00:01") -> None:
+        self.time, self.direction, self.message_type = t, direction, kind
+        self.ciaddr, self.yiaddr, self.mac = ciaddr, yiaddr, mac
+
+
+def test_renewals_are_not_new_cycles() -> None:
+    assert starts_cycle(_Msg(1, "received", "DISCOVER"))
+    assert starts_cycle(_Msg(1, "received", "REQUEST"))  # INIT-REBOOT / SELECTING
+    assert not starts_cycle(_Msg(1, "received", "REQUEST", ciaddr=IP))  # renewing
+    assert new_lease(_Msg(1, "sent", "ACK")) and not new_lease(_Msg(1, "sent", "ACK", IP))
+
+
+class _Dhcp:
+    """The DHCP side of a CaseListener: a transcript that tests append to."""
+
+    def __init__(self) -> None:
+        self.msgs: list[_Msg] = []
+        self.subs: list[Any] = []
+        self.cond = threading.Condition()
+
+    def add(self, m: _Msg) -> None:
+        with self.cond:
+            self.msgs.append(m)
+            self.cond.notify_all()
+        for s in list(self.subs):
+            s(m)
+
+    def subscribe(self, cb: Any) -> Any:
+        self.subs.append(cb)
+        return lambda: self.subs.remove(cb)
+
+    def transcript(self, mac: str | None = None) -> list[_Msg]:
+        return list(self.msgs)
+
+    def wait_for(self, mac: str, kind: str, *, since: float, timeout: float) -> _Msg:
+        with self.cond:
+            ok = self.cond.wait_for(lambda: any(
+                m.message_type == kind and m.time >= since for m in self.msgs), timeout)
+            if not ok:
+                raise TimeoutError(kind)
+            return next(m for m in self.msgs if m.message_type == kind and m.time >= since)
+
+
+SPEC = PhoneSpec.model_validate({
+    "name": "ph1", "model": "440HD", "mac": "00908F000001", "address": IP,
+    "firmware": "2.2.8.61", "power": {"pdu": "pdu1", "outlet": 1},
+    "console": {"ssh": {}}, "credentials": {"username": "admin", "password": {"env": "X"}}})
+
+
+def test_a_new_dhcp_cycle_in_the_settle_window_is_followed_and_judged() -> None:
+    log, dhcp = RequestLog(), _Dhcp()
+    listener = CaseListener(log, dhcp, SPEC, settle_s=0.4, request_timeout_s=3.0,
+                            boot_timeout_s=3.0)
+    t0 = time.time()
+    dhcp.add(_Msg(t0, "sent", "ACK"))
+
+    def phone() -> None:  # one cycle, a reboot, a second cycle (event-driven on the log)
+        log.append(rec(time.time(), FW))
+        log.append(rec(time.time(), CFG))
+        dhcp.add(_Msg(time.time(), "received", "DISCOVER"))
+        dhcp.add(_Msg(time.time(), "sent", "ACK"))
+        log.append(rec(time.time(), FW))
+        log.append(rec(time.time(), CFG))
+
+    w = CaseWindow(t0)
+    with listener:
+        threading.Thread(target=phone, daemon=True).start()
+        listener.listen(w, 2, t0)
+    assert len(w.cycles) == 2, w
+    assert [len(c.records) for c in w.cycles] == [2, 2]
+    assert judge_cycles(EXP, w, mac=PHONE.mac, interp=INTERP).verdict is Verdict.PASSED
+    # nothing came after the verdict: nothing is late
+    assert listener.late(w, time.time() + 1) == []
+    log.append(rec(time.time(), "tftp://192.0.2.1/late.cfg"))
+    assert [r.url for r in listener.late(w, time.time() + 1)] == [
+        "tftp://192.0.2.1/late.cfg"]
