@@ -9,9 +9,20 @@ Run it before starting the lab's own server: our scapy server does not see frame
 from its own host, but another server on the same host (Kea, with its own packet
 socket) may answer the probe.
 
-The probe listens for a fixed window (``timeout``): "every server that answers" has no
-event that says the last one has spoken, so the window is the definition, not a stand-in
-for an event. It never sends a REQUEST, so no server hands out a lease.
+The probe listens for a fixed window (``timeout``, default :data:`PROBE_WINDOW_S`):
+"every server that answers" has no event that says the last one has spoken, so the window
+is the definition, not a stand-in for an event. It never sends a REQUEST, so no server
+hands out a lease.
+
+Why 6 s and a retransmission: real servers check an address before they offer it.
+busybox udhcpd ARP-probes the address and offers 2.0 s after the DISCOVER (``-a 2000``
+is its default); dnsmasq pings it first (~3 s); and a server that checks asynchronously
+may drop the first DISCOVER and answer the client's retransmission. So the probe does
+what a client does (RFC 2131 section 4.1): one DISCOVER, the same DISCOVER again after
+4 s randomised by +-1 s (same xid, ``secs`` counting), and listens until 6 s after the
+first. Both callers (``hil lab serve``, ``hil run``) use this one default; it is the
+price of the start-up check. A server slower than that is caught during the run by the
+passive watch (framework/dhcp/watch.py).
 
 Usage::
 
@@ -24,6 +35,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from framework.dhcp.options import OptionSet
 from framework.dhcp.packet import (
@@ -45,6 +57,11 @@ from framework.netns import Netns, interface_mac
 log = logging.getLogger(__name__)
 
 PROBE_VENDOR_CLASS = b"hil-rogue-dhcp-probe"
+#: How long the start-up probe listens, from the first DISCOVER (see the module docstring).
+PROBE_WINDOW_S = 6.0
+#: RFC 2131 4.1: the first retransmission 4 s after the DISCOVER, randomised by +-1 s.
+RETRANSMIT_S = 4.0
+RETRANSMIT_JITTER_S = 1.0
 #: What the probe asks for: the provisioning options a rogue server could hand a phone.
 PROBE_PARAMETERS = bytes((1, 3, 6, 15, 43, 66, 67, 160))
 
@@ -71,9 +88,11 @@ class DhcpServerSeen:
                 f"offering {self.offered_address}")
 
 
-def probe_dhcp_servers(interface: str, *, netns: str | None = None, timeout: float = 2.0,
-                       mac: str | None = None) -> list[DhcpServerSeen]:
-    """Broadcast one DISCOVER on ``interface`` and return every answer within ``timeout`` s.
+def probe_dhcp_servers(interface: str, *, netns: str | None = None,
+                       timeout: float = PROBE_WINDOW_S, mac: str | None = None,
+                       ) -> list[DhcpServerSeen]:
+    """Broadcast a DISCOVER on ``interface`` (again after ~4 s, RFC 2131 4.1, when the
+    window is that long) and return every answer within ``timeout`` s of the first.
 
     ``mac`` is the client hardware address to probe as (default: the interface's own, so
     a server that answers any MAC answers us). Runs in ``netns`` when given.
@@ -88,18 +107,29 @@ def _probe(interface: str, timeout: float, mac: str | None) -> list[DhcpServerSe
     own_mac = interface_mac(interface)
     chaddr = normalise_mac(mac) if mac is not None else own_mac
     xid = random.getrandbits(32)
-    discover = build_frame(
-        src_mac=own_mac, dst_mac=BROADCAST_MAC, src_ip=ZERO_IP, dst_ip=BROADCAST_IP,
-        sport=CLIENT_PORT, dport=SERVER_PORT, op=1, xid=xid, mac=chaddr, flags=BROADCAST_FLAG,
-        options={53: b"\x01", 55: PROBE_PARAMETERS, 60: PROBE_VENDOR_CLASS},
-    )
+
+    def discover(secs: int) -> Any:
+        return build_frame(
+            src_mac=own_mac, dst_mac=BROADCAST_MAC, src_ip=ZERO_IP, dst_ip=BROADCAST_IP,
+            sport=CLIENT_PORT, dport=SERVER_PORT, op=1, xid=xid, mac=chaddr,
+            flags=BROADCAST_FLAG, secs=secs,
+            options={53: b"\x01", 55: PROBE_PARAMETERS, 60: PROBE_VENDOR_CLASS},
+        )
+
     seen: list[DhcpServerSeen] = []
     sock = open_l2(interface, f"udp and dst port {CLIENT_PORT}")
     try:
-        sock.send(discover)
-        deadline = time.monotonic() + timeout
+        start = time.monotonic()
+        deadline = start + timeout
+        retransmit: float | None = start + RETRANSMIT_S + random.uniform(
+            -RETRANSMIT_JITTER_S, RETRANSMIT_JITTER_S)
+        sock.send(discover(0))
         while (left := deadline - time.monotonic()) > 0:
-            data = receive(sock, left)
+            if retransmit is not None and time.monotonic() >= retransmit:
+                sock.send(discover(int(time.monotonic() - start)))
+                retransmit = None
+            wait = left if retransmit is None else min(left, retransmit - time.monotonic())
+            data = receive(sock, wait)
             if data is None:
                 continue
             try:
@@ -114,6 +144,9 @@ def _probe(interface: str, timeout: float, mac: str | None) -> list[DhcpServerSe
                 message_type=msg.message_type, offered_address=msg.yiaddr,
                 options=dict(msg.options), time=time.time(),
             )
+            if any((a.source_mac, a.server_id) == (answer.source_mac, answer.server_id)
+                   for a in seen):
+                continue  # the same server answering the retransmission too
             log.warning("DHCP probe on %s: %s", interface, answer)
             seen.append(answer)
     finally:
@@ -121,8 +154,8 @@ def _probe(interface: str, timeout: float, mac: str | None) -> list[DhcpServerSe
     return seen
 
 
-def refuse_rogue_servers(interface: str, *, netns: str | None = None, timeout: float = 2.0,
-                         mac: str | None = None) -> None:
+def refuse_rogue_servers(interface: str, *, netns: str | None = None,
+                         timeout: float = PROBE_WINDOW_S, mac: str | None = None) -> None:
     """Raise :class:`RogueDhcpServerError` if any DHCP server answers a probe on ``interface``."""
     seen = probe_dhcp_servers(interface, netns=netns, timeout=timeout, mac=mac)
     if seen:
