@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -125,7 +125,7 @@ def hil_lab(request: pytest.FixtureRequest) -> Any:
     try:
         session.start()
     except RigFault as exc:
-        pytest.exit(f"rig not usable: {exc}", returncode=3)
+        _refuse(config, f"rig not usable: {exc}", returncode=3)
     firmware = [Path(p) for p in config.getoption("--firmware") or []]
     if firmware or config.getoption("--restore"):  # issue 11: framework/release/install.py
         from framework.release import ReleaseError
@@ -135,7 +135,7 @@ def hil_lab(request: pytest.FixtureRequest) -> Any:
             prepare(session, firmware, restore=config.getoption("--restore"))
         except ReleaseError as exc:
             session.stop("failed-to-start")
-            pytest.exit(f"release not usable: {exc}", returncode=2)
+            _refuse(config, f"release not usable: {exc}", returncode=2)
     items = config.stash.get(_ITEMS_KEY, [])
     session.schedule(items, on_done=_progress(len(items)) if config.getoption("--hil-progress")
                      else None)
@@ -145,6 +145,36 @@ def hil_lab(request: pytest.FixtureRequest) -> Any:
 
 
 _INTERRUPTED_KEY = pytest.StashKey[bool]()
+
+
+_REFUSED: dict[str, str] = {}
+
+
+def refusal() -> str | None:
+    """The line this process's run was refused with (already on stderr), if it was: `hil
+    run` (pytest in-process) then adds nothing of its own."""
+    return _REFUSED.get("line")
+
+
+def _refuse(config: pytest.Config, line: str, *, returncode: int) -> NoReturn:
+    """End the run before any case with one line on stderr and ``returncode``.
+
+    ``pytest.exit`` alone makes the terminal reporter print
+    ``!!! _pytest.outcomes.Exit: ... !!!`` and "no tests ran": pytest internals around
+    the one thing the user must read. No case ran, so the reporter has nothing to say:
+    it is unregistered first (the plugin manager's public API) and the reason goes to the
+    process's own stderr (not pytest's capture of it: `hil run` uses --capture=sys).
+    """
+    import sys
+
+    _REFUSED["line"] = "hil run: " + " ".join(line.splitlines())
+    err = sys.__stderr__ or sys.stderr
+    err.write(_REFUSED["line"] + "\n")
+    err.flush()
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        config.pluginmanager.unregister(reporter)
+    pytest.exit(line, returncode=returncode)
 
 
 def pytest_keyboard_interrupt(excinfo: Any) -> None:

@@ -6,11 +6,14 @@ passive watch when it answers a phone, with its address and MAC; our own server 
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 
 from framework.dhcp.packet import BROADCAST_IP, BROADCAST_MAC, build_frame
 from framework.dhcp.probe import RogueDhcpServerError, refuse_rogue_servers
@@ -21,6 +24,7 @@ from tests.dhcp.conftest import ALLOWED, LAB_IP, PHONE_MACS, POOL
 from tests.dhcp.foreign_servers import Dnsmasq, ForeignServer, Udhcpd, have
 from tests.dhcp.wire_clients import Udhcpc
 
+ROOT = Path(__file__).resolve().parents[2]
 NETNS_PREFIX = "hilt-rogue"
 FOREIGN_IP = "192.0.2.99"
 FOREIGN_POOL = ("192.0.2.150", "192.0.2.160")
@@ -103,3 +107,27 @@ def test_only_frames_from_other_macs_count() -> None:
     impostor, _nobody = watch.seen()
     assert impostor.claims_our_address and "(claiming our address)" in impostor.describe()
     assert [m.server_mac for m in watch.seen(mac=PHONE_MACS[1])] == ["02:00:00:00:bb:03"]
+
+
+@pytest.mark.netns
+@pytest.mark.skipif(not have("busybox"), reason="no busybox")
+def test_hil_run_refuses_a_foreign_server_in_one_line(net: TestNetwork, tmp_path: Path) -> None:
+    """`hil run` on a rig whose lab network has busybox udhcpd (defaults) on it: it refuses
+    before any case, with one line naming the server, and no pytest internals."""
+    rig = yaml.safe_load((ROOT / "rigs" / "sim.yaml").read_text())
+    rig["lab"].update(netns=net.lab.name, interface="br0")
+    rig_file = tmp_path / "rig.yaml"
+    rig_file.write_text(yaml.safe_dump(rig))
+    with Udhcpd(net.client(ROGUE), FOREIGN_IP, FOREIGN_POOL, tmp_path / "srv"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "framework.cli", "run", "--rig", str(rig_file),
+             "--no-manage-sim", "--phones", rig["phones"][0]["name"], "--reports",
+             str(tmp_path / "reports")], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, out
+    assert lines[0].startswith(
+        "hil run: rig not usable: refusing to start: another DHCP server answers on br0: "
+        f"OFFER from {FOREIGN_IP} ({PHONE_MACS[ROGUE]}, {FOREIGN_IP}) offering 192.0.2.1"), out
+    assert "_pytest" not in out and "Traceback" not in out and "passed" not in out, out
