@@ -3,7 +3,10 @@
 Every problem is reported as ``FILE:LINE:COL: KEY.PATH: what was expected`` (e.g.
 ``rigs/lab.yaml:31:30: phones[2].power.outlet: outlet 9 is out of range ...``), one line
 per problem, so a user can fix the file without reading a traceback. Duplicate YAML keys
-are errors too (PyYAML would silently keep the last one).
+are errors too (PyYAML would silently keep the last one). Hostile files are refused in one
+line before anything walks them: over 1 MB, nested deeper than 64, or expanding (YAML aliases)
+past 20000 nodes (framework.rig.bounded_yaml), so any file is loaded or refused in well under
+a second.
 """
 
 from __future__ import annotations
@@ -16,13 +19,22 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from framework.rig.bounded_yaml import (
+    MAX_BYTES,
+    YamlBoundError,
+    YamlRecursiveAlias,
+    compose,
+)
 from framework.rig.model import PDU_DRIVERS, Rig
 
 Loc = tuple[str | int, ...]
 
 _SECRET_KEYS = {"password", "community", "env"}
+_TOO_LARGE = f"the rig file is larger than {MAX_BYTES} bytes: refused"
+_MAX_LINES = 100  # problems listed; the rest are counted
 
 
 class RigError(ValueError):
@@ -52,18 +64,36 @@ def key_path(loc: Sequence[str | int]) -> str:
     return out or "(top level)"
 
 
-# --- YAML with duplicate-key detection and key positions ------------------------------------
+# --- YAML: bounded, with duplicate-key detection and key positions --------------------------
 
-class _RigYamlLoader(yaml.SafeLoader):
-    """SafeLoader that rejects duplicate mapping keys."""
+_MAX_NUMBER_CHARS = 4300  # Python's own limit for int() of a decimal string
+
+
+class _RigConstructor(SafeConstructor):
+    """SafeConstructor that rejects duplicate mapping keys and names a value it cannot read
+    (an integer of 5000 digits, a timestamp with month 13) where it sits."""
+
+    def construct_object(self, node: Node, deep: bool = False) -> Any:
+        # base-60 integers (1:2:3) are summed digit by digit: quadratic for a long one
+        if node.tag == "tag:yaml.org,2002:int" and len(str(node.value)) > _MAX_NUMBER_CHARS:
+            raise ConstructorError(None, None, f"a number of more than {_MAX_NUMBER_CHARS} "
+                                   f"characters", node.start_mark)
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, OverflowError) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ConstructorError(None, None, f"cannot read this value ({first})",
+                                   node.start_mark) from None
 
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, Node] = {}
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # '<<: *defaults': own keys win
+                continue
             key = self.construct_object(key_node, deep=deep)
             if isinstance(key, str | int | float | bool) and key in seen:
                 first = seen[key].start_mark
-                raise yaml.constructor.ConstructorError(
+                raise ConstructorError(
                     None, None,
                     f"duplicate key {key!r} (first defined at line {first.line + 1})",
                     key_node.start_mark)
@@ -71,59 +101,57 @@ class _RigYamlLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-class _RecursiveAlias(Exception):
-    def __init__(self, node: Node, loc: Loc) -> None:
-        self.node, self.loc = node, loc
-
-
-def _positions(node: Node | None, loc: Loc = (),
-               inside: frozenset[int] = frozenset()) -> dict[Loc, tuple[int, int]]:
-    """Map each key path to the 1-based (line, column) of its value in the YAML text."""
+def _position(root: Node | None, loc: Loc) -> tuple[int, int] | None:
+    """The 1-based (line, column) of the value at ``loc`` in the YAML text, or of its deepest
+    ancestor found there (a missing key points at the mapping that lacks it)."""
+    node = root
+    for part in loc:
+        child = None
+        if isinstance(node, MappingNode):
+            for key_node, value_node in node.value:  # the last of equal keys wins, as in a dict
+                if isinstance(key_node, ScalarNode) and key_node.value == part:
+                    child = value_node
+        elif isinstance(node, SequenceNode) and isinstance(part, int) and \
+                0 <= part < len(node.value):
+            child = node.value[part]
+        if child is None:
+            break
+        node = child
     if node is None:
-        return {}
-    if id(node) in inside:  # an alias to one of its own ancestors (``a: &x [*x]``)
-        raise _RecursiveAlias(node, loc)
-    where = {loc: (node.start_mark.line + 1, node.start_mark.column + 1)}
-    inside = inside | {id(node)}
-    if isinstance(node, MappingNode):
-        for key_node, value_node in node.value:
-            if isinstance(key_node, ScalarNode):
-                where.update(_positions(value_node, (*loc, key_node.value), inside))
-    elif isinstance(node, SequenceNode):
-        for i, item in enumerate(node.value):
-            where.update(_positions(item, (*loc, i), inside))
-    return where
+        return None
+    return node.start_mark.line + 1, node.start_mark.column + 1
 
 
-def _parse_yaml(text: str, source: str) -> tuple[Any, dict[Loc, tuple[int, int]]]:
-    loader = None
+def _at(source: str, mark: Any) -> str:
+    return f"{source}:{mark.line + 1}:{mark.column + 1}" if mark is not None else source
+
+
+def _parse_yaml(text: str, source: str) -> tuple[Any, Node | None]:
+    """(data, root node) of rig YAML text, or one located ``RigError`` line."""
+    if len(text) > MAX_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
+        raise RigError(f"{source}: {_TOO_LARGE}")
     try:
-        loader = _RigYamlLoader(text)  # the reader already rejects control characters
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
+        node = compose(text)
+        data = _RigConstructor().construct_document(node) if node is not None else None
+    except YamlBoundError as exc:
+        raise RigError(f"{_at(source, exc.mark)}: {exc.problem}") from None
+    except YamlRecursiveAlias as exc:
+        raise RigError(f"{_at(source, exc.mark)}: {key_path(exc.loc)}: YAML alias refers to "
+                       f"itself (a rig file cannot be recursive)") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
         problem = exc.problem or exc.context or "invalid YAML"
-        raise RigError(f"{where}: YAML syntax error: {problem}") from None
+        raise RigError(f"{_at(source, mark)}: YAML syntax error: {problem}") from None
     except yaml.reader.ReaderError as exc:
         line = text.count("\n", 0, exc.position) + 1
         column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        character = chr(exc.character) if isinstance(exc.character, int) else exc.character
         raise RigError(f"{source}:{line}:{column}: YAML syntax error: character "
-                       f"{exc.character!r} is not allowed in YAML") from None
+                       f"{character!r} is not allowed in YAML") from None
     except yaml.YAMLError as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise RigError(f"{source}: YAML syntax error: {first}") from None
-    finally:
-        if loader is not None:
-            loader.dispose()
-    try:
-        positions = _positions(node)
-    except _RecursiveAlias as exc:
-        mark = exc.node.start_mark
-        raise RigError(f"{source}:{mark.line + 1}:{mark.column + 1}: {key_path(exc.loc)}: "
-                       f"YAML alias refers to itself (a rig file cannot be recursive)") from None
-    return data, positions
+    return data, node
 
 
 # --- pydantic errors -> one line each -------------------------------------------------------
@@ -337,47 +365,97 @@ def _is_ipv4(text: str) -> bool:
 
 # --- entry points ---------------------------------------------------------------------------
 
-def _render(source: str, problems: list[RigProblem],
-            positions: dict[Loc, tuple[int, int]]) -> str:
+def _render(source: str, problems: list[RigProblem], root: Node | None,
+            count: int | None = None) -> str:
+    """One line per problem (at most ``_MAX_LINES``, then how many more of ``count``)."""
     lines = []
-    for problem in problems:
-        loc = problem.loc
-        while loc not in positions and loc:
-            loc = loc[:-1]
-        line, col = positions.get(loc, (0, 0))
-        where = f"{source}:{line}:{col}" if line else source
+    for problem in problems[:_MAX_LINES]:
+        found = _position(root, problem.loc)
+        where = f"{source}:{found[0]}:{found[1]}" if found else source
         lines.append(f"{where}: {key_path(problem.loc)}: {problem.message}")
+    more = (len(problems) if count is None else count) - len(lines)
+    if more > 0:
+        lines.append(f"{source}: ... and {more} more problem(s)")
     return "\n".join(lines)
 
 
+def _field_names(model: type[BaseModel], seen: set[type[BaseModel]]) -> set[str]:
+    names: set[str] = set()
+    if model in seen:
+        return names
+    seen.add(model)
+    for name, field in model.model_fields.items():
+        names.add(name)
+        for arg in _flatten([field.annotation]):
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                names |= _field_names(arg, seen)
+    return names
+
+
+_FIELDS = _field_names(Rig, set())
+_SAMPLE = 8  # list items and unknown keys kept per collection in a sample
+
+
+def _sample(value: Any) -> Any:
+    """``value`` with each list cut to its first items and each mapping to its known keys
+    and first unknown ones: the same kinds of problems at the same key paths, but few."""
+    if isinstance(value, list):
+        return [_sample(item) for item in value[:_SAMPLE]]
+    if isinstance(value, dict):
+        out: dict[Any, Any] = {}
+        unknown = 0
+        for key, item in value.items():
+            known = isinstance(key, str) and key in _FIELDS
+            if known or unknown < _SAMPLE:
+                out[key] = _sample(item)
+                unknown += not known
+        return out
+    return value
+
+
 def parse_rig(text: str, source: str = "<rig>") -> Rig:
-    """Validate rig YAML text; ``source`` names it in errors (``RigError``)."""
-    data, positions = _parse_yaml(text, source)
+    """Validate rig YAML text; ``source`` names it in errors (``RigError``). Text over
+    ``MAX_BYTES``, nesting past ``MAX_DEPTH`` or aliases expanding past ``MAX_NODES``
+    (framework.rig.bounded_yaml) are refused with one line."""
+    data, root = _parse_yaml(text, source)
     if not isinstance(data, dict):
         raise RigError(f"{source}: expected a mapping with keys name, lab, pdus, phones "
                        f"(got {_type_name(data)})")
     try:
         rig = Rig.model_validate(data)
     except ValidationError as exc:
-        problems = [_problem(e, data) for e in exc.errors()]
-        raise RigError(_render(source, problems, positions)) from None
+        count = exc.error_count()
+        if count > _MAX_LINES:  # listing 100k errors takes seconds: list those of a sample
+            try:
+                Rig.model_validate(_sample(data))
+            except ValidationError as sample_exc:
+                exc = sample_exc
+        problems = [_problem(e, data) for e in exc.errors()[:_MAX_LINES]]
+        raise RigError(_render(source, problems, root, count)) from None
     problems = cross_check(rig)
     if problems:
-        raise RigError(_render(source, problems, positions))
+        raise RigError(_render(source, problems, root))
     return rig
 
 
 def load_rig(path: str | Path) -> Rig:
-    """Load and validate a rig file; any problem is one ``RigError`` naming file, key, expectation."""
+    """Load and validate a rig file; any problem is one ``RigError`` naming file, key, expectation.
+    A file over ``MAX_BYTES`` is refused before it is parsed (and never read past the limit)."""
     source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with Path(path).open("rb") as stream:
+            raw = stream.read(MAX_BYTES + 1)
     except FileNotFoundError:
         raise RigError(f"{source}: rig file not found") from None
     except IsADirectoryError:
         raise RigError(f"{source}: is a directory, expected a rig file (YAML)") from None
-    except UnicodeDecodeError as exc:
-        raise RigError(f"{source}: not UTF-8 text (byte {exc.start})") from None
     except OSError as exc:
         raise RigError(f"{source}: cannot read rig file: {exc.strerror}") from None
-    return parse_rig(text, source)
+    if len(raw) > MAX_BYTES:
+        raise RigError(f"{source}: {_TOO_LARGE}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RigError(f"{source}: not UTF-8 text (byte {exc.start})") from None
+    # as text mode would read it: universal newlines
+    return parse_rig(text.replace("\r\n", "\n").replace("\r", "\n"), source)

@@ -209,13 +209,13 @@ def test_every_problem_is_listed_one_per_line() -> None:
 
 @pytest.mark.parametrize(("text", "expected"), [
     ("name: x\nlab: [1\n",
-     "{f}:3:1: YAML syntax error: expected ',' or ']', but got '<stream end>'"),
+     "{f}:3:1: YAML syntax error: did not find expected ',' or ']'"),
     ("name: x\nname: y\n", "{f}:2:1: YAML syntax error: duplicate key 'name' (first defined "
                            "at line 1)"),
     ("- a\n- b\n", "{f}: expected a mapping with keys name, lab, pdus, phones (got a list)"),
     ("", "{f}: expected a mapping with keys name, lab, pdus, phones (got nothing)"),
-    ("name: x\n\tlab: 1\n", "{f}:2:1: YAML syntax error: found character '\\t' that cannot "
-                            "start any token"),
+    ("name: x\n\tlab: 1\n", "{f}:2:1: YAML syntax error: found a tab character that violates "
+                            "indentation"),
 ])
 def test_yaml_problems(tmp_path: Path, text: str, expected: str) -> None:
     path = tmp_path / "r.yaml"
@@ -293,6 +293,5 @@ def test_cli_validate_ok_and_bad(tmp_path: Path, capsys: pytest.CaptureFixture[s
     for command in ("validate", "check"):
         assert main(["rig", command, "--rig", str(bad)]) == 2
         err = capsys.readouterr().err
-        assert err == (f"hil: error: {bad}:3:1: YAML syntax error: expected ',' or ']', but "
-                       f"got '<stream end>'\n")
+        assert err == f"hil: error: {bad}:3:1: YAML syntax error: did not find expected ',' or ']'\n"
         assert "Traceback" not in err
