@@ -147,7 +147,7 @@ def _probe(interface: str, timeout: float, mac: str | None) -> list[DhcpServerSe
             if any((a.source_mac, a.server_id) == (answer.source_mac, answer.server_id)
                    for a in seen):
                 continue  # the same server answering the retransmission too
-            log.warning("DHCP probe on %s: %s", interface, answer)
+            log.info("DHCP probe on %s: %s", interface, answer)
             seen.append(answer)
     finally:
         sock.close()

@@ -265,7 +265,7 @@ class ForeignDhcpWatch:
             time=time.time(), server_ip=server_ip, server_mac=frame.src_mac,
             source_ip=frame.src_ip, message_type=msg.message_type, chaddr=msg.mac,
             yiaddr=msg.yiaddr, claims_our_address=server_ip in self.own_ips)
-        log.warning("on %s: %s", self.where, found.describe())
+        log.info("on %s: %s", self.where, found.describe())
         with self._lock:
             self._messages.append(found)
             listeners = list(self._listeners)

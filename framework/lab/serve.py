@@ -135,3 +135,23 @@ class LiveLog:
                "status": record.status, "bytes": record.bytes_sent,
                "user_agent": record.user_agent}
         self.write(obj, record.summary())
+
+    def foreign_dhcp(self, message: Any) -> None:
+        """A foreign DHCP server answered on the bench (a ForeignDhcpMessage): one JSON
+        object and one warning line, as it happens."""
+        obj = {"protocol": "dhcp", "time": message.time, "foreign_server": message.server_ip,
+               "foreign_server_mac": message.server_mac, "message_type": message.message_type,
+               "client_mac": message.chaddr, "client_ip": message.yiaddr}
+        self.write(obj, f"WARNING {message.describe()}: the phones may not be provisioned "
+                        "by us")
+
+
+def watch_foreign_dhcp(interface: str, server_ip: str, live: LiveLog, *,
+                       netns: str | None = None) -> Any:
+    """Start a :class:`~framework.dhcp.watch.ForeignDhcpWatch` on the bench interface that
+    warns on ``live`` whenever another DHCP server answers; the caller stops it."""
+    from framework.dhcp.watch import ForeignDhcpWatch
+
+    watch = ForeignDhcpWatch(interface, own_ips=[server_ip], netns=netns)
+    watch.subscribe(live.foreign_dhcp)
+    return watch.start()

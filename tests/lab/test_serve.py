@@ -15,10 +15,16 @@ from pathlib import Path
 import pytest
 
 from framework.netns import TestNetwork, have_privileges
+from tests.dhcp.foreign_servers import Dnsmasq, ForeignServer, Udhcpd, have
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.netns,
               pytest.mark.skipif(not have_privileges()[0], reason="needs root for namespaces")]
+FOREIGN_SERVERS = [
+    pytest.param(Udhcpd, id="busybox-udhcpd"),
+    pytest.param(Dnsmasq, id="dnsmasq",
+                 marks=pytest.mark.skipif(not have("dnsmasq"), reason="no dnsmasq (make setup)")),
+]
 PHONE = "00:90:8f:00:0a:01"
 STRANGER = "00:90:8f:00:0a:02"
 SCRIPT = """#!/bin/sh
@@ -133,3 +139,44 @@ def test_bad_options_file_is_one_clear_line(tmp_path: Path, content: str, messag
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1 and message in proc.stderr, proc.stderr
+
+
+FOREIGN_IP = "192.0.2.99"
+FOREIGN_POOL = ("192.0.2.150", "192.0.2.160")
+
+
+@pytest.mark.parametrize("server", FOREIGN_SERVERS)
+def test_a_foreign_server_with_its_defaults_is_refused_in_one_line(
+        tmp_path: Path, server: type[ForeignServer]) -> None:
+    """busybox udhcpd (offers after a 2 s ARP check) and dnsmasq (pings ~3 s first), each
+    with its defaults, on the bench network: lab serve does not start, and says why once."""
+    opts = tmp_path / "options.yaml"
+    opts.write_text(f'"{PHONE}": {{}}\n')
+    with TestNetwork(f"hilt-rogue-l{os.getpid() % 10000}", clients=1) as net, \
+            server(net.client(0), FOREIGN_IP, FOREIGN_POOL, tmp_path / "srv"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "framework.cli", "lab", "serve", "--netns", net.lab.name,
+             "--interface", "br0", "--addr", "192.0.2.1/24", "--options", str(opts),
+             "--state-dir", str(tmp_path / "state")],
+            cwd=ROOT, capture_output=True, text=True, timeout=120)
+        mac = net.client_mac(0)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("hil lab serve: refusing to start: another DHCP server answers "
+                               f"on br0: OFFER from {FOREIGN_IP} ({mac}, {FOREIGN_IP})"), lines
+    assert "serving" not in proc.stdout
+
+
+def test_a_foreign_server_started_mid_run_is_warned_about_live(  # type: ignore[no-untyped-def]
+        bench, tmp_path: Path) -> None:
+    net, lines, log = bench
+    with Udhcpd(net.client(1), FOREIGN_IP, FOREIGN_POOL, tmp_path / "srv"):
+        assert udhcpc(net, 0, tmp_path).get("ip", "").startswith("192.0.2.1")  # ours first
+        # udhcpd broadcasts its OFFER to the phone 2 s later: the console says so, live.
+        wait_for_lines(lines, lambda line: line.startswith(
+            f"WARNING foreign DHCP server {FOREIGN_IP} ({net.client_mac(1)}) sent OFFER of "
+            f"192.0.2.15") and f"to {PHONE} at " in line, timeout=15)
+    foreign = [json.loads(x) for x in log.read_text().splitlines() if "foreign_server" in x]
+    assert foreign and foreign[0]["foreign_server"] == FOREIGN_IP
+    assert all(x["foreign_server"] != "192.0.2.1" for x in foreign)
