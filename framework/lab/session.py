@@ -233,6 +233,8 @@ class LabSession:
             raise RigFault(f"provisioning services cannot start on {self.lab_ip}: {exc}") \
                 from None
         self._stack.callback(self.services.stop)
+        # a service that just served any phone is alive: no probe needed (ServiceProbe)
+        self._stack.callback(self.probe.follow(self.services.log))
         if self.options.capture:
             self._start_capture()
             for lane in self.lanes.values():
@@ -438,8 +440,13 @@ class LabSession:
     # --- scheduling -------------------------------------------------------------------
 
     def schedule(self, items: Sequence[tuple[Case, str]],
-                 on_done: Callable[[dict[str, Any]], None] | None = None) -> None:
-        """Start one lane per phone running its cases in order; results as futures."""
+                 on_done: Callable[[dict[str, Any]], None] | None = None,
+                 on_judged: Callable[[dict[str, Any]], None] | None = None) -> None:
+        """Start one lane per phone running its cases in order; results as futures.
+
+        A case's future (and ``on_done``) gets its final entry: once the lane's next case
+        has its DHCP ACK, or the lane ended, so that late requests have amended it.
+        ``on_judged`` gets the entry as soon as the verdict is given (provisional)."""
         assert self.record is not None
         done = {(c["id"], c["phone"]): c for c in self.record.cases}
         for case, phone in items:
@@ -453,7 +460,7 @@ class LabSession:
             self.lanes[phone].queue.append(case)
         for lane in self.lanes.values():
             if lane.queue:
-                t = threading.Thread(target=self._lane, args=(lane, on_done),
+                t = threading.Thread(target=self._lane, args=(lane, on_done, on_judged),
                                      name=f"lane-{lane.spec.name}", daemon=True)
                 self._threads.append(t)
                 t.start()
@@ -461,7 +468,8 @@ class LabSession:
     def result(self, case_id: str, phone: str, timeout: float | None = None) -> dict[str, Any]:
         return self._futures[(case_id, phone)].result(timeout=timeout)
 
-    def _lane(self, lane: Lane, on_done: Callable[[dict[str, Any]], None] | None) -> None:
+    def _lane(self, lane: Lane, on_done: Callable[[dict[str, Any]], None] | None,
+              on_judged: Callable[[dict[str, Any]], None] | None = None) -> None:
         for case in lane.queue:
             fut = self._futures[(case.id, lane.spec.name)]
             if self._stop.is_set():
@@ -480,6 +488,9 @@ class LabSession:
                                       extra={"traceback": traceback.format_exc()})
             assert self.record is not None
             self.record.add_case(result)  # durable now; late requests may amend it
+            if on_judged is not None:
+                with contextlib.suppress(Exception):
+                    on_judged(result)
 
             def final(entry: dict[str, Any], fut: Future[dict[str, Any]] = fut) -> None:
                 fut.set_result(entry)
@@ -571,7 +582,7 @@ class LabSession:
                 path = lane.link.trigger(self.options.trigger)
                 ack_at = listener.await_ack(trigger_at)
             except RigFault as exc:
-                self._close_previous(lane, time.time())
+                self._close_previous(lane, self._first_ack(spec, trigger_at))
                 health = lane.link.health() if lane.link is not None else None
                 reason = (f"{self._dhcp_evidence(spec, trigger_at)}"
                           f"{health + '; ' if health else ''}{exc}")
@@ -625,6 +636,12 @@ class LabSession:
                                     "matches_core": judgement.matches})
         lane.pending = PendingCase(entry, expected, window, listener)
         return entry
+
+    def _first_ack(self, spec: PhoneSpec, since: float) -> float:
+        """When the phone got its first new lease since ``since`` (else now): the end of
+        the previous case's window when this case's trigger went wrong."""
+        return next((m.time for m in self.dhcp.transcript(spec.mac_colon)
+                     if m.time >= since and new_lease(m)), time.time())
 
     def _served(self, window: CaseWindow) -> set[str]:
         """The services that answered the phone in this case: alive, no probe needed."""

@@ -85,7 +85,7 @@ def test_phone_faults_mid_run_are_broken_and_quarantined(tmp_path: Path) -> None
                 threading.Thread(target=lane.link.driver.power.off, daemon=True).start()
 
         session.services.log.subscribe(cut_power)
-        session.schedule([(c, p) for p in session.lanes for c in CASES], on_done=inject)
+        session.schedule([(c, p) for p in session.lanes for c in CASES], on_judged=inject)
         results = {(c.id, p): session.result(c.id, p, timeout=300)
                    for p in session.lanes for c in CASES}
         doc = session.record.document() if session.record else {}
