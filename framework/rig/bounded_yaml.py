@@ -21,6 +21,8 @@ from typing import Any
 
 import yaml
 from yaml.composer import ComposerError
+from yaml.constructor import ConstructorError, SafeConstructor
+from yaml.error import MarkedYAMLError
 from yaml.events import (
     AliasEvent,
     CollectionEndEvent,
@@ -44,20 +46,50 @@ MAX_DEPTH = 64
 _EVENTS: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when built with it
 
 
-class YamlBoundError(yaml.YAMLError):
+class YamlBoundError(MarkedYAMLError):
     """A document refused for its size: ``problem`` says what, ``mark`` (0-based) where."""
 
     def __init__(self, problem: str, mark: Any = None) -> None:
-        super().__init__(problem)
-        self.problem, self.mark = problem, mark
+        super().__init__(problem=problem, problem_mark=mark)
+        self.mark = mark
 
 
-class YamlRecursiveAlias(yaml.YAMLError):
+class YamlRecursiveAlias(MarkedYAMLError):
     """An alias to one of its own ancestors (``a: &x [*x]``); ``loc`` is the key path."""
 
     def __init__(self, mark: Any, loc: tuple[str | int, ...]) -> None:
-        super().__init__("YAML alias refers to itself")
+        super().__init__(problem="YAML alias refers to itself", problem_mark=mark)
         self.mark, self.loc = mark, loc
+
+
+_MAX_NUMBER_CHARS = 4300  # Python's own limit for int() of a decimal string
+
+
+class BoundedConstructor(SafeConstructor):
+    """SafeConstructor that names a value it cannot read (an integer of 5000 digits, a
+    timestamp with month 13) as a ``ConstructorError`` where it sits, never a bare
+    ``ValueError``, and refuses long base-60 integers (summed digit by digit: quadratic)."""
+
+    def construct_object(self, node: Node, deep: bool = False) -> Any:
+        if node.tag == "tag:yaml.org,2002:int" and len(str(node.value)) > _MAX_NUMBER_CHARS:
+            raise ConstructorError(None, None, f"a number of more than {_MAX_NUMBER_CHARS} "
+                                   f"characters", node.start_mark)
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, OverflowError) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ConstructorError(None, None, f"cannot read this value ({first})",
+                                   node.start_mark) from None
+
+
+def safe_load(text: str) -> Any:
+    """``yaml.safe_load`` with the bounds of this module (any YAML file a user hands us):
+    raises ``yaml.YAMLError`` (``MarkedYAMLError`` with ``problem``/``problem_mark`` for
+    the bounds) instead of expanding a bomb."""
+    if len(text) > MAX_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
+        raise YamlBoundError(f"larger than {MAX_BYTES} bytes: refused")
+    node = compose(text)
+    return BoundedConstructor().construct_document(node) if node is not None else None
 
 
 @dataclass

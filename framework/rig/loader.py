@@ -19,11 +19,12 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
-from yaml.constructor import ConstructorError, SafeConstructor
+from yaml.constructor import ConstructorError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from framework.rig.bounded_yaml import (
     MAX_BYTES,
+    BoundedConstructor,
     YamlBoundError,
     YamlRecursiveAlias,
     compose,
@@ -66,24 +67,8 @@ def key_path(loc: Sequence[str | int]) -> str:
 
 # --- YAML: bounded, with duplicate-key detection and key positions --------------------------
 
-_MAX_NUMBER_CHARS = 4300  # Python's own limit for int() of a decimal string
-
-
-class _RigConstructor(SafeConstructor):
-    """SafeConstructor that rejects duplicate mapping keys and names a value it cannot read
-    (an integer of 5000 digits, a timestamp with month 13) where it sits."""
-
-    def construct_object(self, node: Node, deep: bool = False) -> Any:
-        # base-60 integers (1:2:3) are summed digit by digit: quadratic for a long one
-        if node.tag == "tag:yaml.org,2002:int" and len(str(node.value)) > _MAX_NUMBER_CHARS:
-            raise ConstructorError(None, None, f"a number of more than {_MAX_NUMBER_CHARS} "
-                                   f"characters", node.start_mark)
-        try:
-            return super().construct_object(node, deep=deep)
-        except (ValueError, OverflowError) as exc:
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise ConstructorError(None, None, f"cannot read this value ({first})",
-                                   node.start_mark) from None
+class _RigConstructor(BoundedConstructor):
+    """BoundedConstructor that rejects duplicate mapping keys."""
 
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, Node] = {}

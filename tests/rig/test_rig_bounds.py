@@ -259,3 +259,21 @@ def test_any_nesting_is_parsed_or_refused_in_one_line(depth: int, style: str) ->
     assert all(line.startswith("mutant.yaml") for line in lines), lines
     if refused:
         assert len(lines) == 1 and "nesting" in lines[0], lines
+
+
+def test_safe_load_for_other_yaml_files_keeps_the_bounds() -> None:
+    """framework.rig.bounded_yaml.safe_load: the drop-in for yaml.safe_load on user files."""
+    from yaml.error import MarkedYAMLError
+
+    from framework.rig.bounded_yaml import safe_load
+
+    for path in sorted((ROOT / "rigs").glob("*.yaml")):
+        text = path.read_text()
+        assert safe_load(text) == yaml.safe_load(text)
+    assert safe_load("") is None
+    with pytest.raises(MarkedYAMLError) as err:
+        safe_load(bomb())
+    assert err.value.problem_mark is not None and err.value.problem_mark.line == 5
+    assert f"more than {MAX_NODES} nodes" in str(err.value.problem)
+    with pytest.raises(yaml.YAMLError, match="cannot read this value"):
+        safe_load("when: 2001-13-01\n")
