@@ -56,6 +56,9 @@ class SimPhone(_Record):
         default_factory=dict,
         description="installed firmware version -> extra deviations while that version runs, "
                     "e.g. {'2.2.9.1': ['mac-case-flipped']}: a release with a catalogue bug")
+    late_request_s: float = Field(default=2.0, ge=0, le=600,
+                                  description="deviation late-request: seconds between the "
+                                              "cycle's last request and the late one")
 
 
 class SimPdu(_Record):
@@ -97,6 +100,8 @@ class SimulatedPhone:
     settings: dict[str, str]
     #: version -> deviations added while that version is installed (a buggy release)
     release_deviations: Mapping[str, frozenset[str]] = dc_field(default_factory=dict)
+    #: seconds from the end of a cycle's requests to its late request (``late-request``)
+    late_request_s: float = 2.0
 
     def deviations_for(self, version: str) -> frozenset[str]:
         """The deviations of the firmware while ``version`` is installed."""
@@ -214,7 +219,8 @@ def bench_from_rig(rig: Rig, source: str) -> SimBench:
             boot_time_s=sim.boot_time_s if knobs.boot_time_s is None else knobs.boot_time_s,
             firmware_class=classes[class_name], deviations=frozenset(knobs.deviations),
             settings=dict(knobs.settings),
-            release_deviations={v: frozenset(d) for v, d in knobs.release_deviations.items()}))
+            release_deviations={v: frozenset(d) for v, d in knobs.release_deviations.items()},
+            late_request_s=knobs.late_request_s))
     if problems:
         raise SimConfigError("\n".join(problems))
     return SimBench(rig=rig, sim=sim, source=source, phones=tuple(phones))

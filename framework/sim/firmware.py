@@ -38,14 +38,33 @@ Decisions where the manual is unclear (each documented, each reversible by a dev
 * No provisioning source at all: SIP PnP SUBSCRIBE to 224.0.1.75:5060, then the redirect
   server ``https://redirect.audiocodes.com/<MAC>.cfg`` (the path is the sim's choice; the
   manual does not give it).
+
+Two deviations change *when* the phone provisions rather than what it asks for, so the
+plan carries them for the phone (framework/sim/phone.py) to carry out:
+
+* ``late-request``: the plan ends with the cycle's configuration request once more, marked
+  ``late``; the phone makes it ``sim.phones.<name>.late_request_s`` (default 2.0) seconds
+  after the cycle's other requests have finished, as a configuration retry timer firing
+  after the cycle would. A plan without a configuration request gets no late request.
+* ``reboot-after-config``: the plan says ``restart_after_configuration``; once a
+  configuration file was applied in a cycle, the phone restarts at the end of that cycle
+  and provisions again in the new boot, which does not restart again (see the phone).
+
+``Deviation.in_requests`` tells them apart: False means ``plan().requests`` are the
+faithful ones and only the phone's behaviour over time shows the deviation.
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
+
+# The catalogue lives in its own module; it is re-exported here, where users look for it.
+from framework.sim.deviations import DEVIATIONS as DEVIATIONS
+from framework.sim.deviations import REQUEST_DEVIATIONS as REQUEST_DEVIATIONS
+from framework.sim.deviations import Deviation as Deviation
 
 Purpose = Literal["firmware", "configuration", "redirect", "sip-pnp"]
 PROTOCOLS = ("tftp", "http", "https", "ftp")
@@ -66,75 +85,6 @@ DEFAULT_SETTINGS: Mapping[str, str] = {
 }
 
 
-@dataclass(frozen=True)
-class Deviation:
-    """One way a firmware release may differ from the manual, and the manual text it breaks."""
-
-    name: str
-    changes: str
-    manual: str
-
-
-DEVIATIONS: Mapping[str, Deviation] = {d.name: d for d in (
-    Deviation("mac-case-flipped",
-              "<MAC> and the default <MAC>.cfg use lower-case hex digits",
-              "Table 10-1 examples; field captures show UPPER case"),
-    Deviation("host-case-kept",
-              "the host keeps its case from the option in the URL, DNS query, Host and SNI",
-              "Table 10-2 prints Audiocodes.com as audiocodes.com"),
-    Deviation("model-placeholder-ignored",
-              "the <MODEL> placeholder is dropped instead of replaced by the model",
-              "Table 10-1, <MODEL>_<MAC>_conf.cfg example"),
-    Deviation("semicolon-space-kept",
-              "blanks after ';' stay part of the configuration file name",
-              "Table 10-1, 'different_firmware_name.img; <MODEL>_<MAC>_conf.cfg'"),
-    Deviation("config-at-server-root",
-              "a configuration name is requested at the server root, not in the firmware's "
-              "directory",
-              "[F] http://host/420HD/420HD.img;420HD.cfg"),
-    Deviation("option67-overrides-66-names",
-              "Option 67 names replace file names given in Option 66",
-              "Table 10-2: 'If any file name exists in Option 66, the names in Option 67 "
-              "are ignored'"),
-    Deviation("no-default-tftp",
-              "Option 66 without a protocol gives no URL (no tftp default)",
-              "Table 10-2: 'When protocol is not specified, tftp is added as the default "
-              "protocol'"),
-    Deviation("option43-over-66",
-              "Option 43 is consulted before Option 66/67",
-              "10.2.3: 'Option 160 has the highest priority, following by Option 66/67, "
-              "and then Option 43'"),
-    Deviation("option66-over-160",
-              "Option 66/67 is consulted before the URL option (160)",
-              "10.2.2: 'Option 160 has the highest priority'"),
-    Deviation("no-fallthrough-on-empty-160",
-              "a URL option that is present but yields no URL stops provisioning from DHCP",
-              "10.2.2 precedence: a source without a URL gives way to the next"),
-    Deviation("url-option-override-ignored",
-              "provisioning/url_option_value is ignored: Option 160 is always read",
-              "provisioning/url_option_value sets the option read instead of 160"),
-    Deviation("config-before-firmware",
-              "the configuration file is requested before the firmware",
-              "update order: firmware first, then configuration"),
-    Deviation("config-never-requested",
-              "only the firmware URL is requested",
-              "Tables 10-1/10-2 give both a firmware and a configuration URL"),
-    Deviation("firmware-only-defaults",
-              "when the source names no files, only <MODEL>.img is requested (no <MAC>.cfg)",
-              "Table 10-1 row 1 and Table 10-2 'File names do not exist' rows"),
-    Deviation("extra-redirect-request",
-              "the redirect server is queried even when DHCP gave a provisioning URL",
-              "the redirect server is a fallback when no provisioning source exists"),
-    Deviation("option43-tlv-ignored",
-              "Option 43 is read only as a plain URL string, never as vendor sub-options",
-              "10.2.3 Option 43 (vendor-encapsulated sub-option carrying the URL)"),
-    Deviation("directory-url-as-file",
-              "a URL ending in '/' is taken as a firmware file name (the last path "
-              "segment), not a directory",
-              "[F] a trailing '/' directory URL gets <MAC>.cfg appended"),
-)}
-
-
 class FirmwareConfigError(ValueError):
     """A firmware class or deviation named in the rig does not exist."""
 
@@ -149,6 +99,8 @@ class PlannedRequest:
     path: str = ""
     port: int | None = None
     userinfo: str = ""
+    #: made after the cycle's other requests, after the phone's late-request delay
+    late: bool = False
 
     @property
     def url(self) -> str:
@@ -168,6 +120,8 @@ class ProvisioningPlan:
 
     source: str
     requests: tuple[PlannedRequest, ...] = field(default_factory=tuple)
+    #: restart at the end of a cycle that applied a configuration (``reboot-after-config``)
+    restart_after_configuration: bool = False
 
 
 class VirtualFirmware(Protocol):
@@ -226,6 +180,16 @@ class Faithful400HD:
     def plan(self, options: Mapping[int, bytes], model: str, mac: str,
              settings: Mapping[str, str]) -> ProvisioningPlan:
         """The requests for these options (Admin Manual 10.2.2 precedence, Tables 10-1/10-2)."""
+        plan = self._plan(options, model, mac, settings)
+        requests = plan.requests
+        configurations = [r for r in requests if r.purpose == "configuration"]
+        if self._has("late-request") and configurations:
+            requests += (replace(configurations[-1], late=True),)
+        return ProvisioningPlan(plan.source, requests,
+                                restart_after_configuration=self._has("reboot-after-config"))
+
+    def _plan(self, options: Mapping[int, bytes], model: str, mac: str,
+              settings: Mapping[str, str]) -> ProvisioningPlan:
         mac = mac.replace(":", "").upper()
         method = settings.get(SETTING_METHOD, "dynamic").strip().lower()
         if method == "disable":
@@ -364,6 +328,8 @@ class Faithful400HD:
 
     def _request(self, purpose: Purpose, location: _Location, name: str, model: str,
                  mac: str) -> PlannedRequest:
+        if purpose == "configuration" and self._has("model-case-lowered"):
+            model = model.lower()
         return PlannedRequest(purpose, location.scheme, location.host,
                               "/" + self._expand(name, model, mac), location.port,
                               location.userinfo)

@@ -16,6 +16,15 @@ thread that entered that namespace, so every packet it sends leaves through ``et
 4. ``MODEL login:`` on the serial line; then the lease is renewed at T1, and the console
    ``provision`` command re-runs DHCP and provisioning.
 
+Deviations acting here, on the plan's word: a ``late`` request (``late-request``) is made
+``late_request_s`` after the cycle's other requests, inside the cycle (power loss or reboot
+cancels it, ``provision`` waits for it, ``Provisioning done`` follows it). With
+``restart_after_configuration`` (``reboot-after-config``) a cycle that applied a
+configuration ends with ``Restarting system.`` and a boot as on ``reboot``. Real phones
+restart after a configuration that changed settings; the lab serves one file in every case,
+so the sim restarts after any applied configuration, and the boot it starts does not
+restart again (its cycle stands for "nothing changed"); a later ``provision`` may.
+
 Power off cancels the session, closes SSH and takes the link down at once
 (docs/CONTRACTS.md, "Power").
 """
@@ -75,6 +84,8 @@ class _Session:
 
     cancelled: threading.Event = field(default_factory=threading.Event)
     commands: queue.Queue[str] = field(default_factory=queue.Queue)
+    #: this boot is the restart after a configuration: its boot cycle does not restart
+    after_configuration: bool = False
 
     def cancel(self) -> None:
         self.cancelled.set()
@@ -144,12 +155,12 @@ class VirtualPhone:
             if self._session is not None:
                 self._session.commands.put(_PROVISION)
 
-    def reboot(self) -> None:
+    def reboot(self, after_configuration: bool = False) -> None:
         with self._lock:
             if self._session is None:
                 return
             self._halt()
-            self._start()
+            self._start(after_configuration)
 
     def factory_reset(self) -> None:
         with self._memory_lock:
@@ -199,8 +210,8 @@ class VirtualPhone:
                 self._halt()
                 self._set_phase("off")
 
-    def _start(self) -> None:
-        session = _Session()
+    def _start(self, after_configuration: bool = False) -> None:
+        session = _Session(after_configuration=after_configuration)
         self._session = session
         self._set_phase("booting")
         self.netns.thread(self._boot, session, name=f"phone-{self.name}").start()
@@ -248,7 +259,7 @@ class VirtualPhone:
                 self._set_phase("dhcp")
             say("eth0: link up")
             lease = self._lease(session, say)
-            self._provision(session, lease, say)
+            self._provision(session, lease, say, may_restart=not session.after_configuration)
             console.login_prompt()
             with self._current(session):
                 self._set_phase("up")
@@ -320,7 +331,8 @@ class VirtualPhone:
 
     # -- provisioning -----------------------------------------------------------------
 
-    def _provision(self, session: _Session, lease: Lease, say: Callable[[str], None]) -> None:
+    def _provision(self, session: _Session, lease: Lease, say: Callable[[str], None],
+                   may_restart: bool = True) -> None:
         with self._current(session):
             self._set_phase("provisioning")
         with self._memory_lock:
@@ -329,17 +341,27 @@ class VirtualPhone:
         say(f"Provisioning: {plan.source}")
         client = ProvisioningClient(PhoneIdentity(self.model, self.mac, self.version),
                                     lease.dns, self.ca_file, session.cancelled)
+        applied = False
         for request in plan.requests:
+            if request.late:  # part of the cycle: power loss or reboot cancels the wait
+                if session.cancelled.wait(self.sim.late_request_s):
+                    raise Cancelled()
+                say(f"Provisioning: requesting {_shown(request)} again")
             if session.cancelled.is_set():
                 raise Cancelled()
             if request.purpose == "firmware":
                 self._firmware(session, client, request, say)
             elif request.purpose == "configuration":
-                self._configuration(client, request, say)
+                applied = self._configuration(client, request, say) or applied
             elif request.purpose == "sip-pnp":
                 self._sip_pnp(lease, request, say)
             else:
                 self._redirect(client, request, say)
+        if applied and plan.restart_after_configuration and may_restart:
+            with self._current(session):
+                say("Provisioning: configuration applied, restarting\nRestarting system.")
+                self.reboot(after_configuration=True)
+            raise Cancelled()
         say("Provisioning done")
 
     def _firmware(self, session: _Session, client: ProvisioningClient,
@@ -385,15 +407,16 @@ class VirtualPhone:
         raise Cancelled()
 
     def _configuration(self, client: ProvisioningClient, request: PlannedRequest,
-                       say: Callable[[str], None]) -> None:
-        """Apply ``key=value`` lines; a file for another model is refused (system/type)."""
+                       say: Callable[[str], None]) -> bool:
+        """Apply ``key=value`` lines; a file for another model is refused (system/type).
+        True when the file was applied."""
         url = _shown(request)
         say(f"Provisioning: fetching configuration {url}")
         try:
             body = client.fetch(request)
         except FetchError as exc:
             say(f"Provisioning: configuration {url}: {exc}")
-            return
+            return False
         values: dict[str, str] = {}
         for raw in (body or b"").decode("utf-8", "replace").splitlines():
             line = raw.strip()
@@ -404,11 +427,12 @@ class VirtualPhone:
         model = values.pop("system/type", self.model)
         if model.upper() != self.model:
             say(f"Provisioning: configuration {url} is for {model}, not {self.model}: ignored")
-            return
+            return False
         with self._memory_lock:
             self.memory.settings.update(values)
         self.on_change()
         say(f"Provisioning: configuration {url} applied ({len(values)} settings)")
+        return True
 
     def _sip_pnp(self, lease: Lease, request: PlannedRequest, say: Callable[[str], None]) -> None:
         """SIP PnP: SUBSCRIBE ua-profile to 224.0.1.75:5060, TTL 1 (stays on the lab link)."""

@@ -33,17 +33,20 @@ def sim_rig_document(*, prefix: str, phones: int, models: Sequence[str] = MODELS
                      consoles: Mapping[str, str] | None = None,
                      ca_file: str = "/run/hil/lab-ca/ca.pem",
                      release_deviations: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
+                     late_request_s: Mapping[str, float] | None = None,
                      ) -> dict[str, Any]:
     """The rig document (a dict) for ``phones`` virtual phones named ph1..phN.
 
     ``release_deviations`` maps a phone to {installed version: deviations}: the firmware
     behaves with those deviations while that version is installed (a buggy release).
+    ``late_request_s`` maps a phone to its ``late-request`` delay (default 2.0 s).
     """
     if not 1 <= phones <= MAX_PHONES:
         raise ValueError(f"phones={phones}: a simulated rig has 1..{MAX_PHONES} phones")
     deviations = dict(deviations or {})
     versions = dict(versions or {})
     boot_times = dict(boot_times or {})
+    late = dict(late_request_s or {})
     password_envs = dict(password_envs or {})
     consoles = dict(consoles or {})
     entries: list[dict[str, Any]] = []
@@ -65,7 +68,7 @@ def sim_rig_document(*, prefix: str, phones: int, models: Sequence[str] = MODELS
         })
     releases = {k: {v: list(d) for v, d in m.items()}
                 for k, m in (release_deviations or {}).items()}
-    unknown = (set(deviations) | set(releases)) - {e["name"] for e in entries}
+    unknown = (set(deviations) | set(releases) | set(late)) - {e["name"] for e in entries}
     if unknown:
         raise ValueError(f"deviations for unknown phone(s): {sorted(unknown)}")
     return {
@@ -85,7 +88,9 @@ def sim_rig_document(*, prefix: str, phones: int, models: Sequence[str] = MODELS
                                        **({"release_deviations": releases[e["name"]]}
                                           if e["name"] in releases else {}),
                                        **({"boot_time_s": boot_times[e["name"]]}
-                                          if e["name"] in boot_times else {})}
+                                          if e["name"] in boot_times else {}),
+                                       **({"late_request_s": late[e["name"]]}
+                                          if e["name"] in late else {})}
                            for e in entries}},
     }
 

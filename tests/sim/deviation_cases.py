@@ -86,7 +86,16 @@ CASES = [
     DeviationCase("directory-url-as-file", {160: _url("http://SERVER/dir/")},
                   ("http:/dir/440HD.img", "http:/dir/{MAC}.cfg"),
                   ("http:/dir", "http:/{MAC}.cfg")),
+    DeviationCase("model-case-lowered", {160: _url("http://SERVER/<MODEL>.img;<MODEL>_<MAC>.cfg")},
+                  ("http:/440HD.img", "http:/440HD_{MAC}.cfg"),
+                  ("http:/440HD.img", "http:/440hd_{MAC}.cfg")),
+    # The late request is the configuration once more (its delay: test_timing_on_wire.py).
+    DeviationCase("late-request", {160: _url("http://SERVER/fw.img;cfg.cfg")},
+                  ("http:/fw.img", "http:/cfg.cfg"),
+                  ("http:/fw.img", "http:/cfg.cfg", "http:/cfg.cfg")),
 ]
+#: reboot-after-config keeps the requests of one cycle (in_requests=False): its restart and
+#: second cycle are shown on the wire in test_timing_on_wire.py.
 
 
 def expand(expected: tuple[str, ...], mac: str) -> list[str]:

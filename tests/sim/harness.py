@@ -53,6 +53,7 @@ class PhoneEntry:
     deviations: tuple[str, ...] = ()
     settings: dict[str, str] = field(default_factory=dict)
     boot_time_s: float | None = None
+    late_request_s: float | None = None
 
 
 def phones(count: int, models: Sequence[str] = ("440HD",), **kwargs: Any) -> list[PhoneEntry]:
@@ -71,6 +72,8 @@ def rig_document(entries: Sequence[PhoneEntry], **sim: Any) -> dict[str, Any]:
             knobs["settings"] = dict(p.settings)
         if p.boot_time_s is not None:
             knobs["boot_time_s"] = p.boot_time_s
+        if p.late_request_s is not None:
+            knobs["late_request_s"] = p.late_request_s
         sim_phones[p.name] = knobs
     return {
         "name": "sim-test", "description": "tests/sim rig",
@@ -97,12 +100,19 @@ class Transcript:
     def __init__(self, name: str) -> None:
         self.name = name
         self.items: list[Any] = []
+        self.stamps: list[float] = []   # time.time() when each item arrived
         self.cond = threading.Condition()
 
     def add(self, item: Any) -> None:
         with self.cond:
             self.items.append(item)
+            self.stamps.append(time.time())
             self.cond.notify_all()
+
+    def stamped(self, mark: int = 0) -> list[tuple[float, Any]]:
+        """Items since ``mark`` with their arrival times."""
+        with self.cond:
+            return list(zip(self.stamps[mark:], self.items[mark:], strict=True))
 
     def mark(self) -> int:
         with self.cond:
@@ -318,6 +328,7 @@ class Seen:
     host: str | None = None
     user_agent: str | None = None
     sni: str | None = None
+    time: float | None = None   # the server's clock when the request arrived (TFTP, HTTP)
 
 
 # dnslib's resolver prints from one thread per query, so two records can share a line.
@@ -367,7 +378,7 @@ class Witnesses:
             return None
         record = json.loads(line)
         return Seen(record["protocol"], record["client"], record["name"], record.get("host"),
-                    record.get("user_agent"), record.get("sni"))
+                    record.get("user_agent"), record.get("sni"), record.get("time"))
 
     def http(self, port: int = 80) -> Witnesses:
         self._start([PYTHON, str(ROOT / "tests/sim/witness_server.py"), "http", "--address",
@@ -460,6 +471,7 @@ class ConsoleTap:
     def __init__(self, port: int, name: str = "console") -> None:
         with Netns(LAB_NS).entered():
             self.sock = socket.create_connection((TS_IP, port), timeout=5)
+        self.sock.settimeout(None)  # an idle line is no error: the reader waits for output
         self.output = Transcript(name)
         self.text = ""
         self._thread = threading.Thread(target=self._pump, daemon=True)

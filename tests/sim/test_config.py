@@ -36,6 +36,10 @@ def test_the_default_rig_describes_four_models() -> None:
     (lambda d: d["sim"]["phones"].update(ph9={}), "sim.phones.ph9: no phone 'ph9'"),
     (lambda d: d["sim"].update(prefix="Bad Prefix"), "sim.prefix: String should match"),
     (lambda d: d["sim"].update(boot_time_s=500), "sim.boot_time_s: Input should be less"),
+    (lambda d: d["sim"]["phones"]["ph1"].update(late_request_s=-1),
+     "sim.phones.ph1.late_request_s: Input should be greater than or equal to 0"),
+    (lambda d: d["sim"]["phones"]["ph1"].update(late_request_s="soon"),
+     "sim.phones.ph1.late_request_s: Input should be a valid number"),
     (lambda d: d["sim"].update(firmware="nowhere.module:X"),
      "sim.firmware: firmware module 'nowhere.module' cannot be imported"),
     (lambda d: d["lab"].update(netns="other-lab"), f"lab.netns: must be '{PREFIX}-lab'"),
@@ -68,3 +72,10 @@ def test_unset_secrets_get_random_values_in_a_private_file(
     assert set(values) == {PASSWORD_VAR} and len(values[PASSWORD_VAR]) >= 12
     assert ensure_secrets(bench) == []  # idempotent: the value stays
     assert dict(line.split("=", 1) for line in secrets.read_text().splitlines()) == values
+
+
+def test_late_request_delay_is_per_phone_and_defaults_to_two_seconds(tmp_path: Path) -> None:
+    document = rig_document(phones(2))
+    document["sim"]["phones"]["ph2"]["late_request_s"] = 1.25
+    bench = load_bench(write(tmp_path, document))
+    assert [p.late_request_s for p in bench.phones] == [2.0, 1.25]

@@ -79,6 +79,22 @@ def observed(servers: Witnesses, phone: PhoneEntry, since: int) -> tuple[list[st
     return files, names
 
 
+def reported(servers: Witnesses, phone: PhoneEntry, since: int,
+             want: tuple[list[str], set[str]]) -> None:
+    """Wait (bounded) until the servers have reported as many file requests and DNS names
+    from the phone as expected: their reports travel through their own pipes and may
+    come after the console's 'Provisioning done'. Fewer is not an error here: the
+    comparison that follows shows what is missing."""
+    def enough(_: list[object]) -> bool:
+        files, names = observed(servers, phone, since)
+        return len(files) >= len(want[0]) and names >= want[1]
+    try:
+        servers.seen.wait_for(enough, 5, f"the servers' reports of {phone.name}'s requests",
+                              since=since)
+    except TimeoutError:
+        pass
+
+
 def expected(case_side: tuple[str, ...], phone: PhoneEntry) -> tuple[list[str], set[str]]:
     items = expand(case_side, phone.mac)
     return ([e for e in items if not e.startswith("dns:")],
@@ -102,6 +118,8 @@ def test_deviation_changes_requests_on_the_wire(case: DeviationCase, lab: SimLab
         for phone in pair:
             consoles[phone.name].wait_text("Provisioning done", timeout=15,
                                            since=started[phone.name])
+        reported(servers, REFERENCE, mark, expected(case.faithful, REFERENCE))
+        reported(servers, deviant, mark, expected(case.deviant, deviant))
         faithful = observed(servers, REFERENCE, mark)
         deviating = observed(servers, deviant, mark)
     finally:

@@ -16,6 +16,10 @@ from hypothesis import strategies as st
 from framework.sim.firmware import (
     DEFAULT_SETTINGS,
     DEVIATIONS,
+    REQUEST_DEVIATIONS,
+    SETTING_METHOD,
+    SETTING_STATIC_CONFIGURATION_URL,
+    SETTING_STATIC_FIRMWARE_URL,
     Faithful400HD,
     FirmwareConfigError,
     ProvisioningPlan,
@@ -172,7 +176,45 @@ def test_catalogue_is_documented_and_large_enough() -> None:
     assert len(DEVIATIONS) >= 12
     for deviation in DEVIATIONS.values():
         assert deviation.changes and deviation.manual
-    assert {c.deviation for c in CASES} == set(DEVIATIONS)
+    assert {c.deviation for c in CASES} == REQUEST_DEVIATIONS
+    assert set(DEVIATIONS) - REQUEST_DEVIATIONS == {"reboot-after-config"}
+
+
+def test_model_case_lowered_only_in_configuration_names() -> None:
+    option = {160: b"http://192.0.2.1/<MODEL>.img;<MODEL>_<MAC>_conf.cfg"}
+    assert urls(option, ("model-case-lowered",)) == [
+        "http://192.0.2.1/440HD.img", "http://192.0.2.1/440hd_001122334455_conf.cfg"]
+    assert urls({160: b"http://192.0.2.1/;<MODEL>.cfg"}, ("model-case-lowered",)) == [
+        "http://192.0.2.1/440HD.img", "http://192.0.2.1/440hd.cfg"]
+    static = urls({}, ("model-case-lowered",), **{
+        SETTING_METHOD.replace("/", "__"): "static",
+        SETTING_STATIC_FIRMWARE_URL.replace("/", "__"): "http://h/<MODEL>.img",
+        SETTING_STATIC_CONFIGURATION_URL.replace("/", "__"): "http://h/<MODEL>.cfg"})
+    assert static == ["http://h/440HD.img", "http://h/440hd.cfg"]
+
+
+def test_late_request_repeats_the_configuration_at_the_end() -> None:
+    options = {160: b"http://192.0.2.1/fw.img;cfg.cfg"}
+    plan = Faithful400HD(["late-request", "config-before-firmware"]).plan(
+        options, "440HD", MAC, DEFAULT_SETTINGS)
+    assert [(r.path, r.late) for r in plan.requests] == [
+        ("/cfg.cfg", False), ("/fw.img", False), ("/cfg.cfg", True)]
+    assert not any(r.late for r in Faithful400HD().plan(options, "440HD", MAC,
+                                                        DEFAULT_SETTINGS).requests)
+    # No configuration request in the cycle: nothing to repeat.
+    for deviations, opts in ((["late-request"], {}),
+                             (["late-request", "config-never-requested"], options)):
+        plan = Faithful400HD(deviations).plan(opts, "440HD", MAC, DEFAULT_SETTINGS)
+        assert plan.requests and not any(r.late for r in plan.requests)
+
+
+def test_reboot_after_config_is_a_flag_not_a_request() -> None:
+    options = {160: b"http://192.0.2.1/fw.img;cfg.cfg"}
+    faithful = Faithful400HD().plan(options, "440HD", MAC, DEFAULT_SETTINGS)
+    deviant = Faithful400HD(["reboot-after-config"]).plan(options, "440HD", MAC,
+                                                          DEFAULT_SETTINGS)
+    assert deviant.requests == faithful.requests
+    assert deviant.restart_after_configuration and not faithful.restart_after_configuration
 
 
 def observables(plan: ProvisioningPlan) -> tuple[list[str], set[str]]:

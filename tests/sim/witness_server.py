@@ -3,7 +3,7 @@
 Run inside the lab namespace (``ip netns exec``) as a separate process, so the virtual
 phone is checked against protocol code we did not write: fbtftp (TFTP) and the standard
 library's ``http.server`` + ``ssl`` (HTTP, HTTPS). Each request is printed as one JSON
-line: protocol, client address, the name asked for, and for HTTP the Host, SNI and
+line: protocol, client address, the name asked for, its arrival time, and for HTTP the Host, SNI and
 User-Agent headers as received.
 
     python tests/sim/witness_server.py tftp --address 192.0.2.1 --root DIR
@@ -19,6 +19,7 @@ import json
 import ssl
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,7 @@ def serve_tftp(address: str, root: Path) -> None:
         def get_handler(self, server_addr: Any, peer: Any, path: str,
                         options: dict[str, Any]) -> Handler:
             emit({"protocol": "tftp", "client": peer[0], "name": path,
-                  "mode": options.get("mode")})
+                  "mode": options.get("mode"), "time": time.time()})
             return Handler(server_addr, peer, path, options, lambda stats: None)
 
     emit({"ready": "tftp"})
@@ -75,12 +76,14 @@ def serve_http(address: str, port: int, root: Path, cert: str | None, key: str |
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            arrived = time.time()
             path = unquote(self.path.split("?", 1)[0])
             target = root / path.lstrip("/")
             status = 200 if target.is_file() else 404
             emit({"protocol": scheme, "client": self.client_address[0], "name": path,
                   "host": self.headers.get("Host"), "user_agent": self.headers.get("User-Agent"),
-                  "sni": sni.get(id(self.request)) if cert else None, "status": status})
+                  "sni": sni.get(id(self.request)) if cert else None, "status": status,
+                  "time": arrived})
             if status != 200:
                 self.send_error(404)
                 return
