@@ -454,13 +454,17 @@ class DhcpServer:
         now = time.monotonic()
         while self._pending and self._pending[0][0] <= now:
             _, _, reply = heapq.heappop(self._pending)
+            # Stamped before it leaves: the client may act on it (and its requests be
+            # logged) before this thread runs again, and a lease must never look younger
+            # than what the client did with it.
+            sent_at = time.time()
             try:
                 l2.send(reply.frame)
             except OSError as exc:
                 log.error("DHCP server on %s: sending %s to %s failed: %s", self._where(),
                           reply.record.message_type, reply.record.mac, exc)
                 continue
-            stamped = dataclasses.replace(reply.record, time=time.time())  # when it left
+            stamped = dataclasses.replace(reply.record, time=sent_at)  # when it left
             with self._lock:
                 self._counts["replies"] += 1
             self._transcript.append(stamped)

@@ -24,6 +24,7 @@ from typing import Any
 from framework.lab.phones import RigFault
 from framework.lab.verdict import Judgement, Observed, Verdict, judge
 from framework.rig import PhoneSpec
+from framework.services.log import build_url
 
 FILE_PROTOCOLS = ("tftp", "http", "https", "ftp")
 #: A DHCP message from the phone that starts a new cycle (not a renewal: RFC 2131 4.3.2,
@@ -64,11 +65,32 @@ def phone_matcher(spec: PhoneSpec) -> Callable[[Any], bool]:
     return match
 
 
+def _named_in_cycle(r: Any, lookups: Sequence[Any]) -> bool:
+    """Whether a TFTP/FTP request's host name comes from a look-up of this cycle: the
+    phone asked our DNS for that name, was answered with the server's address, before the
+    request (a look-up of an earlier cycle, logged late, does not count)."""
+    name = (r.host or "").lower()
+    return any(q.time <= r.time and (q.host or "").rstrip(".").lower() == name
+               and r.server_ip in [str(a) for a in q.details.get("answer", ())]
+               for q in lookups)
+
+
+def _as_sent(r: Any, lookups: Sequence[Any]) -> tuple[str | None, str | None]:
+    """The URL and host of a request as this cycle's evidence supports them: a TFTP/FTP
+    request (which carries no name) keeps a host name only when this cycle looked it up."""
+    if r.protocol in ("tftp", "ftp") and r.server_ip and r.host != r.server_ip \
+            and not _named_in_cycle(r, lookups):
+        return build_url(r.protocol, r.server_ip, r.server_port, r.path), r.server_ip
+    return r.url, r.host
+
+
 def observed(records: Sequence[Any]) -> tuple[list[Observed], list[Observed]]:
-    """File requests and DNS look-ups, by the time each request arrived (a service appends
-    a record when its transfer ends, so append order is not request order)."""
+    """File requests and DNS look-ups of one cycle, by the time each request arrived (a
+    service appends a record when its transfer ends, so append order is not request
+    order)."""
     ordered = sorted(records, key=lambda r: r.time)
-    files = [Observed(r.time, r.protocol, r.url, r.host, r.outcome, r.method)
+    lookups = [r for r in ordered if r.protocol == "dns" and r.outcome == "served"]
+    files = [Observed(r.time, r.protocol, *_as_sent(r, lookups), r.outcome, r.method)
              for r in ordered if r.protocol in FILE_PROTOCOLS and is_file_request(r)]
     dns = [Observed(r.time, "dns", None, r.host, r.outcome, r.method)
            for r in ordered if r.protocol == "dns"]

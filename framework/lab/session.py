@@ -175,6 +175,7 @@ class LabSession:
         self.services: Any = None
         self.capture: Any = None
         self.probe = ServiceProbe(self.lab_ip)
+        self.foreign_dhcp: Any = None  # a ForeignDhcpWatch once started
         #: Fencing (lab scale): called before every case; a reason (str) means this run
         #: lost its bench (e.g. its labgrid lock): the remaining cases are not run.
         self.guard: Callable[[], str | None] | None = None
@@ -221,6 +222,7 @@ class LabSession:
             raise RigFault(f"DHCP server cannot start on {lab.interface}: {exc}") from None
         self._stack.callback(self.dhcp.stop)
         self._stack.callback(self.dhcp.subscribe(self._on_dhcp))
+        self._watch_foreign_dhcp()
         self.services = ProvisioningServices(
             self.lab_ip, state_dir=LAB_STATE_DIR,
             log=RequestLog(jsonl=self.run_dir / "requests.jsonl",
@@ -242,6 +244,33 @@ class LabSession:
         self.record = CertificationRecord(self.run_dir, self._run_meta(), self._phones_meta())
         for lane in self.lanes.values():
             self._open_lane(lane)
+
+    def _watch_foreign_dhcp(self) -> None:
+        """Safety and truth: a DHCP server other than ours answering on the lab interface
+        mid-run (plugged in, or slower than the start-up probe) breaks the cases of the
+        phones it answered, naming its address and MAC."""
+        from framework.dhcp.watch import DhcpWatchError, ForeignDhcpWatch
+        from framework.netns import interface_mac
+
+        try:
+            own = [interface_mac(self.rig.lab.interface)]
+        except (NamespaceError, OSError):
+            own = []
+        try:
+            self.foreign_dhcp = ForeignDhcpWatch(
+                self.rig.lab.interface, own_macs=own, own_ips=[self.lab_ip],
+                netns=self.rig.lab.netns).start()
+        except DhcpWatchError as exc:
+            raise RigFault(f"cannot watch the lab interface for other DHCP servers: {exc}") \
+                from None
+        self._stack.callback(self.foreign_dhcp.stop)
+
+    def _foreign_fault(self, spec: PhoneSpec, since: float) -> str | None:
+        """A foreign DHCP server's answer to this phone (or to everyone) since ``since``."""
+        if self.foreign_dhcp is None:
+            return None
+        seen = self.foreign_dhcp.seen(since, mac=spec.mac_colon)
+        return self.foreign_dhcp.describe(seen) if seen else None
 
     def _on_dhcp(self, m: Any) -> None:
         """A phone's new lease starts a new cycle: its DNS cache is empty, so a TFTP/FTP
@@ -276,10 +305,18 @@ class LabSession:
 
     def _refuse_other_dhcp(self) -> None:
         """Safety: never serve DHCP where another server already answers (an outage)."""
-        from framework.dhcp.probe import RogueDhcpServerError, refuse_rogue_servers
+        from framework.dhcp.probe import (
+            PROBE_WINDOW_S,
+            RogueDhcpServerError,
+            refuse_rogue_servers,
+        )
 
+        # The whole window (a server that checks the address first answers 2-3 s late),
+        # except on a simulated lab network this run created a moment ago: nobody else
+        # can be on it yet, and the passive watch covers the rest of the run.
+        window = 1.0 if self.sim_started else PROBE_WINDOW_S
         try:
-            refuse_rogue_servers(self.rig.lab.interface, timeout=1.0)
+            refuse_rogue_servers(self.rig.lab.interface, timeout=window)
         except RogueDhcpServerError as exc:
             raise RigFault(f"refusing to start: {exc} (--allow-other-dhcp to override)") \
                 from None
@@ -609,10 +646,14 @@ class LabSession:
                                 on_settle=check)
             except RigFault as exc:  # a second DHCP cycle that got no lease
                 checked["fault"] = checked.get("fault") or f"{spec.name}: {exc}"
-        files, dns = observed([r for c in window.cycles for r in c.records])
+        files: list[Observed] = []
+        dns: list[Observed] = []
+        for cycle in window.cycles:
+            f, d = observed(cycle.records)
+            files, dns = files + f, dns + d
         judgement: Judgement = judge_cycles(expected, window, mac=spec.mac,
                                             interp=lane.profile.interpretation)
-        fault = checked.get("fault")
+        fault = self._foreign_fault(spec, trigger_at) or checked.get("fault")
         late = _needed_services(expected, files, dns) - checked.get("needed", set())
         if fault is None and late:  # the phone used a service after the check began
             fault = self.services_fault(late, alive=self._served(window))

@@ -19,6 +19,7 @@ from framework.lab.cycle import (
     amend_late,
     judge_cycles,
     new_lease,
+    observed,
     starts_cycle,
 )
 from framework.lab.record import CertificationRecord, load_record
@@ -225,3 +226,19 @@ def test_a_new_dhcp_cycle_in_the_settle_window_is_followed_and_judged() -> None:
     log.append(rec(time.time(), "tftp://192.0.2.1/late.cfg"))
     assert [r.url for r in listener.late(w, time.time() + 1)] == [
         "tftp://192.0.2.1/late.cfg"]
+
+
+def test_a_tftp_request_keeps_a_host_name_only_if_this_cycle_looked_it_up() -> None:
+    named = RequestRecord(time=50.0, protocol="tftp", client_ip=IP, host="audiocodes.lab.example",
+                          path="440HD.img", url="tftp://audiocodes.lab.example/440HD.img",
+                          method="RRQ", outcome="not-found", server_ip="192.0.2.1",
+                          server_port=69)
+    # the name came from the previous case's look-up: the phone asked by address
+    files, _ = observed([named])
+    assert [(o.url, o.host) for o in files] == [("tftp://192.0.2.1/440HD.img", "192.0.2.1")]
+    # this cycle looked it up first: the name stands
+    files, _ = observed([rec(49.9, name="audiocodes.lab.example"), named])
+    assert files[0].url == "tftp://audiocodes.lab.example/440HD.img"
+    # a look-up after the request does not name it
+    files, _ = observed([named, rec(50.1, name="audiocodes.lab.example")])
+    assert files[0].host == "192.0.2.1"
