@@ -284,13 +284,14 @@ def offset_dicts(items: Sequence[Observed], trigger_at: float) -> list[dict[str,
     return [{**o.to_dict(), "offset_s": round(o.time - trigger_at, 3)} for o in items]
 
 
-def judge_cycles(expected: Any, window: CaseWindow, *, mac: str, interp: Any) -> Judgement:
+def judge_cycles(expected: Any, window: CaseWindow, *, mac: str, interp: Any,
+                 model: str = "") -> Judgement:
     """The case's verdict over every DHCP cycle it saw: each cycle is judged against the
     same expectation (the phone had the same options); the worst one decides."""
     judgements = []
     for cycle in window.cycles:
         files, dns = observed(cycle.records)
-        judgements.append(judge(expected, files, dns, mac=mac, interp=interp))
+        judgements.append(judge(expected, files, dns, mac=mac, interp=interp, model=model))
     if len(judgements) == 1:
         return judgements[0]
     n = len(judgements)
@@ -310,7 +311,7 @@ def judge_cycles(expected: Any, window: CaseWindow, *, mac: str, interp: Any) ->
 
 
 def amend_late(entry: dict[str, Any], expected: Any, window: CaseWindow, late: Sequence[Any],
-               *, mac: str, interp: Any, settle_s: float) -> dict[str, Any]:
+               *, mac: str, interp: Any, settle_s: float, model: str = "") -> dict[str, Any]:
     """The case entry amended by its late requests (made after its verdict, before the
     next case's ACK): they join its last cycle and the case is judged again. A late request
     the judgement accepts (a repeat of an expected URL) is a note; one it does not accept
@@ -332,7 +333,8 @@ def amend_late(entry: dict[str, Any], expected: Any, window: CaseWindow, late: S
     last = window.cycles[-1]
     joined = Cycle(last.ack_at, [*last.records, *late])
     again = judge_cycles(expected, CaseWindow(window.trigger_at, [*window.cycles[:-1], joined],
-                                              window.closed_at), mac=mac, interp=interp)
+                                              window.closed_at), mac=mac, interp=interp,
+                         model=model)
     out["differences"] = list(again.differences)
     out["matches_core"] = again.matches
     if again.verdict is Verdict.PASSED:

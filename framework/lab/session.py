@@ -651,7 +651,7 @@ class LabSession:
         for cycle in window.cycles:
             f, d = observed(cycle.records)
             files, dns = files + f, dns + d
-        judgement: Judgement = judge_cycles(expected, window, mac=spec.mac,
+        judgement: Judgement = judge_cycles(expected, window, mac=spec.mac, model=spec.model,
                                             interp=lane.profile.interpretation)
         fault = self._foreign_fault(spec, trigger_at) or checked.get("fault")
         late = _needed_services(expected, files, dns) - checked.get("needed", set())
@@ -701,7 +701,7 @@ class LabSession:
             assert lane.profile is not None
             entry = amend_late(entry, pending.expected, pending.window, late,
                                mac=lane.spec.mac, interp=lane.profile.interpretation,
-                               settle_s=self.settle_s)
+                               settle_s=self.settle_s, model=lane.spec.model)
             with contextlib.suppress(OSError):
                 entry["evidence"] = [*entry.get("evidence", []),
                                      self._late_evidence(lane, entry, late)]
