@@ -3,6 +3,10 @@
     .venv/bin/python benchmarks/swarm.py [--phones 64] [--boot-time 0.3] [--settle 0.6]
                                          [--capture] [--json]
 
+Up to 200 phones: past the sim rig writer's 64 the rig is extended here with the same
+scheme (ph65.., fixed addresses 192.0.2.75.., the DHCP pool moved above the last phone);
+past 99 the sim must serve the consoles elsewhere (``framework.sim.config.console_ports``).
+
 One case per phone, Option 66 = the lab IP (catalogue case t10-2/r2-host-ip: the phone
 must fetch its firmware image and its configuration over TFTP, 2 requests), all lanes at
 once with the power-cycle trigger, so all outlets go off and on together. Counted: the
@@ -13,14 +17,17 @@ DHCP, services, 64 lanes; getrusage) and the sim lab process with its descendant
 (VmHWM from /proc, pid from /run/hil/sim-PREFIX.json). Per-case packet capture is off
 unless --capture (64 tcpdump processes are evidence, not the lab).
 JSON keys: phones, lost_requests, peak_rss_mib, wall_s (power-cycle to the last
-phone provisioned).
+phone provisioned), verdicts, broken (phone -> reason), probes (the service probes the
+runner put on the wire, per protocol: one in flight per service, shared by the lanes).
 """
 
 from __future__ import annotations
 
+import copy
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +47,46 @@ from _bench import (
 )
 
 CASE_ID = "t10-2/r2-host-ip"
+MAX_SWARM = 200  # fixed addresses 192.0.2.11..210, a pool above them, .250/.251 infra
+
+
+def make_swarm_rig(directory: Path, tag: str, phones: int, boot_time_s: float) -> Path:
+    """A sim rig of ``phones`` phones; past the rig writer's limit, extended alike."""
+    import yaml
+
+    from framework.sim.rigfile import MAX_PHONES, sim_rig_document
+
+    if phones <= MAX_PHONES:
+        return make_rig(directory, tag, phones, boot_time_s)
+    if phones > MAX_SWARM:
+        raise BenchError(f"--phones {phones}: the swarm has 1..{MAX_SWARM} phones")
+    from framework.sim import config as sim_config
+
+    # phone i's (raw TCP, RFC 2217) console ports on the sim's terminal server
+    console_ports: Callable[[int], tuple[int, int]] | None = getattr(
+        sim_config, "console_ports", None)
+    if console_ports is None:
+        if phones > 99:
+            raise BenchError(f"--phones {phones}: the sim serves consoles of phones 1..99 "
+                             "only (raw TCP 7000+i meets RFC 2217 7100+i past 99)")
+
+        def console_ports(i: int) -> tuple[int, int]:
+            return 7000 + i, 7100 + i
+    doc = sim_rig_document(prefix=prefix(tag), phones=MAX_PHONES, boot_time_s=boot_time_s)
+    template, models = doc["phones"][0], sorted({e["model"] for e in doc["phones"]})
+    for i in range(MAX_PHONES + 1, phones + 1):
+        entry = copy.deepcopy(template)
+        entry.update(name=f"ph{i}", model=models[i % len(models)],
+                     mac=f"00:90:8F:00:{i >> 8:02X}:{i & 0xFF:02X}", address=f"192.0.2.{10 + i}",
+                     power={"pdu": "pdu1", "outlet": i})
+        entry["console"]["serial"]["url"] = f"socket://192.0.2.251:{console_ports(i)[0]}"
+        doc["phones"].append(entry)
+        doc["sim"]["phones"][f"ph{i}"] = {"deviations": []}
+    doc["pdus"][0]["outlets"] = phones
+    doc["lab"]["pool"] = {"start": f"192.0.2.{10 + phones + 2}", "end": "192.0.2.249"}
+    path = directory / f"rig-{tag}.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
 
 
 def descendants(pid: int) -> list[int]:
@@ -58,6 +105,12 @@ def descendants(pid: int) -> list[int]:
         out.append(p)
         todo.extend(parents.get(p, []))
     return out
+
+
+def mine(spec: Any, record: Any) -> bool:
+    """Whether a request-log record is the phone's (by MAC, else by its address)."""
+    return bool((record.client_mac or "").replace(":", "").upper() == spec.mac
+                or record.client_ip == str(spec.address))
 
 
 def sim_peak_rss_mib(sim_prefix: str) -> float:
@@ -93,6 +146,7 @@ def swarm(rig: Path, sim_prefix: str, settle_s: float, capture: bool) -> dict[st
             last = t0
             verdicts: dict[str, int] = {}
             broken: dict[str, str] = {}
+            failed: dict[str, str] = {}
             for entry in results:
                 spec = session.lanes[entry["phone"]].spec
                 acks = [m for m in session.dhcp.transcript(spec.mac_colon)
@@ -107,19 +161,25 @@ def swarm(rig: Path, sim_prefix: str, settle_s: float, capture: bool) -> dict[st
                 lost_requests += expected - seen
                 last = max([last] + [float(o["time"]) for o in files])
                 verdicts[entry["verdict"]] = verdicts.get(entry["verdict"], 0) + 1
-                if entry["verdict"] == "broken":
-                    broken[entry["phone"]] = entry["reason"]
+                if entry["verdict"] in ("broken", "failed"):
+                    # the reason, and what the lab's log holds of the phone since the trigger
+                    # (did the request reach our server at all?)
+                    seen_log = [f"{r.protocol} {r.method} {r.path} {r.outcome} "
+                                f"+{r.time - entry['start']:.1f}s"
+                                for r in session.services.log.records(since=entry["start"])
+                                if mine(spec, r)]
+                    (broken if entry["verdict"] == "broken" else failed)[entry["phone"]] = (
+                        f"{entry['reason']}  [log: {'; '.join(seen_log) or 'nothing'}]")
             # Late, not lost: file requests that reached the log after their case was judged
             # (the runner waits request_timeout_s for them).
             late = 0
             for entry in results:
                 spec = session.lanes[entry["phone"]].spec
                 late += sum(1 for r in session.services.log.records(since=entry["end"])
-                            if ((r.client_mac or "").replace(":", "").upper() == spec.mac
-                                or r.client_ip == str(spec.address))
-                            and r.protocol != "dns" and r.url)
+                            if mine(spec, r) and r.protocol != "dns" and r.url)
             sim_rss = sim_peak_rss_mib(sim_prefix)
             fw_rss = self_peak_rss_mib()
+            probes = session.probe.sent() if hasattr(session.probe, "sent") else {}
         finally:
             session.stop()
     return {"phones": len(session.lanes), "quarantined": quarantined,
@@ -127,7 +187,7 @@ def swarm(rig: Path, sim_prefix: str, settle_s: float, capture: bool) -> dict[st
             "lost_requests": lost_requests + 2 * len(quarantined),
             "expected_requests": expected_total + 2 * len(quarantined),
             "recorded_requests": seen_total, "late_requests": late,
-            "verdicts": verdicts, "broken": broken,
+            "verdicts": verdicts, "broken": broken, "failed": failed, "probes": probes,
             "wall_s": round(last - t0, 3), "runner_wall_s": round(wall_runner, 3),
             "peak_rss_mib": {"framework": round(fw_rss, 1), "sim_lab": round(sim_rss, 1),
                              "total": round(fw_rss + sim_rss, 1)}}
@@ -141,7 +201,7 @@ def main() -> None:
         raise BenchError("--cases: the swarm runs one case per phone (Option 66 = lab IP)")
     load_before = load_average()
     with tempfile.TemporaryDirectory(prefix="hil-bench-") as tmp:
-        rig = make_rig(Path(tmp), "w", args.phones, args.boot_time)
+        rig = make_swarm_rig(Path(tmp), "w", args.phones, args.boot_time)
         out = swarm(rig, prefix("w"), args.settle, args.capture)
     result = {"benchmark": "swarm", "case": CASE_ID, "boot_time_s": args.boot_time,
               "settle_s": args.settle, "capture": args.capture, **out,
@@ -157,7 +217,10 @@ def main() -> None:
              f"peak RSS  framework {rss['framework']:.0f} MiB + sim lab {rss['sim_lab']:.0f} "
              f"MiB = {rss['total']:.0f} MiB (target < 1024)",
              "verdicts  " + ", ".join(f"{k} {v}" for k, v in sorted(out["verdicts"].items())),
-             *[f"broken    {k}: {v}" for k, v in sorted(out["broken"].items())],
+             *[f"{v.lower():<9} {k}: {r}" for v in ("broken", "failed")
+               for k, r in sorted(out[v].items())],
+             "probes    " + (", ".join(f"{k} {n}" for k, n in sorted(out["probes"].items()))
+                            or "-") + " (service probes on the wire, all lanes)",
              f"load avg  {' '.join(f'{x:.2f}' for x in load_before)} (before), "
              f"{' '.join(f'{x:.2f}' for x in result['load_avg_after'])} (after)"]
     emit(result, table, args.json)
