@@ -5,6 +5,11 @@ Runs pytest on ``testcases/`` with the plugin (so a run is exactly what
 directory, then renders the HTML certification report from the record (and the Allure
 HTML report when the ``allure`` generator is installed). Exit 0 only when no case failed
 and none was broken (observations are not verdicts).
+
+``--hold-place PLACE --hold-owner OWNER`` (given by `hil lab run`, framework.labgrid.fence):
+the run drives a labgrid place its parent locked. It dies with its parent, checks before
+every case that OWNER still holds the place (coordinator: ``LG_COORDINATOR``) and, once
+it does not, records the remaining cases as not run and exits 4.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -45,6 +50,14 @@ def command(
     no_manage_sim: Annotated[bool, typer.Option(
         "--no-manage-sim", help="the simulated rig is already up: neither start nor stop it")
                              ] = False,
+    hold_place: Annotated[str | None, typer.Option(
+        help="labgrid place this run drives, locked by its parent (`hil lab run`): die with "
+             "the parent; before every case check --hold-owner still holds it "
+             "(coordinator: LG_COORDINATOR), else the remaining cases are not run (exit 4)")
+                          ] = None,
+    hold_owner: Annotated[str | None, typer.Option(
+        help="labgrid user that must hold --hold-place (default: <login>.hil-<parent pid>)")
+                          ] = None,
 ) -> None:
     """Run every case on every phone of the rig and write the certification record."""
     import datetime as dt
@@ -68,6 +81,7 @@ def command(
         problem = restore_point_error(rig, reports)
         if problem:
             raise typer.BadParameter(problem, param_hint="--restore")
+    fence = _fence(hold_place, hold_owner)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     if resume is not None:
         if not (resume / "cases.jsonl").exists():
@@ -99,7 +113,14 @@ def command(
         args += ["--allow-other-dhcp"]
     if no_manage_sim:
         args += ["--no-manage-sim"]
-    code = pytest.main(args)
+    try:
+        code = pytest.main(args, plugins=[_guard_plugin(fence.guard)] if fence else None)
+    except KeyboardInterrupt:
+        code = pytest.ExitCode.INTERRUPTED
+    if fence is not None and fence.parent_gone:
+        fence.done()
+        typer.echo(f"hil run: stopped: {fence.parent_gone}", err=True)
+        raise typer.Exit(fence_exit())
     try:
         doc = load_record(run_dir)
     except RecordError as exc:
@@ -120,7 +141,58 @@ def command(
     typer.echo(f"record  {run_dir / 'certification.json'}")
     typer.echo(f"report  {report}")
     ok = s["failed"] == 0 and s["broken"] == 0 and s["total"] > 0 and code in (0, 1)
+    if fence is not None:
+        fence.done()
+        if fence.lost:
+            typer.echo(f"hil run: stopped: {fence.lost}; the remaining cases were not run")
+            raise typer.Exit(fence_exit())
     raise typer.Exit(0 if ok else 1)
+
+
+def fence_exit() -> int:
+    from framework.labgrid.fence import EXIT_FENCED
+
+    return EXIT_FENCED
+
+
+def _fence(place: str | None, owner: str | None) -> Any:
+    """The run's fence for ``--hold-place`` (armed: death signal, watchdog), or None."""
+    if place is None:
+        if owner is not None:
+            raise typer.BadParameter("--hold-owner needs --hold-place", param_hint="--hold-owner")
+        return None
+    from framework.labgrid.client import LabgridError, run_owner
+    from framework.labgrid.fence import Fence, activate
+
+    if not os.environ.get("LG_COORDINATOR"):
+        raise typer.BadParameter("needs the labgrid coordinator in LG_COORDINATOR",
+                                 param_hint="--hold-place")
+    try:
+        fence = Fence(place, owner or run_owner(os.getppid()))
+        fence.lock_guard.client()  # labgrid-client must be there before the run starts
+    except LabgridError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--hold-place") from None
+    fence.arm()
+    activate(fence)
+    return fence
+
+
+def _guard_plugin(guard: Any) -> Any:
+    """A pytest plugin that sets ``session.guard`` on the ``hil_lab`` fixture's session when
+    framework.pytest_plugin has not (active_guard()); then only once the fixture returned,
+    after the lanes started."""
+    import pytest
+
+    class GuardPlugin:
+        @pytest.hookimpl(hookwrapper=True)
+        def pytest_fixture_setup(self, fixturedef: Any) -> Any:
+            outcome = yield
+            if fixturedef.argname == "hil_lab" and outcome.excinfo is None:
+                session = outcome.get_result()
+                if getattr(session, "guard", "") is None:
+                    session.guard = guard
+
+    return GuardPlugin()
 
 
 def _local_allure() -> str | None:

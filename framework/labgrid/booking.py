@@ -1,6 +1,8 @@
 """Booking one labgrid place: reserve by tags, wait for the allocation, lock; and always
 unlock and cancel the reservation again, on success, failure, Ctrl-C or SIGTERM.
 
+Only what we own is released: labgrid refuses to unlock a place another user locked (we
+never ``--kick``), and a lock taken from us is reported in ``left_alone``, not undone.
 A run killed with SIGKILL cannot clean up: its lock stays until ``hil lab janitor`` finds
 the owner's pid gone (framework.labgrid.janitor).
 
@@ -34,6 +36,8 @@ class PlaceBooking:
         self.locked = False
         #: Problems met while releasing (kept for the report; releasing never raises).
         self.release_errors: list[str] = []
+        #: Set when the lock had been taken from us: what we did not release (fencing).
+        self.left_alone: str | None = None
 
     def __enter__(self) -> str:
         try:
@@ -65,8 +69,15 @@ class PlaceBooking:
                 self.client.unlock(self.place)
                 self.locked = False
             except LabgridError as exc:
-                self.release_errors.append(str(exc))
-                log.warning("could not unlock %s: %s", self.place, exc)
+                if "acquired by a different user" in str(exc):
+                    # our lock was taken away (kicked): the new owner's lock is not ours
+                    self.locked = False
+                    self.left_alone = f"place {self.place} is now locked by someone else: " \
+                                      "left alone"
+                    log.warning("%s", self.left_alone)
+                else:
+                    self.release_errors.append(str(exc))
+                    log.warning("could not unlock %s: %s", self.place, exc)
         if self.token:
             try:
                 self.client.cancel_reservation(self.token)

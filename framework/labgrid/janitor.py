@@ -5,31 +5,20 @@ lock or reservation whose owner is one of our runs on this host, with that pid n
 alive, was left by a killed run (SIGKILL, power loss, OOM): the janitor unlocks the place
 (``unlock --kick``) and cancels the reservation. Locks of live runs, of other hosts (their
 pids cannot be checked from here: run the janitor there) and of other labgrid users are
-never touched.
+never touched. Nor is a place that a `hil run` of the dead run still drives (an orphan,
+framework.labgrid.fence): it stops by itself within seconds of its parent's death; the
+janitor reports it and frees the place on its next sweep.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from framework.labgrid.client import LabgridClient, LabgridError, owner_pid
+from framework.labgrid.fence import orphans_holding, pid_alive
 
+__all__ = ["JanitorAction", "pid_alive", "sweep"]
 
-def pid_alive(pid: int) -> bool:
-    """True when ``pid`` runs (a zombie counts as dead)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 @dataclass(frozen=True)
@@ -46,11 +35,20 @@ class JanitorAction:
 def sweep(client: LabgridClient, *, dry_run: bool = False) -> list[JanitorAction]:
     """Release everything held by dead runs of ours on this host."""
     actions: list[JanitorAction] = []
+    driven: set[str] = set()
     for place in client.places():
         pid = owner_pid(place.acquired)
         if pid is None or pid_alive(pid):
             continue
         assert place.acquired is not None
+        orphans = orphans_holding(place.acquired.rsplit("/", 1)[-1], place.name)
+        if orphans:
+            driven.add(place.name)
+            actions.append(JanitorAction(
+                "unlock", place.name, place.acquired, False,
+                f"left alone: hil run pid {', '.join(map(str, orphans))} of that run still "
+                "drives it (it stops when it notices; sweep again)"))
+            continue
         try:
             if not dry_run:
                 client.unlock(place.name, kick=True)
@@ -59,7 +57,7 @@ def sweep(client: LabgridClient, *, dry_run: bool = False) -> list[JanitorAction
             actions.append(JanitorAction("unlock", place.name, place.acquired, False, str(exc)))
     for res in client.reservations():
         pid = owner_pid(res.owner)
-        if pid is None or pid_alive(pid):
+        if pid is None or pid_alive(pid) or driven & set(res.allocations):
             continue
         try:
             if not dry_run:

@@ -10,7 +10,8 @@ the bench (``hil rig check``: a place that fails is reported and skipped, not ru
 
 Interruptions: Ctrl-C or SIGTERM stops waiting at once, asks each running ``hil run`` to
 stop (SIGINT, so its record is finished), then every booking unlocks and cancels its
-reservation before we exit.
+reservation before we exit. A SIGKILL cannot be caught: each `hil run` is fenced
+(framework.labgrid.fence: it dies with us and checks its place's lock before every case).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import yaml
 
 from framework.labgrid.booking import PlaceBooking
 from framework.labgrid.client import LabgridClient, LabgridError, Place
+from framework.labgrid.fence import EXIT_FENCED
 from framework.labgrid.places import PlaceMismatch, place_name, resolve_rig, safe
 from framework.rig import RigError, load_rig
 from framework.rig.model import Rig
@@ -244,9 +246,12 @@ class LabRun:
             if booking.release_errors:
                 run.reason = (run.reason + "; " if run.reason else "") + \
                     "release: " + "; ".join(booking.release_errors)
+            if booking.left_alone:
+                run.reason = (run.reason + "; " if run.reason else "") + booking.left_alone
+            released = not booking.release_errors and not booking.left_alone
             self.echo(f"place {run.place}: {run.status}"
                       f"{': ' + run.reason if run.reason else ''}"
-                      f"{' (released)' if not booking.release_errors else ''}")
+                      f"{' (released)' if released else ''}")
 
     def _on_locked(self, run: PlaceRun, client: LabgridClient, path: Path, rig: Rig) -> None:
         document = yaml.safe_load(path.read_text())
@@ -276,12 +281,16 @@ class LabRun:
                 run.status, run.reason = "skipped", f"health check failed: {why}"
                 return
         run.run_dir = place_dir / safe(run.place)
+        # fencing (framework.labgrid.fence): the child dies with us and checks before every
+        # case that this run still holds the place
         argv = _hil("run", "--rig", str(run.rig_file), "--reports", str(place_dir),
-                    "--run-id", safe(run.place), *extra)
+                    "--run-id", safe(run.place), "--hold-place", run.place,
+                    "--hold-owner", client.owner, *extra)
+        env = {**os.environ, "LG_COORDINATOR": str(client.coordinator)}
         run.start = time.time()
         with open(self.run_dir / f"{safe(run.place)}.hil-run.log", "w") as log_file:
             proc = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, cwd=ROOT,
-                                    start_new_session=True)
+                                    start_new_session=True, env=env)
             proc.hil_run = True  # type: ignore[attr-defined]
             self.children.add(proc)
             try:
@@ -314,7 +323,9 @@ class LabRun:
             run.status, run.reason = "interrupted", "the lab run was interrupted"
         else:
             run.status = "ran"
-            run.reason = {0: "", 1: "cases failed or broken"}.get(
+            run.reason = {0: "", 1: "cases failed or broken",
+                          EXIT_FENCED: "the run lost the place's lock: the remaining cases "
+                                       "were not run"}.get(
                 run.exit_code or 0, f"hil run exit {run.exit_code}")
 
     def _health(self, run: PlaceRun) -> tuple[bool, str]:

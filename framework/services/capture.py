@@ -16,6 +16,7 @@ Usage::
 
 from __future__ import annotations
 
+import shutil
 import signal
 import struct
 import subprocess
@@ -28,6 +29,17 @@ from typing import Any
 from framework.services.log import normalize_mac
 
 DLT_EN10MB = 1  # Ethernet link type: the only one split() understands
+
+
+def _dies_with_us(argv: list[str]) -> list[str]:
+    """tcpdump gets SIGTERM (it flushes the file) when its parent dies, so a run killed
+    with SIGKILL leaves no capture behind (``setpriv --pdeathsig``, util-linux). Linux sends
+    it when the *thread* that started the child ends, so only captures started by the main
+    thread (which lives as long as the process) get it."""
+    setpriv = shutil.which("setpriv")
+    if setpriv is None or threading.current_thread() is not threading.main_thread():
+        return argv
+    return [setpriv, "--pdeathsig", "TERM", "--", *argv]
 
 
 class CaptureError(RuntimeError):
@@ -69,6 +81,7 @@ class PacketCapture:
             argv.append(self.bpf_filter)
         if self.netns:
             argv = ["ip", "netns", "exec", self.netns, *argv]
+        argv = _dies_with_us(argv)
         self._stderr.clear()
         self._listening.clear()
         self._heard_listening = False

@@ -265,3 +265,110 @@ def _wait_for_waiting_reservation(lab: Lab, pid: int) -> Any:
                 return r
         time.sleep(0.2)
     raise TimeoutError(f"timed out after 60 s waiting for run {pid}'s reservation to wait")
+
+
+# --- fencing (issue 20, item 4): framework/labgrid/fence.py ---------------------------------
+
+def _cases(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()]
+
+
+def _await_cases(path: Path, n: int, timeout: float, proc: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + timeout
+    while len(_cases(path)) < n:
+        if proc.poll() is not None:
+            raise AssertionError(f"the lab run exited ({proc.returncode}) before {n} case(s) "
+                                 f"were recorded in {path}: {proc.communicate()[0]}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:g} s waiting for {n} case(s) in {path}")
+        time.sleep(0.2)
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text().split("\0")
+    except OSError:
+        return []
+
+
+def _alive(pids: list[int]) -> list[int]:
+    from framework.labgrid.fence import pid_alive
+
+    return [p for p in pids if pid_alive(p)]
+
+
+@pytest.mark.slow
+def test_sigkilled_lab_run_takes_its_hil_runs_and_their_captures_with_it(lab: Lab) -> None:
+    mark = lab.log.mark()
+    run = subprocess.Popen([sys.executable, "-m", "framework.cli",
+                            *lab.lab_run("orphans", "--places", "rig=bench-b", "-k", "T10",
+                                         "--no-check")],
+                           cwd=ROOT, env=lab.env, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    _, owner = _acquired(lab.log, "bench-b", mark, "the doomed run to lock bench-b")
+    cases = lab.workdir / "reports" / "orphans" / "places" / "bench-b" / "cases.jsonl"
+    _await_cases(cases, 1, 120, run)
+    family = _descendants(run.pid)
+    hil_runs = [p for p in family if "--hold-place" in _cmdline(p)]
+    assert len(hil_runs) == 1, [(p, _cmdline(p)) for p in family]
+    assert any("tcpdump" in " ".join(_cmdline(p)) for p in family), \
+        [(p, _cmdline(p)) for p in family]  # its captures are part of what must go
+    os.killpg(run.pid, signal.SIGKILL)  # the whole process group of `hil lab run`
+    run.communicate(timeout=10)
+    deadline = time.monotonic() + 5
+    while _alive(family) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = _alive(family)
+    assert left == [], f"alive 5 s after the SIGKILL: {[(p, _cmdline(p)) for p in left]}"
+    recorded = _cases(cases)
+    assert recorded and not [c for c in recorded if c["reason"].startswith("not run")], \
+        "a run whose parent died records no case it did not run (--resume runs them)"
+    assert lab.client().show("bench-b").acquired == owner  # the dead run still holds it
+    sweep = lab.hil("lab", "janitor")
+    assert f"unlock bench-b (owner {owner})" in sweep.stdout, sweep.stdout + sweep.stderr
+    _no_leftovers(lab)
+    with PlaceBooking(lab.client(), {"name": "bench-b"}, wait_s=20):
+        assert len(_cases(cases)) == len(recorded)  # nothing drives the freed place
+    _no_leftovers(lab)
+
+
+@pytest.mark.slow
+def test_a_run_that_loses_its_lock_stops_and_leaves_the_new_owners_lock_alone(
+        lab: Lab) -> None:
+    mark = lab.log.mark()
+    run = lab.spawn(*lab.lab_run("robbed", "--places", "rig=bench-a", "-k", "T10",
+                                 "--no-check"))
+    _, owner = _acquired(lab.log, "bench-a", mark, "the run to lock bench-a")
+    cases = lab.workdir / "reports" / "robbed" / "places" / "bench-a" / "cases.jsonl"
+    _await_cases(cases, 1, 120, run)
+    thief = lab.client(owner="thief")
+    for res in thief.reservations():  # what a person with `labgrid-client` can do
+        thief.cancel_reservation(res.token)
+    thief.unlock("bench-a", kick=True)
+    thief.lock("bench-a")
+    try:
+        out = run.communicate(timeout=300)[0]
+        assert run.returncode == 1, out
+        assert lab.client().show("bench-a").acquired == f"{_host()}/thief", out
+        assert "left alone" in out, out
+        doc = json.loads((lab.workdir / "reports" / "robbed" / "places" / "bench-a" /
+                          "certification.json").read_text())
+        verdicts = [c["verdict"] for c in doc["cases"]]
+        not_run = [c for c in doc["cases"] if c["verdict"] == "skipped"]
+        assert not_run, verdicts
+        # the lanes saw the kick, or the thief's lock after it
+        reason = re.compile(r"not run: labgrid place bench-a is no longer locked by this run "
+                            rf"\({re.escape(owner.split('/')[-1])}\): now (unlocked|locked "
+                            r"by \S+/thief)$")
+        assert all(reason.match(c["reason"]) for c in not_run), not_run[0]["reason"]
+        first = verdicts.index("skipped")
+        assert set(verdicts[first:]) == {"skipped"}, verdicts  # it stopped for good
+        assert "passed" in verdicts[:first], verdicts
+        (place,) = json.loads((lab.workdir / "reports" / "robbed" / "certification.json")
+                              .read_text())["run"]["places"]
+        assert place["exit_code"] == 4 and "lost the place's lock" in place["reason"], place
+    finally:
+        thief.unlock("bench-a")
+    _no_leftovers(lab)
