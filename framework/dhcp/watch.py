@@ -94,6 +94,7 @@ class ForeignDhcpMessage:
     message_type: str  # OFFER, ACK or NAK
     chaddr: str  # the client it answers
     yiaddr: str  # the address offered or acknowledged (0.0.0.0 in a NAK)
+    xid: int = 0  # the transaction it answers: the phone's DISCOVER/REQUEST with this xid
     claims_our_address: bool = False
 
     def affects(self, mac: str) -> bool:
@@ -180,13 +181,21 @@ class ForeignDhcpWatch:
         with self._lock:
             self._listeners.append(listener)
 
-    def seen(self, since: float = 0.0, mac: str | None = None) -> list[ForeignDhcpMessage]:
-        """Foreign messages received at or after ``since`` (wall clock, ``time.time()``);
-        with ``mac``, only those that affect that phone (its chaddr, or no client named)."""
+    def seen(self, since: float = 0.0, mac: str | None = None, *, until: float | None = None,
+             xids: Iterable[int] | None = None) -> list[ForeignDhcpMessage]:
+        """Foreign messages received at or after ``since`` (wall clock, ``time.time()``)
+        and before ``until``; with ``mac``, only those that affect that phone (its chaddr,
+        or no client named); with ``xids``, only answers to those transactions (a foreign
+        server that checks an address first answers a DISCOVER 2-3 s late: the phone's
+        xids tie its answer to the case that sent the DISCOVER)."""
         with self._lock:
-            found = [m for m in self._messages if m.time >= since]
+            found = [m for m in self._messages
+                     if m.time >= since and (until is None or m.time < until)]
         if mac is not None:
             found = [m for m in found if m.affects(mac)]
+        if xids is not None:
+            wanted = set(xids)
+            found = [m for m in found if m.xid in wanted]
         return found
 
     def wait(self, since: float = 0.0, mac: str | None = None, *,
@@ -264,7 +273,7 @@ class ForeignDhcpWatch:
         found = ForeignDhcpMessage(
             time=time.time(), server_ip=server_ip, server_mac=frame.src_mac,
             source_ip=frame.src_ip, message_type=msg.message_type, chaddr=msg.mac,
-            yiaddr=msg.yiaddr, claims_our_address=server_ip in self.own_ips)
+            yiaddr=msg.yiaddr, xid=msg.xid, claims_our_address=server_ip in self.own_ips)
         log.info("on %s: %s", self.where, found.describe())
         with self._lock:
             self._messages.append(found)

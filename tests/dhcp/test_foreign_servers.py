@@ -107,6 +107,8 @@ def test_only_frames_from_other_macs_count() -> None:
     impostor, _nobody = watch.seen()
     assert impostor.claims_our_address and "(claiming our address)" in impostor.describe()
     assert [m.server_mac for m in watch.seen(mac=PHONE_MACS[1])] == ["02:00:00:00:bb:03"]
+    assert len(watch.seen(xids=[7])) == 2 and watch.seen(xids=[8]) == []
+    assert watch.seen(until=impostor.time) == [] and watch.seen(until=time.time() + 1)
 
 
 @pytest.mark.netns
