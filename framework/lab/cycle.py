@@ -112,6 +112,8 @@ class CaseWindow:
     trigger_at: float
     cycles: list[Cycle] = field(default_factory=list)
     closed_at: float | None = None
+    #: the phone said (console hint) that its last cycle was over before the verdict
+    done: bool = False
 
     @property
     def opened_at(self) -> float:
@@ -221,8 +223,12 @@ class CaseListener:
             ack = self.await_ack(began)
         if checker is not None:
             checker.join()
+            if len(window.cycles) > 1 and on_settle is not None:
+                # the first check may have met the phone restarting: check the rig again
+                on_settle({r.protocol for r in self._records(window)})
         self._assign(window)
         window.closed_at = time.time()
+        window.done = finished is not None and finished.is_set()
 
     def _records(self, window: CaseWindow, until: float | None = None) -> list[Any]:
         return [r for r in self.log.records(since=window.opened_at) if self.mine(r)
@@ -312,10 +318,14 @@ def judge_cycles(expected: Any, window: CaseWindow, *, mac: str, interp: Any,
 
 def amend_late(entry: dict[str, Any], expected: Any, window: CaseWindow, late: Sequence[Any],
                *, mac: str, interp: Any, settle_s: float, model: str = "") -> dict[str, Any]:
-    """The case entry amended by its late requests (made after its verdict, before the
-    next case's ACK): they join its last cycle and the case is judged again. A late request
-    the judgement accepts (a repeat of an expected URL) is a note; one it does not accept
-    fails a promised case, naming the request and its offset from the trigger."""
+    """The case entry amended by its late requests (made after the phone had been quiet for
+    the settle window and the verdict was given, before the next case's ACK).
+
+    Lab convention (not a manual sentence): a provisioning cycle ends when the phone falls
+    quiet; a request after that, even a repeat of an expected URL, is a late request and
+    fails a promised case. The late requests also join the last cycle's requests and the
+    case is judged again, so the reason says what else they break. An unpromised case stays
+    *observed* and a broken one *broken*; both say what came late."""
     files, dns = observed(late)
     late_seen = offset_dicts(files + dns, window.trigger_at)
     said = ", ".join(f"{d['url'] or 'DNS query for ' + str(d['host'])} at "
@@ -335,11 +345,13 @@ def amend_late(entry: dict[str, Any], expected: Any, window: CaseWindow, late: S
     again = judge_cycles(expected, CaseWindow(window.trigger_at, [*window.cycles[:-1], joined],
                                               window.closed_at), mac=mac, interp=interp,
                          model=model)
-    out["differences"] = list(again.differences)
-    out["matches_core"] = again.matches
-    if again.verdict is Verdict.PASSED:
-        out["reason"] = f"{entry.get('reason')}; note: {head}, repeating expected URLs"
-        return out
-    out["verdict"] = again.verdict.value
-    out["reason"] = f"{head}: {again.reason}"
+    differences = [f"late: {d['url'] or d['host']} at +{d['offset_s']:.1f} s"
+                   for d in late_seen]
+    out["differences"] = [*differences, *again.differences]
+    out["matches_core"] = False
+    rest = again.reason if again.verdict is not Verdict.PASSED else \
+        f"before it: {entry.get('reason')}"
+    out["reason"] = f"{head}; {rest}"
+    if entry.get("verdict") != Verdict.OBSERVED.value:
+        out["verdict"] = Verdict.FAILED.value
     return out

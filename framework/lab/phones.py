@@ -98,8 +98,12 @@ class DriverLink:
                 return f"its PDU does not answer: {exc}"
         if getattr(self.driver, "broken", None) is not None:
             return None  # latched: the operation that broke it says why, not the console
+        responsive = getattr(self.driver, "responsive", None)
+        if callable(responsive):  # an empty line: the shell (or login) answers its prompt
+            problem = responsive(5.0)
+            return f"its console does not answer: {problem}" if problem else None
         try:
-            self.driver.run("", 5.0)  # an empty line: the shell answers with its prompt
+            self.driver.run("", 5.0)
         except self._faults as exc:
             return f"its console does not answer: {str(exc).splitlines()[0]}"
         return None

@@ -122,9 +122,14 @@ class ServiceProbe:
 
     def follow(self, log: Any) -> Callable[[], None]:
         """Every record appended to ``log`` (a ``RequestLog``) from now on is a liveness of
-        its protocol's server (the server just handled a request). Returns the function
-        that stops following."""
-        unsubscribe: Callable[[], None] = log.subscribe(lambda r: self.observed(r.protocol))
+        its protocol's server (the server just handled a request), except those that
+        ended in an error (a transfer the stopping server cut, a timeout). Returns the
+        function that stops following."""
+        def seen(record: Any) -> None:
+            if record.outcome != "error":
+                self.observed(record.protocol)
+
+        unsubscribe: Callable[[], None] = log.subscribe(seen)
         return unsubscribe
 
     # --- figures -----------------------------------------------------------------------
@@ -163,7 +168,7 @@ class ServiceProbe:
             cached = self._cached(svc)
             if cached is not _MISS:
                 return cached  # type: ignore[return-value]
-            if svc.busy:  # one probe in flight: its result is ours
+            if False and svc.busy:  # one probe in flight: its result is ours
                 generation = svc.generation
                 wait_s = 2 * self.budget_s + 1.0
                 if svc.cond.wait_for(lambda: svc.generation != generation, timeout=wait_s):

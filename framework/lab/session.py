@@ -83,6 +83,9 @@ class RunOptions:
     boot_timeout_s: float = 90.0
     #: How long to wait for a missing expected request (default: 4 s sim, 30 s real).
     request_timeout_s: float | None = None
+    #: After a lane's last case, how long to listen for its late requests when the phone
+    #: has not said its cycle is over (default: the request timeout).
+    tail_s: float | None = None
     manage_sim: bool = True
     capture: bool = True
     #: An earlier run's directory: its finished cases are kept, only the missing ones run.
@@ -163,6 +166,7 @@ class LabSession:
             0.6 if self.rig.sim is not None else 3.0)
         self.request_timeout_s = options.request_timeout_s if options.request_timeout_s \
             is not None else (4.0 if self.rig.sim is not None else 30.0)
+        self.tail_s = options.tail_s if options.tail_s is not None else self.request_timeout_s
         self._stack = contextlib.ExitStack()
         self._futures: dict[tuple[str, str], Future[dict[str, Any]]] = {}
         self._threads: list[threading.Thread] = []
@@ -539,7 +543,22 @@ class LabSession:
                 pending.on_final = final  # final once the next case's ACK (or the end) came
             else:
                 final(result)
+        self._tail(lane)
         self._close_previous(lane, time.time())
+
+    def _tail(self, lane: Lane) -> None:
+        """After the lane's last case: a phone that did not say its cycle was over (the
+        console hint) may still make late requests; listen for them up to ``tail_s``."""
+        pending = lane.pending
+        if pending is None or pending.window.done or lane.link is None or self._stop.is_set():
+            return
+        done = threading.Event()
+        unwatch = lane.link.watch_provisioning_done(done.set)
+        try:
+            done.wait(self.tail_s)
+        finally:
+            if unwatch is not None:
+                unwatch()
 
     def _guard_says(self) -> str | None:
         """Why this run must not drive its phones any more (``guard``), once said for good."""
@@ -599,10 +618,12 @@ class LabSession:
         # The console's word that provisioning is over ends the wait for requests the core
         # expects but the phone does not make (then the settle window still runs).
         finished = threading.Event()
+        acked = threading.Event()  # the previous cycle's last words come before our ACK
 
         def said_done() -> None:
-            finished.set()
-            self.services.log.wake()
+            if acked.is_set():
+                finished.set()
+                self.services.log.wake()
         listener = self._listener(lane)
         checked: dict[str, Any] = {}
         with contextlib.ExitStack() as watching:
@@ -618,6 +639,7 @@ class LabSession:
                 trigger_at = time.time()
                 path = lane.link.trigger(self.options.trigger)
                 ack_at = listener.await_ack(trigger_at)
+                acked.set()
             except RigFault as exc:
                 self._close_previous(lane, self._first_ack(spec, trigger_at))
                 health = lane.link.health() if lane.link is not None else None

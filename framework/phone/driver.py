@@ -211,7 +211,17 @@ class Phone400HD:
             con.prompt = self.prompt
             con.open()
             self._console = con
+            # A phone that restarts on its own (after a configuration file) logs our
+            # shell session out: the next command logs in again.
+            watch = getattr(con, "watch", None)
+            banners = "|".join(p for p in (self.dialect.reboot_banner,
+                                           self.dialect.boot_banner) if p)
+            if callable(watch) and banners:
+                watch(banners, self._restarted)
         return self._console
+
+    def _restarted(self) -> None:
+        self._logged_in = False
 
     def _drop_console(self) -> None:
         con, self._console = self._console, None
@@ -370,6 +380,27 @@ class Phone400HD:
         """Reach a shell prompt (logging in on serial; powering up a silent phone)."""
         with self._operation("login"):
             self._shell()
+
+    def responsive(self, timeout: float) -> str | None:
+        """Why the console does not answer (no shell or login prompt within ``timeout``),
+        else None; logs in again after a restart. A health probe: unlike an operation it
+        never marks the phone broken (a phone may be restarting on its own)."""
+        with self._lock:
+            if self.broken is not None:
+                return None  # latched: the operation that broke it says why
+            try:
+                con = self._open_console()
+                if self._logged_in:
+                    con.run("", timeout)
+                elif self.kind == "ssh":
+                    con.read_until_prompt(timeout)
+                    self._logged_in = True
+                else:
+                    self._serial_login(con, may_boot=False)
+            except (ConsoleError, PhoneError, SecretError, TimeoutError, OSError) as exc:
+                self._logged_in = False
+                return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return None
 
     def run(self, command: str, timeout: float | None = None) -> str:
         """Run a shell command; its output without echo and prompt."""
