@@ -168,7 +168,7 @@ class ServiceProbe:
             cached = self._cached(svc)
             if cached is not _MISS:
                 return cached  # type: ignore[return-value]
-            if False and svc.busy:  # one probe in flight: its result is ours
+            if svc.busy:  # one probe in flight: its result is ours
                 generation = svc.generation
                 wait_s = 2 * self.budget_s + 1.0
                 if svc.cond.wait_for(lambda: svc.generation != generation, timeout=wait_s):

@@ -224,6 +224,16 @@ def test_an_observed_liveness_answers_without_a_probe(
     assert followed.fault({"tftp"}) is None
     assert hung.received == 0
 
+    # a request that ended in an error (e.g. cut by a stopping server) proves nothing
+    errored = ServiceProbe(HOST, ports={"tftp": hung.port}, floor_s=0.2, budget_s=0.6)
+    stop = errored.follow(log)
+    log.append(RequestRecord(time=time.time(), protocol="tftp", client_ip="192.0.2.11",
+                             host=HOST, path="/440HD.img", url=None, method="RRQ",
+                             outcome="error"))
+    stop()
+    assert errored.fault({"tftp"}) == f"lab TFTP on 127.0.0.1:{hung.port} does not answer"
+    assert hung.received >= 1
+
 
 def test_a_stale_observation_does_not_spare_the_probe(
         responder: Callable[..., Responder]) -> None:
