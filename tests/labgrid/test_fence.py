@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -17,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from framework.labgrid.client import LabgridError, Place
+from framework.labgrid.client import LabgridError, Place, Reservation
 from framework.labgrid.fence import PlaceLockGuard, orphans_holding, pid_alive
+from framework.labgrid.janitor import sweep
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -152,3 +154,47 @@ def test_the_janitor_finds_a_dead_runs_orphans_by_their_command_line() -> None:
         orphan.send_signal(signal.SIGKILL)
         orphan.wait()
     assert orphan.pid not in orphans_holding("me.hil-999999")
+
+
+class SweptClient:
+    """What the janitor asks (places, reservations) and what it does (unlock, cancel)."""
+
+    def __init__(self, place: Place) -> None:
+        self.place = place
+        self.done: list[str] = []
+
+    def places(self) -> list[Place]:
+        return [self.place]
+
+    def reservations(self) -> list[Reservation]:
+        return [Reservation("TOKEN1", self.place.acquired or "", "acquired", {},
+                            (self.place.name,))]
+
+    def unlock(self, place: str, *, kick: bool = False) -> None:
+        self.done.append(f"unlock {place}")
+
+    def cancel_reservation(self, token: str) -> None:
+        self.done.append(f"cancel {token}")
+
+
+def test_the_janitor_leaves_a_place_alone_while_an_orphan_of_the_dead_run_drives_it() -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    owner = f"me.hil-{dead.pid}"
+    client = SweptClient(Place(name="bench-z", acquired=f"{os.environ.get('LG_HOSTNAME') or socket.gethostname()}/{owner}"))
+    orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)",
+                               "--hold-place", "bench-z", "--hold-owner", owner])
+    try:
+        deadline = time.monotonic() + 10
+        while orphan.pid not in orphans_holding(owner, "bench-z"):
+            assert time.monotonic() < deadline, "the orphan was never found"
+            time.sleep(0.05)
+        (action,) = sweep(client)  # type: ignore[arg-type]
+        assert client.done == [] and not action.done
+        assert action.detail.startswith(f"left alone: hil run pid {orphan.pid} of that run "
+                                        "still drives it")
+    finally:
+        orphan.send_signal(signal.SIGKILL)
+        orphan.wait()
+    assert [a.kind for a in sweep(client)] == ["unlock", "cancel-reservation"]  # type: ignore[arg-type]
+    assert client.done == ["unlock bench-z", "cancel TOKEN1"]
