@@ -181,7 +181,8 @@ def test_the_janitor_leaves_a_place_alone_while_an_orphan_of_the_dead_run_drives
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     owner = f"me.hil-{dead.pid}"
-    client = SweptClient(Place(name="bench-z", acquired=f"{os.environ.get('LG_HOSTNAME') or socket.gethostname()}/{owner}"))
+    host = os.environ.get("LG_HOSTNAME") or socket.gethostname()
+    client = SweptClient(Place(name="bench-z", acquired=f"{host}/{owner}"))
     orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)",
                                "--hold-place", "bench-z", "--hold-owner", owner])
     try:
@@ -196,5 +197,6 @@ def test_the_janitor_leaves_a_place_alone_while_an_orphan_of_the_dead_run_drives
     finally:
         orphan.send_signal(signal.SIGKILL)
         orphan.wait()
-    assert [a.kind for a in sweep(client)] == ["unlock", "cancel-reservation"]  # type: ignore[arg-type]
+    swept = sweep(client)  # type: ignore[arg-type]
+    assert [a.kind for a in swept] == ["unlock", "cancel-reservation"]
     assert client.done == ["unlock bench-z", "cancel TOKEN1"]
