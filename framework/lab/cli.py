@@ -13,7 +13,13 @@ from typing import Annotated
 
 import typer
 
-from framework.lab.serve import LiveLog, OptionsFileError, default_pool, load_options_file
+from framework.lab.serve import (
+    LiveLog,
+    OptionsFileError,
+    default_pool,
+    load_options_file,
+    watch_foreign_dhcp,
+)
 
 app = typer.Typer(help="The lab side: serve DHCP and provisioning on a bench interface.",
                   no_args_is_help=True)
@@ -36,6 +42,7 @@ def serve_command(
     """Run the DHCP server and all provisioning services in the foreground, with a live log."""
     from framework.dhcp.probe import RogueDhcpServerError, refuse_rogue_servers
     from framework.dhcp.server import DhcpServer
+    from framework.dhcp.watch import DhcpWatchError
     from framework.netns import NamespaceError, Netns
     from framework.services import ContentStore, ProvisioningServices, RequestLog, Zone
 
@@ -99,6 +106,11 @@ def serve_command(
             stack.callback(services.stop)
         except OSError as exc:
             typer.echo(f"hil lab serve: cannot start on {interface} {server_ip}: {exc}", err=True)
+            raise typer.Exit(3) from None
+        try:  # another DHCP server appearing mid-run: a warning line, live
+            stack.callback(watch_foreign_dhcp(interface, server_ip, live, netns=netns).stop)
+        except DhcpWatchError as exc:
+            typer.echo(f"hil lab serve: cannot watch for other DHCP servers: {exc}", err=True)
             raise typer.Exit(3) from None
         typer.echo(f"serving {len(phones)} phone(s) on {interface} {iface}: DHCP pool "
                    f"{start}-{end}, DNS/TFTP/HTTP/HTTPS/FTP on {server_ip}; lab CA "

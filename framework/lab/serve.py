@@ -28,6 +28,7 @@ from typing import IO, Any
 import yaml
 
 from framework.resolution import ResolutionInputError, normalise_mac
+from framework.rig.bounded_yaml import safe_load as bounded_safe_load
 
 
 class OptionsFileError(ValueError):
@@ -61,7 +62,7 @@ def _value(where: str, value: Any) -> bytes:
 def load_options_file(path: Path) -> list[PhoneOptions]:
     """Parse and validate an options file; every problem names file and key."""
     try:
-        data = yaml.safe_load(path.read_text())
+        data = bounded_safe_load(path.read_text())  # alias bombs refused (rig/bounded_yaml)
     except FileNotFoundError:
         raise OptionsFileError(f"{path}: no such file") from None
     except yaml.YAMLError as exc:

@@ -269,11 +269,20 @@ class LabSession:
                 from None
         self._stack.callback(self.foreign_dhcp.stop)
 
-    def _foreign_fault(self, spec: PhoneSpec, since: float) -> str | None:
-        """A foreign DHCP server's answer to this phone (or to everyone) since ``since``."""
+    def _foreign_fault(self, spec: PhoneSpec, since: float, until: float | None = None
+                       ) -> str | None:
+        """A foreign DHCP server's answer to this phone (or to everyone) in the case that
+        began at ``since`` (and ended at ``until``): one that arrived in it, or one to a
+        DISCOVER/REQUEST the phone sent in it (same xid), whenever it came."""
         if self.foreign_dhcp is None:
             return None
-        seen = self.foreign_dhcp.seen(since, mac=spec.mac_colon)
+        xids = {m.xid for m in self.dhcp.transcript(spec.mac_colon)
+                if m.direction == "received" and m.time >= since
+                and (until is None or m.time < until)}
+        seen = self.foreign_dhcp.seen(since, mac=spec.mac_colon, until=until)
+        seen += [m for m in self.foreign_dhcp.seen(since, mac=spec.mac_colon, xids=xids)
+                 if m not in seen]
+        seen.sort(key=lambda m: m.time)
         return self.foreign_dhcp.describe(seen) if seen else None
 
     def _on_dhcp(self, m: Any) -> None:
@@ -643,7 +652,9 @@ class LabSession:
             except RigFault as exc:
                 self._close_previous(lane, self._first_ack(spec, trigger_at))
                 health = lane.link.health() if lane.link is not None else None
-                reason = (f"{self._dhcp_evidence(spec, trigger_at)}"
+                foreign = self._foreign_fault(spec, trigger_at)
+                reason = (f"{foreign + '; ' if foreign else ''}"
+                          f"{self._dhcp_evidence(spec, trigger_at)}"
                           f"{health + '; ' if health else ''}{exc}")
                 lane.broken = reason
                 assert self.record is not None
@@ -719,6 +730,15 @@ class LabSession:
             return
         entry = pending.entry
         late = pending.listener.late(pending.window, until)
+        foreign = (self._foreign_fault(lane.spec, entry["start"], until)
+                   if entry["verdict"] != "broken" else None)
+        if foreign is not None:  # a foreign server's answer came after the verdict
+            entry = {**entry, "verdict": "broken", "would_have_been": entry["verdict"],
+                     "reason": f"rig fault during the case: {foreign}"}
+            log.warning("%s %s: %s", lane.spec.name, entry["id"], entry["reason"])
+            if self.record is not None:
+                self.record.amend_case(entry)
+            late = []
         if late:
             assert lane.profile is not None
             entry = amend_late(entry, pending.expected, pending.window, late,
