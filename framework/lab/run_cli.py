@@ -120,7 +120,7 @@ def command(
     if fence is not None and fence.parent_gone:
         fence.done()
         typer.echo(f"hil run: stopped: {fence.parent_gone}", err=True)
-        raise typer.Exit(fence_exit())
+        raise typer.Exit(fence.exit_code)
     try:
         doc = load_record(run_dir)
     except RecordError as exc:
@@ -145,14 +145,8 @@ def command(
         fence.done()
         if fence.lost:
             typer.echo(f"hil run: stopped: {fence.lost}; the remaining cases were not run")
-            raise typer.Exit(fence_exit())
+            raise typer.Exit(fence.exit_code)
     raise typer.Exit(0 if ok else 1)
-
-
-def fence_exit() -> int:
-    from framework.labgrid.fence import EXIT_FENCED
-
-    return EXIT_FENCED
 
 
 def _fence(place: str | None, owner: str | None) -> Any:
@@ -173,6 +167,10 @@ def _fence(place: str | None, owner: str | None) -> Any:
     except LabgridError as exc:
         raise typer.BadParameter(str(exc), param_hint="--hold-place") from None
     fence.arm()
+    lost = fence.lock_guard()  # the lanes ask before every case; this is before the start
+    if lost:
+        typer.echo(f"hil run: not starting: {lost}", err=True)
+        raise typer.Exit(fence.exit_code)
     activate(fence)
     return fence
 

@@ -25,6 +25,7 @@ import ctypes
 import faulthandler
 import logging
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -51,6 +52,14 @@ def set_parent_death_signal(sig: int = signal.SIGTERM) -> bool:
         return int(libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)) == 0
     except (OSError, AttributeError):
         return False
+
+
+def dies_with_parent(argv: list[str], sig: str = "TERM") -> list[str]:
+    """``argv`` run so that it gets ``sig`` when the thread starting it ends (``setpriv
+    --pdeathsig``, util-linux; unchanged where setpriv is missing). No ``preexec_fn``: it is
+    not safe in a process with threads."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", sig, "--", *argv] if setpriv else list(argv)
 
 
 def pid_alive(pid: int) -> bool:
@@ -176,6 +185,8 @@ class Fence:
         self._done = threading.Event()
         self._dying = threading.Lock()
         self._state = threading.Lock()
+
+    exit_code = EXIT_FENCED
 
     @property
     def lost(self) -> str | None:

@@ -34,7 +34,7 @@ import yaml
 
 from framework.labgrid.booking import PlaceBooking
 from framework.labgrid.client import LabgridClient, LabgridError, Place
-from framework.labgrid.fence import EXIT_FENCED
+from framework.labgrid.fence import EXIT_FENCED, dies_with_parent
 from framework.labgrid.places import PlaceMismatch, place_name, resolve_rig, safe
 from framework.rig import RigError, load_rig
 from framework.rig.model import Rig
@@ -330,8 +330,9 @@ class LabRun:
 
     def _health(self, run: PlaceRun) -> tuple[bool, str]:
         assert run.rig_file is not None
-        argv = _hil("rig", "check", "--rig", str(run.rig_file), "--log-dir",
-                    str(self.run_dir / "health" / safe(run.place)))
+        # it drives the bench (PDU, consoles): it must not outlive a SIGKILLed run
+        argv = dies_with_parent(_hil("rig", "check", "--rig", str(run.rig_file), "--log-dir",
+                                     str(self.run_dir / "health" / safe(run.place))))
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True, cwd=ROOT, start_new_session=True,
                                 env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"})
