@@ -117,8 +117,7 @@ def command(
         code = pytest.main(args, plugins=[_guard_plugin(fence.guard)] if fence else None)
     except KeyboardInterrupt:
         code = pytest.ExitCode.INTERRUPTED
-    if fence is not None and fence.parent_gone:
-        fence.done()
+    if fence is not None and fence.parent_gone:  # its deadline stays armed until we exit
         typer.echo(f"hil run: stopped: {fence.parent_gone}", err=True)
         raise typer.Exit(fence.exit_code)
     try:
