@@ -121,6 +121,9 @@ def hil_lab(request: pytest.FixtureRequest) -> Any:
         allow_other_dhcp=config.getoption("--allow-other-dhcp"),
     )
     session = LabSession(options)
+    from framework.labgrid.fence import active_guard
+
+    session.guard = active_guard()  # lab scale: stop when the place's lock is lost
     _CURRENT["session"] = session
     try:
         session.start()

@@ -123,6 +123,10 @@ def command(
     try:
         doc = load_record(run_dir)
     except RecordError as exc:
+        from framework.pytest_plugin import refusal
+
+        if refusal() is not None:  # refused before any case: the plugin said why, one line
+            raise typer.Exit(code or 2) from None
         typer.echo(f"hil run: no certification record was written ({exc}); pytest exit {code}",
                    err=True)
         raise typer.Exit(2) from None

@@ -37,6 +37,7 @@ from framework.labgrid.client import LabgridClient, LabgridError, Place
 from framework.labgrid.fence import EXIT_FENCED, dies_with_parent
 from framework.labgrid.places import PlaceMismatch, place_name, resolve_rig, safe
 from framework.rig import RigError, load_rig
+from framework.rig.bounded_yaml import safe_load
 from framework.rig.model import Rig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -139,7 +140,7 @@ def default_rig_files(directory: Path = ROOT / "rigs") -> list[Path]:
     found = []
     for path in sorted(directory.glob("*.yaml")):
         try:
-            doc = yaml.safe_load(path.read_text())
+            doc = safe_load(path.read_text())
         except (OSError, yaml.YAMLError):
             continue
         if isinstance(doc, dict) and "labgrid" in doc:
@@ -254,7 +255,7 @@ class LabRun:
                       f"{' (released)' if released else ''}")
 
     def _on_locked(self, run: PlaceRun, client: LabgridClient, path: Path, rig: Rig) -> None:
-        document = yaml.safe_load(path.read_text())
+        document = safe_load(path.read_text())  # already validated by load_rig
         resolved = resolve_rig(document, rig, client.acquired_resources(run.place))
         extra = list(self.options.hil_run_args)
         if resolved.get("sim") is not None:
