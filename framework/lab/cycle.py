@@ -202,31 +202,23 @@ class CaseListener:
         """Fill ``window`` with the case's cycles: ``wanted`` file requests per cycle (or
         fewer when the request timeout runs out or ``finished`` is set), then quiet for
         the settle window; a new DHCP cycle meanwhile is followed (up to ``max_cycles``).
-        ``on_settle(protocols seen)`` runs once, in a thread, while the first settle
-        window runs (the rig health check)."""
+        ``on_settle(protocols seen)`` runs once the phone is quiet (the rig health check:
+        a phone may restart on its own until then, and a console check that meets a
+        restart proves nothing about the rig)."""
         ack = first_ack
-        checker: threading.Thread | None = None
         while True:
             cycle = Cycle(ack)
             window.cycles.append(cycle)
             if finished is not None and len(window.cycles) > 1:
                 finished.clear()  # the console's end-of-cycle word is per cycle
             self._await_files(cycle, wanted, finished)
-            if on_settle is not None and checker is None:
-                protocols = {r.protocol for r in self._records(window)}
-                checker = threading.Thread(target=on_settle, args=(protocols,), daemon=True,
-                                           name=f"check-{self.spec.name}")
-                checker.start()
             began = self._settle(window, ack)
             if began is None or len(window.cycles) >= self.max_cycles:
                 break
             ack = self.await_ack(began)
-        if checker is not None:
-            checker.join()
-            if len(window.cycles) > 1 and on_settle is not None:
-                # the first check may have met the phone restarting: check the rig again
-                on_settle({r.protocol for r in self._records(window)})
         self._assign(window)
+        if on_settle is not None:
+            on_settle({r.protocol for c in window.cycles for r in c.records})
         window.closed_at = time.time()
         window.done = finished is not None and finished.is_set()
 

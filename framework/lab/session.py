@@ -666,9 +666,9 @@ class LabSession:
             self._close_previous(lane, ack_at)
             window = CaseWindow(trigger_at)
 
-            # A firmware verdict only when the rig worked: our own services and the
-            # phone's power and console are checked in every case, while the settle
-            # window runs.
+            # A firmware verdict only when the rig worked: our own services (a service
+            # that served the phone in this case is alive) and the phone's power and
+            # console are checked in every case, once the phone is quiet.
             def check(seen: set[str]) -> None:
                 needed = _needed_services(expected, [], []) | seen
                 checked["needed"] = needed
