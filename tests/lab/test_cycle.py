@@ -98,12 +98,22 @@ def test_an_unexpected_late_request_fails_the_case_with_its_offset() -> None:
     assert [o["url"] for o in out["observed"]] == ["tftp://192.0.2.1/late.cfg"]
 
 
-def test_a_late_repeat_of_an_expected_url_is_a_note_not_a_failure() -> None:
+def test_a_late_repeat_of_an_expected_url_fails_too() -> None:
     w = window((100.1, [rec(100.2, FW), rec(100.3, CFG)]))
     out = amend_late(entry(), EXP, w, [rec(102.5, CFG)], mac=PHONE.mac, interp=INTERP,
                      settle_s=0.6)
-    assert out["verdict"] == "passed" and "note: late request" in out["reason"]
-    assert "+2.5 s" in out["reason"]
+    assert out["verdict"] == "failed"
+    assert out["reason"].startswith(f"late request {CFG} at +2.5 s after the trigger")
+    assert "before it: requested the 2 expected URLs" in out["reason"]
+    assert out["differences"] == [f"late: {CFG} at +2.5 s"]
+
+
+def test_an_observed_case_stays_observed_and_says_what_came_late() -> None:
+    w = window((100.1, [rec(100.2, FW), rec(100.3, CFG)]))
+    out = amend_late(entry("observed", "not promised by profile 2.2 (...): matches"), EXP, w,
+                     [rec(101.5, CFG)], mac=PHONE.mac, interp=INTERP, settle_s=0.6)
+    assert out["verdict"] == "observed" and out["matches_core"] is False
+    assert "late request" in out["reason"]
 
 
 def test_a_late_request_keeps_a_broken_case_broken() -> None:
