@@ -144,7 +144,8 @@ class CaseListener:
         self.boot_timeout_s = boot_timeout_s
         self.max_cycles = max_cycles
         self._restarts = restarts
-        self._starts: list[float] = []  # when the phone began a DHCP cycle or restarted
+        self._starts: list[float] = []  # when the phone began a DHCP cycle (transcript)
+        self._restarts_seen: list[float] = []  # when a restart banner was read (console)
         self._changed = threading.Event()
         self._stops: list[Callable[[], None]] = []
 
@@ -171,25 +172,34 @@ class CaseListener:
     # --- listening ---------------------------------------------------------------------
 
     def __enter__(self) -> CaseListener:
-        def began(at: float) -> None:
-            self._starts.append(at)
+        def began(into: list[float], at: float) -> None:
+            into.append(at)
             self._changed.set()
             self.log.wake()
 
         def on_dhcp(m: Any) -> None:
             if m.mac.lower() == self.spec.mac_colon.lower() and starts_cycle(m):
-                began(float(m.time))
+                began(self._starts, float(m.time))
 
         self._stops.append(self.dhcp.subscribe(on_dhcp))
         if self._restarts is not None:
-            stop = self._restarts(lambda: began(time.time()))
+            stop = self._restarts(lambda: began(self._restarts_seen, time.time()))
             if stop is not None:
                 self._stops.append(stop)
         return self
 
-    def _began_after(self, ack: float) -> float | None:
-        """When the phone began a new cycle after the lease of ``ack``, if it did."""
-        return next((t for t in list(self._starts) if t > ack), None)
+    def _began_after(self, ack: float, window: CaseWindow) -> float | None:
+        """When the phone began a new cycle after the lease of ``ack``, if it did: a DHCP
+        DISCOVER (or INIT REQUEST) after that ACK, or a restart banner read after the
+        phone's first request of this cycle (a banner is stamped when it is read, and a
+        loaded console delivers the trigger's own boot banner after the ACK)."""
+        dhcp = next((t for t in list(self._starts) if t > ack), None)
+        if dhcp is not None:
+            return dhcp
+        first = min((r.time for r in self._records(window) if r.time >= ack), default=None)
+        if first is None:
+            return None
+        return next((t for t in list(self._restarts_seen) if t > first), None)
 
     def __exit__(self, *exc: object) -> None:
         for stop in self._stops:
@@ -215,7 +225,7 @@ class CaseListener:
             began = self._settle(window, ack)
             if began is None or len(window.cycles) >= self.max_cycles:
                 break
-            ack = self.await_ack(began)
+            ack = self.await_ack(ack + 1e-6)  # the next new lease, however late we heard
         self._assign(window)
         if on_settle is not None:
             on_settle({r.protocol for c in window.cycles for r in c.records})
@@ -250,7 +260,7 @@ class CaseListener:
         heard = {id(r) for r in self._records(window)}
         while True:
             self._changed.clear()
-            began = self._began_after(ack)
+            began = self._began_after(ack, window)
             if began is not None:
                 return began
             try:
@@ -260,7 +270,7 @@ class CaseListener:
                 heard.add(id(rec))
             except TimeoutError:
                 if not self._changed.is_set():
-                    return self._began_after(ack)
+                    return self._began_after(ack, window)
 
     def _assign(self, window: CaseWindow) -> None:
         """Each record of the window into its cycle (by the ACK that precedes it)."""

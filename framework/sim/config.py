@@ -33,6 +33,14 @@ RAW_PORT_BASE = 7000       # phone i (1-based, rig order): raw TCP 7000+i (CONTR
 RFC2217_PORT_BASE = 7100   # and RFC 2217 7100+i, as ser2net would be configured
 
 
+def console_ports(index: int) -> tuple[int, int]:
+    """Phone ``index``'s (raw TCP, RFC 2217) ports: 7000+i/7100+i up to 99, then
+    10000+i/11000+i (7000+i would meet 7100+j)."""
+    if index < 100:
+        return RAW_PORT_BASE + index, RFC2217_PORT_BASE + index
+    return 10000 + index, 11000 + index
+
+
 class SimConfigError(ValueError):
     """The sim section is unusable; one line per problem, naming file and key."""
 
@@ -109,11 +117,11 @@ class SimulatedPhone:
 
     @property
     def raw_port(self) -> int:
-        return RAW_PORT_BASE + self.index
+        return console_ports(self.index)[0]
 
     @property
     def rfc2217_port(self) -> int:
-        return RFC2217_PORT_BASE + self.index
+        return console_ports(self.index)[1]
 
 
 @dataclass(frozen=True)
@@ -233,7 +241,7 @@ def _check_console(spec: PhoneSpec, index: int, sim: SimSection, source: str,
     if serial is None:
         return
     url = urlsplit(serial.url)
-    ports = {"socket": RAW_PORT_BASE + index, "rfc2217": RFC2217_PORT_BASE + index}
+    ports = dict(zip(("socket", "rfc2217"), console_ports(index), strict=True))
     if url.scheme not in ports:
         problems.append(f"{source}: phones[{index - 1}].console.serial.url: the sim serves "
                         f"socket:// and rfc2217:// consoles, got {serial.url!r}")
