@@ -1,7 +1,8 @@
 """Differential exploration (issue 10): generated DHCP inputs against the resolution core.
 
 ``grammar`` (hypothesis strategies, seeded generation), ``assess`` (a trial judged under a
-profile), ``shrink`` (minimal inputs with the phone as oracle), ``infer`` (the behaviour
-table and inferred profile), ``engine`` (the three phases), ``findings`` (files written),
-``cli`` (``hil explore``).
+profile), ``shrink`` (minimal inputs with the phone as oracle), ``confirm`` (a finding
+only when reproduced, flaky ones apart), ``infer`` (the behaviour table and inferred
+profile), ``engine`` (the three phases), ``findings`` (files written), ``cli``
+(``hil explore``).
 """

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from framework.lab.catalogue import LAB_NAME, Case
-from framework.lab.verdict import Observed, judge
+from framework.lab.verdict import Observed, difference_kind, judge
 from framework.resolution import (
     ExpectedProvisioning,
     PhoneIdentity,
@@ -64,6 +64,9 @@ class Trial:
     dns: tuple[Observed, ...] = ()
     broken: str | None = None
     lab_ip: str = "192.0.2.1"
+    #: Observations the runner gave this case that predate its own cycle (its trigger and
+    #: DHCP ACK): another input's requests, kept only as evidence, never judged.
+    excluded: tuple[Observed, ...] = ()
 
     @property
     def requested(self) -> list[str]:
@@ -74,17 +77,28 @@ class Trial:
 
     @classmethod
     def from_entry(cls, case: Case, entry: Mapping[str, Any], lab_ip: str) -> Trial:
-        """From a :meth:`LabSession.run_case` entry (its ``observed`` list)."""
+        """From a :meth:`LabSession.run_case` entry (its ``observed`` list).
+
+        Only the case's own cycle counts: an observation before the case's first DHCP ACK
+        (``ack_at``; else its trigger, ``start``) was made before the phone could know the
+        case's options, so it belongs to an earlier input and goes to ``excluded``.
+        """
+        acks = entry.get("ack_at") or []
+        opened = acks[0] if acks else entry.get("start")
         files: list[Observed] = []
         dns: list[Observed] = []
+        excluded: list[Observed] = []
         for o in entry.get("observed") or []:
             obs = Observed(o["time"], o["protocol"], o.get("url"), o.get("host"),
                            o.get("outcome", ""), o.get("detail", ""))
-            (dns if obs.protocol == "dns" else files).append(obs)
+            if opened is not None and obs.time < float(opened):
+                excluded.append(obs)
+            else:
+                (dns if obs.protocol == "dns" else files).append(obs)
         broken = entry.get("reason") if entry.get("verdict") == "broken" else None
         return cls(case, entry["phone"], entry["model"], entry["mac"],
                    str(entry.get("firmware") or "unknown"), tuple(files), tuple(dns),
-                   broken, lab_ip)
+                   broken, lab_ip, tuple(excluded))
 
 
 @dataclass(frozen=True)
@@ -143,7 +157,7 @@ def difference_kinds(differences: Iterable[str]) -> frozenset[str]:
     """The kinds of a judgement's differences, without URLs: what a finding is *about*.
 
     ``configuration: expected …, requested … (MAC case differs)`` -> ``configuration:MAC
-    case``; ``… not requested`` -> ``configuration:missing``; an unexpected request ->
+    case`` (each phrase read back by :func:`framework.lab.verdict.difference_kind`); ``… not requested`` -> ``configuration:missing``; an unexpected request ->
     ``extra-request``; the 10.1 order -> ``order``; a stray DNS look-up -> ``extra-dns``.
     """
     out: set[str] = set()
@@ -156,10 +170,7 @@ def difference_kinds(differences: Iterable[str]) -> frozenset[str]:
                 continue
             desc = rest[rest.rfind("(") + 1:].rstrip(")") if "(" in rest else rest
             for part in desc.split(", "):
-                word = part.split(" ")[0]
-                label = {"protocol": "protocol", "server": "server", "path": "path"}.get(
-                    word, part.replace(" differs", ""))
-                out.add(f"{m.group('purpose')}:{label}")
+                out.add(f"{m.group('purpose')}:{difference_kind(part)}")
         elif diff.startswith("unexpected request"):
             out.add("extra-request")
         elif diff.startswith("configuration requested before firmware"):

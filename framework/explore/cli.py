@@ -157,7 +157,9 @@ def _explore(session: Any, chosen: Profile | None, config: Any) -> str:
                    {"rig": session.rig.name, "run": session.run_id})
     paths = write(session.run_dir / "explore", doc)
     n = sum(len(g.findings) for g in groups)
+    flaky = sum(len(g.flaky) for g in groups)
     lines = [("nothing found" if n == 0 else f"{n} finding(s)") +
+             (f" ({flaky} flaky, not reproduced)" if flaky else "") +
              f" in {explorer.progress.generated} generated cases, "
              f"{explorer.progress.phone_runs} phone runs, {explorer.progress.elapsed_s:.0f} s"]
     lines += [f"{what:<9} {path}" for what, path in paths.items()]

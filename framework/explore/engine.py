@@ -6,7 +6,12 @@ Three phases, each counted in phone runs (a boot on real hardware):
    queue, all phones in parallel, until the budget (cases) or the time is spent.
 2. *Infer*: per firmware x model, the behaviour table (:mod:`.infer`) from every trial.
 3. *Shrink and confirm*: every distinct disagreement is shrunk on a phone of its
-   firmware x model (:mod:`.shrink`) and the minimal case re-run ``confirm`` times.
+   firmware x model (:mod:`.shrink`) and the minimal case re-run ``confirm`` times
+   (:mod:`.confirm`): a finding only if every re-run shows it, else it is *flaky*.
+
+The generated cases are dealt to the firmware x model groups deterministically (case
+``i`` to group ``i mod G``, groups in the order of the phones), so which inputs a group
+sees depends only on the seed, the budget and the rig, never on which phone was faster.
 
 A finding is one of (``kind``):
 
@@ -32,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from framework.explore.assess import Assessment, Trial, assess, expectation, variant
+from framework.explore.confirm import Attempt, Confirmation, confirm
 from framework.explore.grammar import case_key, case_size, generate_cases
 from framework.explore.infer import BehaviourRow, infer_profile, profile_document
 from framework.explore.oracle import Oracle
@@ -94,6 +100,13 @@ class Finding:
     shrink_exhausted: bool = False
     assessment: Assessment | None = None
     profile_expected: dict[str, Any] | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def confirmed(self) -> bool:
+        """Reproduced by every re-run: a finding. Otherwise it is flaky."""
+        return self.confirm_runs > 0 and self.reproduced == self.confirm_runs
 
     def to_dict(self) -> dict[str, Any]:
         a = self.assessment
@@ -114,6 +127,8 @@ class Finding:
                          "dns": [o.host for o in self.trial.dns]},
             "differences": list(a.differences) if a else [],
             "reproduced": self.reproduced, "confirm_runs": self.confirm_runs,
+            "reproductions": f"{self.reproduced}/{self.confirm_runs}",
+            "attempts": [x.to_dict() for x in self.attempts], "note": self.note,
             "occurrences": self.occurrences, "shrink_steps": self.shrink_steps,
             "shrink_runs": self.shrink_runs, "shrink_exhausted": self.shrink_exhausted,
         }
@@ -143,12 +158,16 @@ class GroupResult:
     behaviour: list[BehaviourRow]
     trials: list[Trial]
     findings: list[Finding]
+    #: disagreements whose input did not reproduce in every re-run: not findings
+    flaky: list[Finding] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"firmware": self.firmware, "model": self.model, "phones": self.phones,
                 "profile": self.profile.name, "trials": len(self.trials),
                 "broken": sum(1 for t in self.trials if t.broken),
+                "excluded": sum(len(t.excluded) for t in self.trials),
                 "findings": [f.to_dict() for f in self.findings],
+                "flaky": [f.to_dict() for f in self.flaky],
                 "behaviour": [r.to_dict() for r in self.behaviour],
                 "inferred_profile": profile_document(self.inferred, self.profile)}
 
@@ -244,7 +263,7 @@ def _distinct(findings: Sequence[Finding]) -> list[Finding]:
         if other is None:
             kept[key] = f
             continue
-        best = max(other, f, key=lambda x: x.reproduced)
+        best = max(other, f, key=lambda x: (x.confirmed, x.reproduced))
         best.occurrences = other.occurrences + f.occurrences
         kept[key] = best
     return list(kept.values())
@@ -272,6 +291,8 @@ class Explorer:
     def __init__(self, oracles: Sequence[Oracle], profiles: dict[str, Profile],
                  config: ExploreConfig,
                  on_progress: Callable[[Progress], None] | None = None) -> None:
+        if config.confirm < 1:
+            raise ValueError(f"confirm={config.confirm}: a finding needs at least one re-run")
         self.oracles = list(oracles)
         self.profiles = profiles
         self.config = config
@@ -287,44 +308,46 @@ class Explorer:
         if self._on_progress is not None:
             self._on_progress(self.progress)
 
+    def _ran(self) -> None:
+        self._tick(phone_runs=1)
+
     # --- phase 1 -------------------------------------------------------------------
 
-    def _feed(self) -> queue.Queue[Case | None]:
-        q: queue.Queue[Case | None] = queue.Queue()
-        if self.config.time_s is None:
-            for case in generate_cases(self.config.seed, self.config.budget or 0,
-                                       extra_names=self.config.extra_names):
-                q.put(case)
-        return q
+    def _deal(self, cases: Sequence[Case], queues: Sequence[queue.Queue[Case]]) -> None:
+        for i, case in enumerate(cases):
+            queues[i % len(queues)].put(case)
 
     def explore(self) -> list[Trial]:
         cfg = self.config
-        q = self._feed()
+        groups = list(self.groups().values())
+        queues: list[queue.Queue[Case]] = [queue.Queue() for _ in groups]
+        if cfg.time_s is None:
+            self._deal(generate_cases(cfg.seed, cfg.budget or 0, extra_names=cfg.extra_names),
+                       queues)
         deadline = time.monotonic() + cfg.time_s if cfg.time_s is not None else None
         batch = [0]
         feed_lock = threading.Lock()
 
-        def next_case() -> Case | None:
+        def next_case(mine: queue.Queue[Case]) -> Case | None:
             if deadline is not None and time.monotonic() >= deadline:
                 return None
             try:
-                return q.get_nowait()
+                return mine.get_nowait()
             except queue.Empty:
                 if deadline is None:
                     return None
-            with feed_lock:  # --time: generate the next seeded batch
-                if q.empty():
+            with feed_lock:  # --time: generate the next seeded batch, dealt to every group
+                if mine.empty():
                     batch[0] += 1
-                    for case in generate_cases(cfg.seed * 1_000_033 + batch[0], cfg.batch,
-                                               extra_names=cfg.extra_names):
-                        q.put(case)
+                    self._deal(generate_cases(cfg.seed * 1_000_033 + batch[0], cfg.batch,
+                                              extra_names=cfg.extra_names), queues)
             try:
-                return q.get_nowait()
+                return mine.get_nowait()
             except queue.Empty:
                 return None
 
-        def lane(oracle: Oracle) -> None:
-            while (case := next_case()) is not None:
+        def lane(oracle: Oracle, mine: queue.Queue[Case]) -> None:
+            while (case := next_case(mine)) is not None:
                 self._tick(generated=1)
                 trial = oracle.run(case)
                 with self._lock:
@@ -332,7 +355,8 @@ class Explorer:
                 bad = trial.broken is None and not assess(trial, self.profiles[oracle.name]).agree
                 self._tick(phone_runs=1, disagreements=int(bad))
 
-        self._parallel([(lane, (o,)) for o in self.oracles])
+        self._parallel([(lane, (o, q)) for members, q in zip(groups, queues, strict=True)
+                        for o in members])
         return self.trials
 
     @staticmethod
@@ -385,8 +409,11 @@ class Explorer:
         self.progress.phase = "shrink"
         self._parallel(work)
         for g in results:
-            g.findings = _distinct(g.findings)
-            g.findings.sort(key=lambda f: (f.kind, f.about))
+            distinct = _distinct(g.findings)
+            g.findings = sorted((f for f in distinct if f.confirmed),
+                                key=lambda f: (f.kind, f.about))
+            g.flaky = sorted((f for f in distinct if not f.confirmed),
+                             key=lambda f: (f.kind, f.about))
         return results
 
     def _jobs(self, trials: Sequence[Trial], profile: Profile, inferred: Profile,
@@ -407,28 +434,43 @@ class Explorer:
         for job in jobs:
             result = shrink(job.start, oracle.run, job.still_shows, precheck=job.precheck,
                             budget=self.config.shrink_budget,
-                            on_run=lambda: self._tick(phone_runs=1))
-            reproduced = 0
-            last = result.trial
-            for _ in range(self.config.confirm):
-                trial = oracle.run(result.case)
-                self._tick(phone_runs=1)
-                if trial.broken is None and job.still_shows(trial):
-                    reproduced += 1
-                    last = trial
-            ie = expectation(last, inferred)
-            kind, about = job.kind, job.about
-            final = assess(last, profile)
-            if kind == "unexplained" and final.promised and not final.agree:
-                kind, about = "failure", ",".join(sorted(final.kinds))
-            finding = Finding(kind, about, group.firmware, group.model, oracle.name,
-                              result.case, last, job.start.case, job.occurrences, reproduced,
-                              self.config.confirm, result.steps, result.phone_runs,
-                              result.exhausted, assess(last, profile),
-                              {"firmware_url": ie.firmware_url, "config_url": ie.config_url})
+                            on_run=self._ran)
+            checked = confirm(result.case, oracle.run, job.still_shows, self.config.confirm,
+                              self._ran)
+            note, steps = "", result.steps
+            if not checked.holds and result.steps:
+                # The shrinker took a step on one run that did not hold: the input
+                # exploration saw the disagreement on is confirmed instead.
+                original = confirm(job.start.case, oracle.run, job.still_shows,
+                                   self.config.confirm, self._ran)
+                if original.holds:
+                    note = (f"the shrunk input {template(result.case)} reproduced "
+                            f"{checked.reproduced}/{checked.runs}; reported unshrunk")
+                    checked, steps = original, 0
+            finding = self._finding(job, checked, result.trial, group, oracle, profile,
+                                    inferred)
+            finding.shrink_steps, finding.shrink_runs = steps, result.phone_runs
+            finding.shrink_exhausted, finding.note = result.exhausted, note
             with self._lock:
-                group.findings.append(finding)
-            self._tick(findings=1)
+                group.findings.append(finding)  # split into findings and flaky at the end
+            self._tick(findings=int(finding.confirmed))
+
+    def _finding(self, job: _Job, checked: Confirmation, shrunk: Trial, group: GroupResult,
+                 oracle: Oracle, profile: Profile, inferred: Profile) -> Finding:
+        # What the finding shows the phone did is a re-run that reproduced it; a flaky one
+        # shows the run that showed it (its attempts are the evidence).
+        last = checked.last_showing or shrunk
+        ie = expectation(last, inferred)
+        kind, about = job.kind, job.about
+        final = assess(last, profile)
+        if kind == "unexplained" and final.promised and not final.agree:
+            kind, about = "failure", ",".join(sorted(final.kinds))
+        return Finding(kind, about, group.firmware, group.model, oracle.name, checked.case,
+                       last, job.start.case, job.occurrences, checked.reproduced,
+                       checked.runs, assessment=final,
+                       profile_expected={"firmware_url": ie.firmware_url,
+                                         "config_url": ie.config_url},
+                       attempts=list(checked.attempts))
 
     def run(self) -> list[GroupResult]:
         self.explore()

@@ -2,8 +2,9 @@
 
 ``explore/findings.json`` (machine-readable, one object per firmware x model), a Markdown
 section ``explore/findings.md`` per firmware x model (each finding: the minimal options,
-what the core expected, what the phone did, how often it reproduced; then the inferred
-behaviour table), and one inferred profile per firmware x model in
+what the core expected, what the phone did, how often it reproduced; then, apart, the
+*flaky* disagreements that did not reproduce in every re-run, with each attempt's
+requests; then the inferred behaviour table), and one inferred profile per firmware x model in
 ``explore/profiles/<firmware>-<model>.json`` that ``Profile.from_dict`` loads
 (``hil explore --profile FILE`` and the next regression run can use it).
 """
@@ -64,6 +65,26 @@ def _requested(f: dict[str, Any]) -> str:
     return text
 
 
+def _flaky(flaky: list[dict[str, Any]]) -> list[str]:
+    """Disagreements that did not reproduce: listed apart, each attempt's requests shown."""
+    if not flaky:
+        return []
+    lines = ["### Flaky (not reproduced in every re-run; not findings)", ""]
+    for i, f in enumerate(flaky, 1):
+        lines += [f"{i}. {f['kind']}: {f['about']}, input `{f['minimal_template']}`: "
+                  f"reproduced {f['reproduced']}/{f['confirm_runs']}; seen in "
+                  f"{f['occurrences']} generated cases"]
+        for n, a in enumerate(f.get("attempts", []), 1):
+            shown = ", ".join(f"`{u}`" for u in a["requests"]) or "nothing"
+            if a.get("dns"):
+                shown += "; DNS " + ", ".join(str(h) for h in a["dns"])
+            if a.get("broken"):
+                shown += f"; broken: {a['broken']}"
+            lines.append(f"   - attempt {n}: {'shows it' if a['shows'] else 'does not'}: "
+                         f"requested {shown}")
+    return [*lines, ""]
+
+
 def markdown(doc: dict[str, Any]) -> str:
     e = doc["explore"]
     lines = ["# Differential exploration", "",
@@ -73,8 +94,8 @@ def markdown(doc: dict[str, Any]) -> str:
     for g in doc["groups"]:
         lines += [f"## Firmware {g['firmware']} x {g['model']} (phones {', '.join(g['phones'])}; "
                   f"profile {g['profile']})", "",
-                  f"{g['trials']} trials, {g['broken']} broken, {len(g['findings'])} findings.",
-                  ""]
+                  f"{g['trials']} trials, {g['broken']} broken, {len(g['findings'])} findings "
+                  f"(each reproduced in every re-run), {len(g.get('flaky', []))} flaky.", ""]
         for i, f in enumerate(g["findings"], 1):
             exp = f["expected"] or {}
             lines += [f"### {i}. {f['kind']}: {f['about']}", "",
@@ -88,7 +109,9 @@ def markdown(doc: dict[str, Any]) -> str:
                       f"- phone requested: {_requested(f)}",
                       f"- differences: {'; '.join(f['differences']) or '-'}",
                       f"- reproduced {f['reproduced']}/{f['confirm_runs']}; seen in "
-                      f"{f['occurrences']} generated cases", ""]
+                      f"{f['occurrences']} generated cases"]
+            lines += ([f"- note: {f['note']}"] if f.get("note") else []) + [""]
+        lines += _flaky(g.get("flaky", []))
         lines += ["### Inferred behaviour", "", "| switch | profile | phone | evidence |",
                   "|---|---|---|---|"]
         for r in g["behaviour"]:

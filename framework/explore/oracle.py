@@ -4,8 +4,8 @@
 is a real provisioning cycle on the wire, so it is what exploration counts as cost.
 :class:`PlannerOracle` is the simulated firmware's planner (``framework.sim.firmware``)
 without a network: a fast stand-in used to test the grammar, the shrinker and the
-inference, showing what the lab would see (file requests by URL; DNS look-ups of names;
-of a redirect attempt only its DNS query, as on the wire).
+inference, showing what exploration sees of a case on the wire (file requests by URL; DNS
+look-ups of names; of a redirect attempt only its DNS query; no late request).
 """
 
 from __future__ import annotations
@@ -51,7 +51,10 @@ class PlannerOracle:
         asked: set[str] = set()
         t = 0.0
         for r in plan.requests:
-            if r.purpose == "sip-pnp":
+            # A late request comes after the case's verdict: the runner amends that case
+            # with it, while exploration has moved on (and the next trigger cancels it on
+            # the sim), so what exploration judges is the cycle without it.
+            if r.purpose == "sip-pnp" or r.late:
                 continue
             if not _is_ip(r.host) and r.host.lower() not in asked:
                 asked.add(r.host.lower())

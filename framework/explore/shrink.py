@@ -2,6 +2,7 @@
 
 Each candidate costs a provisioning cycle on real hardware, so the shrinker is a greedy
 loop over structured simplifications (drop an option, read 160 instead of the override,
+a URL elsewhere as Option 66 without protocol, Option 67's names joined into Option 66,
 drop white space, NULs, ports, directories, names, placeholders, padding; a host
 becomes ``{ip}``; a vendor TLV becomes a plain string; odd protocol case becomes lower)
 rather than hypothesis's byte-level shrinker, which would spend hundreds of boots.
@@ -99,14 +100,22 @@ def candidates(case: Case) -> Iterator[Case]:
         yield make_case(moved, 160, origin="shrunk")
     if case.url_option != 160 and case.url_option not in options:
         yield make_case(options, 160, origin="shrunk")
-    if 66 not in options:  # a tftp URL elsewhere says what Option 66 says without protocol
-        for code in (case.url_option, 43):
+    if 66 not in options:  # a URL elsewhere, as Option 66 without protocol (tftp default):
+        for code in (case.url_option, 43):  # the same for a tftp URL, else for the phone
             value = options.get(code)
             text = value.text if isinstance(value, VendorTlv) else value
-            if isinstance(text, str) and text.strip().lower().startswith("tftp://"):
+            m = _PROTO.match(text) if isinstance(text, str) else None
+            if isinstance(text, str) and m:
                 rest = {k: v for k, v in options.items() if k != code}
-                yield make_case({**rest, 66: text.strip()[len("tftp://"):]}, case.url_option,
-                                origin="shrunk")
+                yield make_case({**rest, 66: text[m.end():].strip()},
+                                case.url_option, origin="shrunk")
+    v66, v67 = options.get(66), options.get(67)
+    if isinstance(v66, str) and isinstance(v67, str) and v67.strip():
+        server = v66.strip().rstrip("/")
+        if "/" not in server.split("://", 1)[-1]:  # 66 names no file: 67's names join it
+            rest = {k: v for k, v in options.items() if k not in (66, 67)}
+            yield make_case({**rest, 66: f"{server}/{v67.strip().lstrip('/')}"},
+                            case.url_option, origin="shrunk")
     for code in sorted(options):
         for simpler in _value_simplifications(options[code]):
             if simpler != options[code]:

@@ -4,7 +4,8 @@ A matrix per firmware x model x row (case), each cell the verdict with its reaso
 every case with expected and observed requests and its evidence (SHA-256). A run of
 ``hil explore`` adds its section (``explore/findings.json``): per firmware x model, each
 disagreement as its minimal options, what the core expected, what the phone did and how
-often it reproduced, then the inferred behaviour table.
+often it reproduced; apart, the flaky ones (not reproduced in every re-run) with each
+attempt's requests; then the inferred behaviour table.
 """
 
 from __future__ import annotations
@@ -127,7 +128,8 @@ def explore_section(doc: dict[str, Any]) -> str:
         out.append(f"<h3>Firmware {_esc(g.get('firmware'))} × {_esc(g.get('model'))}</h3>"
                    f"<div class='meta'>phones {_esc(', '.join(g.get('phones', [])))} · profile "
                    f"{_esc(g.get('profile'))} · {_esc(g.get('trials'))} trials, "
-                   f"{_esc(g.get('broken'))} broken, {len(findings)} findings</div>")
+                   f"{_esc(g.get('broken'))} broken, {len(findings)} findings (each "
+                   f"reproduced in every re-run), {len(g.get('flaky', []))} flaky</div>")
         if findings:
             out.append("<table class='findings'><tr><th>#</th><th>finding</th>"
                        "<th>minimal options</th><th>core expected</th><th>phone requested</th>"
@@ -151,8 +153,10 @@ def explore_section(doc: dict[str, Any]) -> str:
                     f"<td><code>{_esc(requested)}</code></td>"
                     f"<td>{_esc('; '.join(f.get('differences', [])) or '-')}</td>"
                     f"<td>{_esc(f.get('reproduced'))}/{_esc(f.get('confirm_runs'))}<br><small>"
-                    f"seen in {_esc(f.get('occurrences'))} cases</small></td></tr>")
+                    f"seen in {_esc(f.get('occurrences'))} cases"
+                    f"{'<br>' + _esc(f.get('note')) if f.get('note') else ''}</small></td></tr>")
             out.append("</table>")
+        out.append(_flaky_table(g.get("flaky", [])))
         rows = g.get("behaviour", [])
         if rows:
             out.append("<table class='behaviour'><tr><th>switch</th><th>profile</th>"
@@ -168,6 +172,31 @@ def explore_section(doc: dict[str, Any]) -> str:
                            f"<td>{_esc(evidence)}</td></tr>")
             out.append("</table>")
     return "\n".join(out)
+
+
+def _flaky_table(flaky: list[dict[str, Any]]) -> str:
+    """Disagreements that did not reproduce: not findings; each attempt is the evidence."""
+    if not flaky:
+        return ""
+    rows = ["<h4>Flaky (not reproduced in every re-run; not findings)</h4>"
+            "<table class='flaky'><tr><th>#</th><th>disagreement</th><th>input</th>"
+            "<th>reproduced</th><th>attempts: what the phone requested</th></tr>"]
+    for i, f in enumerate(flaky, 1):
+        attempts = []
+        for n, a in enumerate(f.get("attempts", []), 1):
+            shown = ", ".join(a.get("requests", [])) or "nothing"
+            if a.get("dns"):
+                shown += "; DNS " + ", ".join(str(h) for h in a["dns"])
+            if a.get("broken"):
+                shown += f"; broken: {a['broken']}"
+            attempts.append(f"{n}. {'shows it' if a.get('shows') else 'does not'}: "
+                            f"<code>{_esc(shown)}</code>")
+        rows.append(f"<tr><td>{i}</td><td><b>{_esc(f.get('kind'))}</b>: {_esc(f.get('about'))}"
+                    f"</td><td><code>{_esc(f.get('minimal_template'))}</code></td>"
+                    f"<td>{_esc(f.get('reproduced'))}/{_esc(f.get('confirm_runs'))}</td>"
+                    f"<td>{'<br>'.join(attempts)}</td></tr>")
+    rows.append("</table>")
+    return "".join(rows)
 
 
 def _case_block(c: dict[str, Any]) -> str:

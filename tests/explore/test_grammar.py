@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -92,3 +93,25 @@ def test_case_size_counts_options_and_bytes() -> None:
         n, b, s = case_size(c)
         assert n == len(c.options) and b == sum(len(v) for v in c.render(LAB_IP).values())
         assert s == int(c.url_option != 160)
+
+
+def test_the_same_seed_gives_the_same_cases_in_another_process_with_other_local_code(
+        tmp_path: Path) -> None:
+    """Hypothesis draws constants from the source of local modules loaded in the process;
+    generation must not: ``hil explore``, the fast tests and the wire tests (each with
+    other modules loaded) replay one list of cases for one seed."""
+    import json
+    import subprocess
+    import sys
+
+    from framework.lab.session import ROOT
+
+    (tmp_path / "noise_constants.py").write_text(
+        "A = 'zz-local-noise'\nB = 'audiocodes.lab.example/zz;x.cfg'\nC = 4242\nD = 37\n"
+        "E = b'noise'\nF = ['x' * 3, 'semicolon;', '<MAC>', 'sub/', 7, 11, 13]\n")
+    script = ("import json, sys; sys.path.insert(0, sys.argv[1]); import noise_constants\n"
+              "from framework.explore.grammar import generate_cases\n"
+              "print(json.dumps([c.id for c in generate_cases(6, 80)]))")
+    out = subprocess.run([sys.executable, "-c", script, str(tmp_path)], cwd=ROOT, check=True,
+                         capture_output=True, text=True, timeout=120).stdout
+    assert json.loads(out) == [c.id for c in generate_cases(6, 80)]
