@@ -94,15 +94,17 @@ class ServiceProbe:
     # --- what the runner calls ---------------------------------------------------------
 
     def fault(self, needed: Iterable[str] | None = None,
-              alive: Iterable[str] = frozenset()) -> str | None:
+              alive: Iterable[str] = frozenset(), since: float | None = None) -> str | None:
         """A one-line fault of the first ``needed`` service (default: all) that does not
         answer, else None. Protocols in ``alive`` are not probed: a service that answered
-        a phone within the case is alive."""
+        a phone within the case is alive. ``since`` (wall clock): a liveness older than
+        this (the case's start) does not count, so a service that died during the case
+        is found."""
         wanted = set(needed) if needed is not None else set(PORTS)
         wanted -= set(alive)
         for name in ORDER:
             if name in wanted:
-                fault = self._check(self._services[name])
+                fault = self._check(self._services[name], since)
                 if fault is not None:
                     return fault
         return None
@@ -152,10 +154,11 @@ class ServiceProbe:
 
     # --- one service -------------------------------------------------------------------
 
-    def _cached(self, svc: _Service) -> object:
+    def _cached(self, svc: _Service, since: float | None = None) -> object:
         """The fresh answer (None alive, a fault string) or _MISS; holds the lock."""
         now = time.time()
-        alive = svc.alive_at is not None and now - svc.alive_at <= self.fresh_s
+        alive = svc.alive_at is not None and now - svc.alive_at <= self.fresh_s \
+            and (since is None or svc.alive_at >= since)
         dead = svc.fault_at is not None and now - svc.fault_at <= self.fresh_s
         if alive and not (dead and (svc.fault_at or 0.0) > (svc.alive_at or 0.0)):
             return None
@@ -163,9 +166,9 @@ class ServiceProbe:
             return svc.fault
         return _MISS
 
-    def _check(self, svc: _Service) -> str | None:
+    def _check(self, svc: _Service, since: float | None = None) -> str | None:
         with svc.cond:
-            cached = self._cached(svc)
+            cached = self._cached(svc, since)
             if cached is not _MISS:
                 return cached  # type: ignore[return-value]
             if svc.busy:  # one probe in flight: its result is ours

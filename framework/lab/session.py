@@ -672,7 +672,8 @@ class LabSession:
             def check(seen: set[str]) -> None:
                 needed = _needed_services(expected, [], []) | seen
                 checked["needed"] = needed
-                checked["fault"] = self._rig_fault(lane, needed, alive=self._served(window))
+                checked["fault"] = self._rig_fault(lane, needed, alive=self._served(window),
+                                                   since=window.opened_at)
 
             try:
                 listener.listen(window, len(expected.requests), ack_at, finished=finished,
@@ -689,7 +690,8 @@ class LabSession:
         fault = self._foreign_fault(spec, trigger_at) or checked.get("fault")
         late = _needed_services(expected, files, dns) - checked.get("needed", set())
         if fault is None and late:  # the phone used a service after the check began
-            fault = self.services_fault(late, alive=self._served(window))
+            fault = self.services_fault(late, alive=self._served(window),
+                                        since=window.opened_at)
         extra = {"trigger": path, "ack_at": [c.ack_at for c in window.cycles],
                  "cycles": len(window.cycles)}
         if fault is not None:
@@ -777,13 +779,16 @@ class LabSession:
                 f"{', all ignored by the lab DHCP server' if ignored else ', no ACK'}); ")
 
     def services_fault(self, needed: set[str] | None = None,
-                       alive: set[str] | frozenset[str] = frozenset()) -> str | None:
-        """Whether our own services (all, or the ``needed`` protocols) answer (ServiceProbe)."""
-        return self.probe.fault(needed, alive=alive)
+                       alive: set[str] | frozenset[str] = frozenset(),
+                       since: float | None = None) -> str | None:
+        """Whether our own services (all, or the ``needed`` protocols) answer (ServiceProbe);
+        a liveness older than ``since`` does not count."""
+        return self.probe.fault(needed, alive=alive, since=since)
 
     def _rig_fault(self, lane: Lane, needed: set[str] | None = None,
-                   alive: set[str] | frozenset[str] = frozenset()) -> str | None:
-        fault = self.services_fault(needed, alive=alive)
+                   alive: set[str] | frozenset[str] = frozenset(),
+                   since: float | None = None) -> str | None:
+        fault = self.services_fault(needed, alive=alive, since=since)
         if fault is None and lane.link is not None:
             problem = lane.link.health()
             if problem:

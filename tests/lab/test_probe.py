@@ -246,6 +246,20 @@ def test_a_stale_observation_does_not_spare_the_probe(
     assert hung.received >= 1
 
 
+def test_a_liveness_from_before_the_case_does_not_count_for_it(
+        lab: ProvisioningServices) -> None:
+    """A service that answered a second ago and died since: the case that began after
+    the liveness still probes it, and finds it dead."""
+    ports = {p: bound for p, (_, bound) in lab.endpoints.items()}
+    probe = ServiceProbe(HOST, ports=ports)
+    assert probe.fault({"dns"}) is None  # alive, and fresh for 2 s
+    lab.dns.stop()
+    case_start = time.time()
+    assert probe.fault({"dns"}) is None  # fresh: no probe for callers without a case
+    assert probe.fault({"dns"}, since=case_start) == (
+        f"lab DNS on {HOST}:{ports['dns']} does not answer (ConnectionRefusedError)")
+
+
 def test_bad_timing_is_one_clear_error() -> None:
     with pytest.raises(ValueError, match="floor_s <= budget_s"):
         ServiceProbe(HOST, floor_s=5.0, budget_s=1.0)
