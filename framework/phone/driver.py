@@ -528,11 +528,11 @@ class Phone400HD:
 
     def watch_restart(self, callback: Callable[[], None]) -> Callable[[], None] | None:
         """Call ``callback`` when the console shows the phone restarting on its own (its
-        reboot or boot banner); returns the function that stops watching, or None when no
-        console is open (an SSH console dies with the phone and shows nothing)."""
+        reboot banner: a power cut prints none, so the trigger's own boot is not taken
+        for one); returns the function that stops watching, or None when no console is
+        open (an SSH console dies with the phone and shows nothing)."""
         con = self._console
-        pattern = "|".join(p for p in (self.dialect.reboot_banner, self.dialect.boot_banner)
-                           if p)
+        pattern = self.dialect.reboot_banner
         watch = getattr(con, "watch", None)
         if not pattern or not callable(watch):
             return None
