@@ -189,17 +189,24 @@ class CaseListener:
         return self
 
     def _began_after(self, ack: float, window: CaseWindow) -> float | None:
-        """When the phone began a new cycle after the lease of ``ack``, if it did: a DHCP
-        DISCOVER (or INIT REQUEST) after that ACK, or a restart banner read after the
-        phone's first request of this cycle (a banner is stamped when it is read, and a
-        loaded console delivers the trigger's own boot banner after the ACK)."""
+        """When the phone began a new cycle after the lease of ``ack``, if it did.
+
+        A DHCP DISCOVER (or INIT REQUEST) after that ACK says so exactly (the transcript
+        stamps what it saw). A restart banner on the console says so early (a real phone
+        takes a minute to boot) but late-stamped: it is stamped when it is read, and a
+        loaded console delivers it after the phone already asked for its new lease. So
+        banners are counted, not timed: each restart prints one, so the case has a
+        restart not yet followed when it has read more banners (since the phone's first
+        request in the case) than it has followed restarts."""
         dhcp = next((t for t in list(self._starts) if t > ack), None)
         if dhcp is not None:
             return dhcp
-        first = min((r.time for r in self._records(window) if r.time >= ack), default=None)
+        first = min((r.time for r in self._records(window)), default=None)
         if first is None:
             return None
-        return next((t for t in list(self._restarts_seen) if t > first), None)
+        banners = [t for t in list(self._restarts_seen) if t > first]
+        followed = len(window.cycles) - 1
+        return banners[followed] if len(banners) > followed else None
 
     def __exit__(self, *exc: object) -> None:
         for stop in self._stops:
