@@ -661,9 +661,6 @@ class LabSession:
                 self.record.update_phone(spec.name, state="quarantined", broken_reason=reason)
                 return self._result(lane, case, expected, [], [], Verdict.BROKEN, reason,
                                     start=trigger_at, options=options)
-            # Before this ACK the phone could not know the case's options: what it asked
-            # for until now belongs to the previous case.
-            self._close_previous(lane, ack_at)
             window = CaseWindow(trigger_at)
 
             # A firmware verdict only when the rig worked: our own services (a service
@@ -680,6 +677,11 @@ class LabSession:
                                 on_settle=check)
             except RigFault as exc:  # a second DHCP cycle that got no lease
                 checked["fault"] = checked.get("fault") or f"{spec.name}: {exc}"
+        # Before this case's ACK the phone could not know the case's options: what it
+        # asked for until then belongs to the previous case. Closed only now, so that a
+        # transfer begun before the ACK has surely been logged (a service logs a request
+        # when its transfer ends).
+        self._close_previous(lane, ack_at)
         files: list[Observed] = []
         dns: list[Observed] = []
         for cycle in window.cycles:

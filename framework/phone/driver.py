@@ -390,7 +390,23 @@ class Phone400HD:
                 return None  # latched: the operation that broke it says why
             try:
                 con = self._open_console()
-                if self._logged_in:
+                if self._logged_in and self.kind != "ssh":
+                    # the shell's prompt, or a login prompt: the phone restarted on its
+                    # own and its banner has not been read yet (log in again)
+                    d = self.dialect
+                    con.discard()
+                    con.sendline("")
+                    found = con.expect([self.prompt, d.login_prompt, d.password_prompt],
+                                       timeout)
+                    if found.index != 0:
+                        self._logged_in = False
+                        self._note("a login prompt where the shell was: the phone "
+                                   "restarted; logging in again")
+                        if found.index == 2:  # a half-finished login: fail it first
+                            con.sendline("")
+                            con.expect(d.login_prompt, timeout)
+                        self._enter_credentials(con)
+                elif self._logged_in:
                     con.run("", timeout)
                 elif self.kind == "ssh":
                     con.read_until_prompt(timeout)
