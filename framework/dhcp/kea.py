@@ -134,6 +134,7 @@ class KeaDhcpServer:
         self._reader: threading.Thread | None = None
         self._sniffer: threading.Thread | None = None
         self._kea_started = threading.Event()
+        self._kea_up = False
         self._sniffer_ready = threading.Event()
         self._sniffer_error: BaseException | None = None
         self._stopping = threading.Event()
@@ -175,6 +176,7 @@ class KeaDhcpServer:
         kwargs: dict[str, Any] = dict(stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                       env=env, cwd=self._dir)
         self._kea_started.clear()
+        self._kea_up = False
         if self.settings.netns is not None:
             self._proc = Netns(self.settings.netns).popen(argv, **kwargs)
         else:
@@ -184,7 +186,9 @@ class KeaDhcpServer:
                                         name=f"kea-log-{self.settings.interface}", daemon=True)
         self._reader.start()
         started = self._kea_started.wait(START_TIMEOUT_S)
-        if not started or self._proc.poll() is not None:
+        # the reader also wakes us at EOF: Kea closed its output, so it is exiting even
+        # when the process is not reaped yet (poll() may still say running)
+        if not started or not self._kea_up or self._proc.poll() is not None:
             errors = [line for line in self._log if " ERROR " in line or " FATAL " in line]
             # "2026-.. ERROR [kea-dhcp4.dhcp4/pid.tid] DHCP4_X text" -> "DHCP4_X text"
             detail = "; ".join(line.split("] ", 1)[-1] for line in (errors or list(self._log))[-2:])
@@ -231,6 +235,7 @@ class KeaDhcpServer:
             line = line.rstrip("\n")
             self._log.append(line)
             if "DHCP4_STARTED" in line:
+                self._kea_up = True
                 self._kea_started.set()
             if " ERROR " in line or " FATAL " in line:
                 log.warning("kea: %s", line)
