@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `python benchmarks/NAME.py` from a clean checkout
     sys.path.insert(0, str(ROOT))
 
-from framework.lab.catalogue import ALL_CASES, Case  # noqa: E402
+from framework.runner.catalogue import ALL_CASES, Case  # noqa: E402
 
 PREFIX_BASE = "hilt-b"
 
@@ -182,8 +182,8 @@ def run_matrix(rig: Path, cases: Sequence[Case], *, settle_s: float, boot_time_s
                trigger: str = "reprovision", capture: bool = True,
                timeout_s: float = 1800.0, measure_overheads: bool = False) -> MatrixRun:
     """Every case on every phone of ``rig``, all lanes at once; timed (see module doc)."""
-    from framework.lab.phones import RigFault
-    from framework.lab.session import LabSession, RunOptions
+    from framework.runner.phones import RigFault
+    from framework.runner.session import LabSession, RunOptions
 
     with tempfile.TemporaryDirectory(prefix="hil-bench-") as reports:
         t0 = time.monotonic()

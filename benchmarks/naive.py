@@ -42,10 +42,10 @@ from _bench import (
 def naive_run(rig: Path, cases: list[Any], *, fixed_sleep_s: float, off_time_s: float
               ) -> tuple[float, int, int]:
     """(wall, expected requests, requests seen) of the one-phone-at-a-time script."""
-    from framework.lab.catalogue import LAB_NAME
-    from framework.lab.phones import RigFault
-    from framework.lab.session import LAB_CONFIG, LabSession, RunOptions
     from framework.resolution import PhoneIdentity, PhoneSettings, resolve
+    from framework.runner.catalogue import LAB_DNS_NAME
+    from framework.runner.phones import RigFault
+    from framework.runner.session import LAB_CONFIG, LabSession, RunOptions
 
     with tempfile.TemporaryDirectory(prefix="hil-bench-") as reports:
         session = LabSession(RunOptions(rig_path=rig, reports_dir=Path(reports),
@@ -67,7 +67,7 @@ def naive_run(rig: Path, cases: list[Any], *, fixed_sleep_s: float, off_time_s: 
                         lane.link.set_setting("provisioning/url_option_value",
                                               str(case.url_option))
                         lane.url_option = case.url_option
-                    options = case.render(session.lab_ip, LAB_NAME)
+                    options = case.render(session.lab_ip, LAB_DNS_NAME)
                     expected = resolve(options, PhoneIdentity(spec.model, spec.mac),
                                        lane.profile, PhoneSettings(url_option=case.url_option))
                     for req in expected.requests:

@@ -123,8 +123,8 @@ def sim_peak_rss_mib(sim_prefix: str) -> float:
 
 
 def swarm(rig: Path, sim_prefix: str, settle_s: float, capture: bool) -> dict[str, Any]:
-    from framework.lab.phones import RigFault
-    from framework.lab.session import LabSession, RunOptions
+    from framework.runner.phones import RigFault
+    from framework.runner.session import LabSession, RunOptions
 
     case = next(c for c in ALL_CASES if c.id == CASE_ID)
     with tempfile.TemporaryDirectory(prefix="hil-bench-") as reports:

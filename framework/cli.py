@@ -2,7 +2,7 @@
 
 Sub-command groups live next to the code they drive, each a module exposing a
 ``typer.Typer`` named ``app``: ``framework.sim.cli`` (``hil sim``), ``framework.rig.cli``
-(``hil rig``), ``framework.lab.cli`` (``hil lab``), ``framework.report.cli`` (``hil report``).
+(``hil rig``), ``framework.runner.cli`` (``hil lab``), ``framework.report.cli`` (``hil report``).
 """
 
 from __future__ import annotations
@@ -120,11 +120,11 @@ def resolve_command(
 _GROUPS = {
     "sim": "framework.sim.cli",
     "rig": "framework.rig.cli",
-    "lab": "framework.lab.cli",
+    "lab": "framework.runner.cli",
     "report": "framework.report.cli",
 }
 _COMMANDS = {
-    "run": "framework.lab.run_cli",
+    "run": "framework.runner.run_cli",
     "explore": "framework.explore.cli",
 }
 

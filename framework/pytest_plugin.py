@@ -1,6 +1,6 @@
 """The pytest plugin: `pytest testcases --rig FILE` runs every case on every phone.
 
-Thin over :mod:`framework.lab.session`. At the end of collection the plugin knows every
+Thin over :mod:`framework.runner.session`. At the end of collection the plugin knows every
 (case, phone) item; the lab session starts once and runs them in one lane per phone, all
 lanes at once. Each test item then waits for its own result (an event) and reports it:
 
@@ -19,9 +19,9 @@ from typing import Any, NoReturn
 
 import pytest
 
-from framework.lab.catalogue import Case
-from framework.lab.phones import RigFault
-from framework.lab.session import ROOT, LabSession, RunOptions
+from framework.runner.catalogue import Case
+from framework.runner.phones import RigFault
+from framework.runner.session import ROOT, LabSession, RunOptions
 
 _ITEMS_KEY = pytest.StashKey[list[tuple[Case, str]]]()
 

@@ -1,4 +1,4 @@
-"""HIL test cases: every case of framework.lab.catalogue on every phone of the rig.
+"""HIL test cases: every case of framework.runner.catalogue on every phone of the rig.
 
 Run: ``pytest testcases --rig rigs/sim.yaml`` (or ``hil run``). Options: see
 ``pytest --help`` under "400HD hardware-in-the-loop lab".
@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from framework.lab.catalogue import Case
 from framework.pytest_plugin import report_case
+from framework.runner.catalogue import Case
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from framework.lab.catalogue import PRECEDENCE
+from framework.runner.catalogue import PRECEDENCE
 
 
 @pytest.mark.parametrize("case", PRECEDENCE, ids=[c.id for c in PRECEDENCE])

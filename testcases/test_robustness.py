@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from framework.lab.catalogue import ROBUSTNESS
+from framework.runner.catalogue import ROBUSTNESS
 
 
 @pytest.mark.parametrize("case", ROBUSTNESS, ids=[c.id for c in ROBUSTNESS])

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from framework.lab.catalogue import TABLE_10_2
+from framework.runner.catalogue import TABLE_10_2
 
 
 @pytest.mark.parametrize("case", TABLE_10_2, ids=[c.id for c in TABLE_10_2])

@@ -26,8 +26,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from framework.lab.catalogue import LAB_NAME, Case
-from framework.lab.verdict import Observed, difference_kind, judge
 from framework.resolution import (
     ExpectedProvisioning,
     PhoneIdentity,
@@ -36,6 +34,8 @@ from framework.resolution import (
     Promise,
     resolve,
 )
+from framework.runner.catalogue import LAB_DNS_NAME, Case
+from framework.runner.verdict import Observed, difference_kind, judge
 
 FILE_PROTOCOLS = ("tftp", "http", "https", "ftp")
 _DEFAULT_PORT = re.compile(r"^(?P<p>tftp|http|https|ftp)://(?P<a>[^/]*?):(?P<port>69|80|443|21)"
@@ -73,7 +73,7 @@ class Trial:
         return [o.url for o in self.files if o.url]
 
     def options(self) -> dict[int, bytes]:
-        return self.case.render(self.lab_ip, LAB_NAME)
+        return self.case.render(self.lab_ip, LAB_DNS_NAME)
 
     @classmethod
     def from_entry(cls, case: Case, entry: Mapping[str, Any], lab_ip: str) -> Trial:
@@ -157,7 +157,7 @@ def difference_kinds(differences: Iterable[str]) -> frozenset[str]:
     """The kinds of a judgement's differences, without URLs: what a finding is *about*.
 
     ``configuration: expected …, requested … (MAC case differs)`` -> ``configuration:MAC
-    case`` (each phrase read back by :func:`framework.lab.verdict.difference_kind`); ``… not requested`` -> ``configuration:missing``; an unexpected request ->
+    case`` (each phrase read back by :func:`framework.runner.verdict.difference_kind`); ``… not requested`` -> ``configuration:missing``; an unexpected request ->
     ``extra-request``; the 10.1 order -> ``order``; a stray DNS look-up -> ``extra-dns``.
     """
     out: set[str] = set()

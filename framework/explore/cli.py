@@ -18,8 +18,8 @@ from typing import Annotated, Any
 
 import typer
 
-from framework.lab.session import ROOT
 from framework.resolution import Profile, ResolutionInputError, get_profile
+from framework.runner.session import ROOT
 
 
 def load_profile(spec: str) -> Profile:
@@ -85,9 +85,9 @@ def command(
     # Imported here: `hil` mounts this command at start-up, and the grammar needs
     # hypothesis, which only `hil explore` should pay for.
     from framework.explore.engine import ExploreConfig
-    from framework.lab.phones import RigFault
-    from framework.lab.session import LabSession, RunOptions
     from framework.rig import RigError
+    from framework.runner.phones import RigFault
+    from framework.runner.session import LabSession, RunOptions
 
     if budget is not None and time_s is not None:
         raise typer.BadParameter("give --budget or --time, not both", param_hint="--budget")
@@ -121,8 +121,8 @@ def command(
 
 def _html_report(run_dir: Path) -> Path:
     """The run's HTML report, its exploration section included (``hil report html``)."""
-    from framework.lab.record import load_record
     from framework.report import html
+    from framework.runner.record import load_record
 
     return html.write(load_record(run_dir), run_dir / "certification.html")
 

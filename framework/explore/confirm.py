@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from framework.explore.assess import Trial
-from framework.lab.catalogue import Case
+from framework.runner.catalogue import Case
 
 
 @dataclass(frozen=True)

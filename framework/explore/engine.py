@@ -42,8 +42,8 @@ from framework.explore.grammar import case_key, case_size, generate_cases
 from framework.explore.infer import BehaviourRow, infer_profile, profile_document
 from framework.explore.oracle import Oracle
 from framework.explore.shrink import shrink
-from framework.lab.catalogue import Case, VendorTlv
 from framework.resolution import Profile, Promise
+from framework.runner.catalogue import Case, VendorTlv
 
 
 @dataclass

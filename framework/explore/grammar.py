@@ -1,6 +1,6 @@
 """A grammar of DHCP provisioning inputs, as hypothesis strategies.
 
-Every generated input is a :class:`framework.lab.catalogue.Case` (group ``explore``) whose
+Every generated input is a :class:`framework.runner.catalogue.Case` (group ``explore``) whose
 option values name the lab server only through the ``{ip}`` / ``{name}`` placeholders or
 spellings of the lab DNS name (the lab DNS answers any case), so a generated case never
 points a phone outside the lab. The grammar covers what the provisioning chapter leaves
@@ -26,7 +26,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from framework.lab.catalogue import LAB_NAME, Case, VendorTlv
+from framework.runner.catalogue import LAB_DNS_NAME, Case, VendorTlv
 
 #: The address used to measure a case's size (any lab address has the same length class).
 SIZE_IP = "192.0.2.1"
@@ -53,7 +53,7 @@ protocols: st.SearchStrategy[str] = st.one_of(
 )
 #: The lab server: its address, the lab name as the rig writes it, or any spelling of it.
 hosts: st.SearchStrategy[str] = st.one_of(
-    st.just("{ip}"), st.just("{name}"), _case_variants(LAB_NAME))
+    st.just("{ip}"), st.just("{name}"), _case_variants(LAB_DNS_NAME))
 segment = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_", min_size=1, max_size=8)
 directories = st.lists(segment, max_size=2).map(lambda segs: "".join(s + "/" for s in segs))
 firmware_names = st.one_of(
@@ -346,6 +346,6 @@ def _without_local_constants() -> Iterator[None]:
 
 def case_size(case: Case, ip: str = SIZE_IP) -> tuple[int, int, int]:
     """How big an input is: options sent, bytes sent, and whether it needs a setting."""
-    rendered = case.render(ip, LAB_NAME)
+    rendered = case.render(ip, LAB_DNS_NAME)
     return (len(rendered), sum(len(v) for v in rendered.values()),
             int(case.url_option != 160))

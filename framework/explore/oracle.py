@@ -15,8 +15,8 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 from framework.explore.assess import Trial
-from framework.lab.catalogue import LAB_NAME, Case
-from framework.lab.verdict import Observed
+from framework.runner.catalogue import LAB_DNS_NAME, Case
+from framework.runner.verdict import Observed
 
 
 class Oracle(Protocol):
@@ -44,7 +44,7 @@ class PlannerOracle:
     def run(self, case: Case) -> Trial:
         self.calls += 1
         plan = self.firmware_impl.plan(
-            case.render(self.lab_ip, LAB_NAME), model=self.model, mac=self.mac,
+            case.render(self.lab_ip, LAB_DNS_NAME), model=self.model, mac=self.mac,
             settings={"provisioning/url_option_value": str(case.url_option)})
         files: list[Observed] = []
         dns: list[Observed] = []

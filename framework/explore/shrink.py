@@ -19,11 +19,11 @@ from dataclasses import dataclass
 
 from framework.explore.assess import Trial
 from framework.explore.grammar import OVERRIDE_OPTION, OptionValue, case_key, case_size, make_case
-from framework.lab.catalogue import LAB_NAME, Case, VendorTlv
+from framework.runner.catalogue import LAB_DNS_NAME, Case, VendorTlv
 
 _PROTO = re.compile(r"^\s*([A-Za-z]+)://")
 _PORT = re.compile(r"^((?:[A-Za-z]+://)?[^/:;]+):\d+")
-_NAME_ANY_CASE = re.compile(re.escape(LAB_NAME), re.IGNORECASE)
+_NAME_ANY_CASE = re.compile(re.escape(LAB_DNS_NAME), re.IGNORECASE)
 _RUN = re.compile(r"(.)\1{7,}")
 
 

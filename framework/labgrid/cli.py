@@ -1,6 +1,6 @@
 """`hil lab run | publish | janitor`: lab scale through a labgrid coordinator.
 
-Mounted under `hil lab` by framework/lab/cli.py (``register(app)``). labgrid itself runs
+Mounted under `hil lab` by framework/runner/cli.py (``register(app)``). labgrid itself runs
 from its own venv (framework.labgrid.client). Bad input is one line on stderr, exit 2.
 """
 
@@ -161,8 +161,8 @@ def run_command(
 
 def _write_merge(lab: LabRun, runs: list[PlaceRun]) -> Path:
     """The merged record and report of the places that ran; one summary line per place."""
-    from framework.lab.record import RecordError, load_record
     from framework.report.merge import SourceRun, merge, write_merged
+    from framework.runner.record import RecordError, load_record
 
     sources = []
     for r in runs:

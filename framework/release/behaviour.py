@@ -76,7 +76,7 @@ def case_entry(case: UpgradeCase, *, phone: str, model: str, mac: str, release_v
                url_option: int, offer: ImageOffer | None, verdict: str, reason: str,
                start: float, end: float, observed: list[dict[str, Any]],
                evidence: list[dict[str, Any]], profile: str | None) -> dict[str, Any]:
-    """A record entry shaped like the matrix's (framework.lab.session._result)."""
+    """A record entry shaped like the matrix's (framework.runner.session._result)."""
     return {
         "id": case.id, "group": "upgrade", "title": case.title, "manual": case.manual,
         "phone": phone, "model": model, "mac": mac, "firmware": release_version,

@@ -34,7 +34,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from framework.lab.phones import RigFault
 from framework.release.behaviour import (
     INSTALLS_RELEASE,
     REJECTS_CORRUPTED,
@@ -53,9 +52,10 @@ from framework.release.images import (
     read_image,
 )
 from framework.resolution import ResolutionInputError, get_profile, profile_for_version
+from framework.runner.phones import RigFault
 
 if TYPE_CHECKING:
-    from framework.lab.session import LabSession, Lane
+    from framework.runner.session import LabSession, Lane
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +205,7 @@ def _evidence(session: LabSession, lane: Lane, since: float, name: str,
               summary_doc: dict[str, Any]) -> list[dict[str, Any]]:
     """Files under ``evidence/<phone>/<name>/``: the summary, this phone's requests, its
     DHCP transcript and console excerpt since ``since``."""
-    from framework.lab.record import evidence_entry
+    from framework.runner.record import evidence_entry
 
     d = session.run_dir / "evidence" / lane.spec.name / name.replace("/", "_")
     d.mkdir(parents=True, exist_ok=True)

@@ -10,9 +10,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from framework.lab.record import RecordError, load_record
 from framework.report import diff as diff_mod
 from framework.report import html
+from framework.runner.record import RecordError, load_record
 
 app = typer.Typer(help="Certification reports: render, diff, merge.", no_args_is_help=True)
 

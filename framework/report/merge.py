@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from framework.lab.record import summarise
+from framework.runner.record import summarise
 
 
 @dataclass(frozen=True)
@@ -75,8 +75,8 @@ def write_merged(doc: Mapping[str, Any], out_dir: Path) -> Path:
     """Write ``certification.json`` (atomically) and ``certification.html`` into out_dir."""
     import json
 
-    from framework.lab.record import _atomic_write
     from framework.report import html
+    from framework.runner.record import _atomic_write
 
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "certification.json"

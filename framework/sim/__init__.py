@@ -2,6 +2,6 @@
 
 The framework talks to it only over the wire (DHCP, DNS, TFTP/HTTP(S)/FTP, SNMP, serial
 over TCP, SSH), exactly as to a real bench. ``hil sim up`` (framework.sim.cli) starts it
-as a separate process (framework.sim.lab); the virtual firmware (framework.sim.firmware)
+as a separate process (framework.sim.bench); the virtual firmware (framework.sim.firmware)
 is written independently of framework.resolution.
 """

@@ -265,7 +265,7 @@ def serve(rig: RigOption = DEFAULT_RIG,
           ready_fd: Annotated[int | None, typer.Option(help="pipe for the readiness line")]
           = None) -> None:
     """Run the lab in the foreground until SIGTERM/SIGINT (what `hil sim up` starts)."""
-    from framework.sim.lab import serve as serve_lab
+    from framework.sim.bench import serve as serve_bench
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     _need_privileges("serve")
@@ -285,4 +285,4 @@ def serve(rig: RigOption = DEFAULT_RIG,
     except (RigError, SimConfigError) as exc:
         ready(f"error: {exc}")
         raise typer.Exit(2) from None
-    raise typer.Exit(serve_lab(bench, ready))
+    raise typer.Exit(serve_bench(bench, ready))

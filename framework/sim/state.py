@@ -1,6 +1,6 @@
 """The sim lab's files under ``/run/hil`` (``$HIL_RUN_DIR``): state, log, control socket.
 
-Kept apart from framework.sim.lab so that ``hil sim status/down/fault`` read them without
+Kept apart from framework.sim.bench so that ``hil sim status/down/fault`` read them without
 importing the lab's heavy dependencies (scapy, paramiko, pysnmp).
 """
 

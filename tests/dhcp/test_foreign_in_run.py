@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from framework.lab.catalogue import ALL_CASES, by_id
-from framework.lab.session import LabSession, RunOptions
 from framework.netns import Netns, have_privileges
+from framework.runner.catalogue import ALL_CASES, by_id
+from framework.runner.session import LabSession, RunOptions
 from framework.sim.rigfile import write_sim_rig
 from tests.dhcp.foreign_servers import Udhcpd, have
 

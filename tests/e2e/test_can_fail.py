@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from framework.lab.catalogue import ALL_CASES, LAB_NAME, Case, by_id
-from framework.lab.session import LabSession, RunOptions
 from framework.netns import have_privileges
 from framework.resolution import PhoneIdentity, PhoneSettings, get_profile, resolve
+from framework.runner.catalogue import ALL_CASES, LAB_DNS_NAME, Case, by_id
+from framework.runner.session import LabSession, RunOptions
 from framework.sim.firmware import DEVIATIONS, REQUEST_DEVIATIONS, Faithful400HD
 from framework.sim.rigfile import MODELS, write_sim_rig
 
@@ -40,7 +40,7 @@ def _mac(i: int) -> str:
 def _plan(deviations: set[str], case: Case, model: str, mac: str) -> list[tuple[str, str]]:
     fw = Faithful400HD(deviations=deviations)
     settings = {"provisioning/url_option_value": str(case.url_option)}
-    plan = fw.plan(case.render(LAB_IP, LAB_NAME), model=model, mac=mac, settings=settings)
+    plan = fw.plan(case.render(LAB_IP, LAB_DNS_NAME), model=model, mac=mac, settings=settings)
     # What the lab can see: SIP PnP is not recorded, and the redirect server's name gets
     # NXDOMAIN from the lab DNS, so of a redirect attempt only its DNS query shows.
     return [(r.purpose, r.host if r.purpose == "redirect" else r.url) for r in plan.requests
@@ -50,7 +50,7 @@ def _plan(deviations: set[str], case: Case, model: str, mac: str) -> list[tuple[
 def should_fail(deviation: str, model: str, mac: str) -> set[str]:
     out = set()
     for case in ALL_CASES:
-        expected = resolve(case.render(LAB_IP, LAB_NAME), PhoneIdentity(model, mac),
+        expected = resolve(case.render(LAB_IP, LAB_DNS_NAME), PhoneIdentity(model, mac),
                            get_profile("2.2"), PhoneSettings(url_option=case.url_option))
         if expected.promised and _plan({deviation}, case, model, mac) != _plan(
                 set(), case, model, mac):

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from framework.lab.catalogue import by_id
-from framework.lab.session import LabSession, RunOptions
 from framework.netns import have_privileges
+from framework.runner.catalogue import by_id
+from framework.runner.session import LabSession, RunOptions
 from framework.sim.rigfile import write_sim_rig
 
 pytestmark = [pytest.mark.netns, pytest.mark.timeout(600),

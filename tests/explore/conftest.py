@@ -6,8 +6,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from framework.lab.catalogue import LAB_NAME, Case
 from framework.resolution import Profile, get_profile
+from framework.runner.catalogue import LAB_DNS_NAME, Case
 from framework.sim.firmware import DEVIATIONS, REQUEST_DEVIATIONS, Faithful400HD
 from framework.sim.rigfile import MODELS
 
@@ -55,7 +55,7 @@ def planned(deviations: set[str], case: Case, model: str = "440HD",
             mac: str = "00908F000001") -> list[tuple[str, str]]:
     """What the lab can see of the sim firmware's plan (the e2e tests' reference)."""
     plan = Faithful400HD(deviations=deviations).plan(
-        case.render(LAB_IP, LAB_NAME), model=model, mac=mac,
+        case.render(LAB_IP, LAB_DNS_NAME), model=model, mac=mac,
         settings={"provisioning/url_option_value": str(case.url_option)})
     return [(r.purpose, r.host if r.purpose == "redirect" else r.url) for r in plan.requests
             if r.purpose != "sip-pnp" and not r.late]

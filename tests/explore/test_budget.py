@@ -18,7 +18,7 @@ import pytest
 from framework.explore.engine import ExploreConfig, Explorer
 from framework.explore.grammar import case_size, generate_cases
 from framework.explore.oracle import PlannerOracle
-from framework.lab.catalogue import ALL_CASES, Case
+from framework.runner.catalogue import ALL_CASES, Case
 from tests.explore.conftest import (
     CASES_PER_PHONE,
     EXPLORED_DEVIATIONS,

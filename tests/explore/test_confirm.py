@@ -12,9 +12,9 @@ from framework.explore.findings import document, markdown
 from framework.explore.grammar import generate_cases
 from framework.explore.oracle import PlannerOracle
 from framework.explore.shrink import candidates
-from framework.lab.catalogue import Case
-from framework.lab.verdict import Observed
 from framework.report.html import explore_section
+from framework.runner.catalogue import Case
+from framework.runner.verdict import Observed
 from tests.explore.conftest import SIM_PROFILE
 
 LEAK = "tftp://192.0.2.1/leaked-from-an-earlier-input.cfg"

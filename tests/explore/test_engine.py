@@ -17,8 +17,8 @@ from framework.explore.engine import ExploreConfig, Explorer, GroupResult
 from framework.explore.findings import document, markdown, write
 from framework.explore.grammar import case_size
 from framework.explore.oracle import PlannerOracle
-from framework.lab.catalogue import ALL_CASES
 from framework.resolution import Profile
+from framework.runner.catalogue import ALL_CASES
 from tests.explore.conftest import (
     EXPLORED_DEVIATIONS,
     SIM_PROFILE,

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from framework.explore.grammar import OVERRIDE_OPTION, case_size, generate_cases
-from framework.lab.catalogue import LAB_NAME, VendorTlv
 from framework.resolution import PhoneIdentity, PhoneSettings, get_profile, resolve
+from framework.runner.catalogue import LAB_DNS_NAME, VendorTlv
 from framework.sim.firmware import REDIRECT_HOST, SIP_PNP_GROUP, Faithful400HD
 from tests.explore.conftest import LAB_IP
 
@@ -32,7 +32,7 @@ def test_grammar_covers_the_listed_shapes(cases: list) -> None:
         for v in c.options.values():
             texts.append(v.text if isinstance(v, VendorTlv) else
                          v.decode("latin-1") if isinstance(v, bytes) else v)
-    rendered = [c.render(LAB_IP, LAB_NAME) for c in cases]
+    rendered = [c.render(LAB_IP, LAB_DNS_NAME) for c in cases]
     features = {
         "url option override": any(c.url_option == OVERRIDE_OPTION for c in cases),
         "option 160": any(160 in c.options for c in cases),
@@ -41,7 +41,7 @@ def test_grammar_covers_the_listed_shapes(cases: list) -> None:
         "option 43 vendor TLV": any(isinstance(c.options.get(43), VendorTlv) for c in cases),
         "all of 160/66/67/43": any({160, 66, 67, 43} <= set(c.options) for c in cases),
         "IP host": any("{ip}" in t for t in texts),
-        "lab name, odd case": any(LAB_NAME.lower() in t.lower() and LAB_NAME not in t
+        "lab name, odd case": any(LAB_DNS_NAME.lower() in t.lower() and LAB_DNS_NAME not in t
                                   for t in texts),
         "port": any(re.search(r"\}:\d+|[a-z]:\d+", t) for t in texts),
         "odd-case protocol": any(re.match(r"(?=.*[A-Z])[A-Za-z]+://", t.strip()) for t in texts),
@@ -72,9 +72,9 @@ def test_generated_cases_only_ever_point_at_the_lab(cases: list) -> None:
     """The sim firmware asks only the lab (or its own redirect fallback, which the lab DNS
     answers NXDOMAIN) for every generated input."""
     fw = Faithful400HD()
-    allowed = {LAB_IP, LAB_NAME.lower(), REDIRECT_HOST, SIP_PNP_GROUP}
+    allowed = {LAB_IP, LAB_DNS_NAME.lower(), REDIRECT_HOST, SIP_PNP_GROUP}
     for c in cases:
-        plan = fw.plan(c.render(LAB_IP, LAB_NAME), model="440HD", mac="00908F000001",
+        plan = fw.plan(c.render(LAB_IP, LAB_DNS_NAME), model="440HD", mac="00908F000001",
                        settings={"provisioning/url_option_value": str(c.url_option)})
         hosts = {r.host.lower() for r in plan.requests}
         assert hosts <= allowed, (c.options, hosts)
@@ -82,7 +82,7 @@ def test_generated_cases_only_ever_point_at_the_lab(cases: list) -> None:
 
 def test_the_core_gives_a_defined_answer_for_every_generated_input(cases: list) -> None:
     for c in cases:
-        r = resolve(c.render(LAB_IP, LAB_NAME), PhoneIdentity("440HD", "00908F000001"),
+        r = resolve(c.render(LAB_IP, LAB_DNS_NAME), PhoneIdentity("440HD", "00908F000001"),
                     get_profile("2.2"), PhoneSettings(url_option=c.url_option))
         assert r.explanation and r.rule
 
@@ -104,7 +104,7 @@ def test_the_same_seed_gives_the_same_cases_in_another_process_with_other_local_
     import subprocess
     import sys
 
-    from framework.lab.session import ROOT
+    from framework.runner.session import ROOT
 
     (tmp_path / "noise_constants.py").write_text(
         "A = 'zz-local-noise'\nB = 'audiocodes.lab.example/zz;x.cfg'\nC = 4242\nD = 37\n"

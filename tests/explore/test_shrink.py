@@ -6,7 +6,7 @@ from framework.explore.assess import assess, difference_kinds, without_default_p
 from framework.explore.grammar import case_size, make_case
 from framework.explore.oracle import PlannerOracle
 from framework.explore.shrink import candidates, shrink
-from framework.lab.catalogue import VendorTlv
+from framework.runner.catalogue import VendorTlv
 from tests.explore.conftest import SIM_PROFILE
 
 

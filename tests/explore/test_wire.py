@@ -23,9 +23,9 @@ from framework.explore.engine import ExploreConfig, Explorer, GroupResult
 from framework.explore.grammar import case_size, make_case
 from framework.explore.infer import profile_document
 from framework.explore.oracle import LaneOracle
-from framework.lab.catalogue import ALL_CASES
-from framework.lab.session import ROOT, LabSession, RunOptions
 from framework.netns import have_privileges
+from framework.runner.catalogue import ALL_CASES
+from framework.runner.session import ROOT, LabSession, RunOptions
 from framework.sim.rigfile import write_sim_rig
 from tests.explore.conftest import (
     CASES_PER_PHONE,

@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from framework.lab.catalogue import by_id
-from framework.lab.phones import RigFault
-from framework.lab.record import load_record
-from framework.lab.session import ROOT, LabSession, RunOptions
 from framework.netns import Netns, have_privileges
+from framework.runner.catalogue import by_id
+from framework.runner.phones import RigFault
+from framework.runner.record import load_record
+from framework.runner.session import ROOT, LabSession, RunOptions
 from framework.sim.rigfile import write_sim_rig
 
 pytestmark = [pytest.mark.netns, pytest.mark.timeout(600),

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from framework.lab.record import load_record
 from framework.netns import have_privileges, list_namespaces
+from framework.runner.record import load_record
 from framework.sim.rigfile import write_sim_rig
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from framework.lab.catalogue import ALL_CASES as CASES
-from framework.lab.record import load_record
 from framework.netns import have_privileges
+from framework.runner.catalogue import ALL_CASES as CASES
+from framework.runner.record import load_record
 from framework.sim.rigfile import write_sim_rig
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from framework.lab.record import CertificationRecord, load_record
 from framework.report.merge import SourceRun, merge
+from framework.runner.record import CertificationRecord, load_record
 
 ROOT = Path(__file__).resolve().parents[2]
 

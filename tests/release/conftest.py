@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from framework.lab.session import LabSession, RunOptions
+from framework.runner.session import LabSession, RunOptions
 from framework.sim.image import build_image
 from framework.sim.rigfile import write_sim_rig
 

@@ -13,8 +13,6 @@ from typing import Any
 
 import pytest
 
-from framework.lab.catalogue import by_id
-from framework.lab.session import LabSession
 from framework.netns import have_privileges
 from framework.release import load_release
 from framework.release.images import FirmwareImage
@@ -26,6 +24,8 @@ from framework.release.install import (
     prepare,
     release_path,
 )
+from framework.runner.catalogue import by_id
+from framework.runner.session import LabSession
 from framework.sim.image import build_image
 from tests.release.conftest import BASE, write_release
 

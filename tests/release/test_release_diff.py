@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from framework.lab.catalogue import ALL_CASES
-from framework.lab.record import load_record
 from framework.netns import have_privileges
 from framework.release.install import prepare
+from framework.runner.catalogue import ALL_CASES
+from framework.runner.record import load_record
 from tests.e2e.test_can_fail import should_fail
 from tests.release.conftest import start_lab, write_release
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from framework.lab.record import CertificationRecord
 from framework.report import diff, html
+from framework.runner.record import CertificationRecord
 
 ROOT = Path(__file__).resolve().parents[2]
 

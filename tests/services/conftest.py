@@ -31,7 +31,7 @@ PREFIX = "hilt-s"
 SERVER = "192.0.2.1"
 CLIENT_IPS = ("192.0.2.50", "192.0.2.51")
 CLIENT_MACS = ("00:00:5e:00:53:50", "00:00:5e:00:53:51")  # RFC 7042 documentation MACs
-LAB_NAME = "Audiocodes.com"
+LAB_DNS_NAME = "Audiocodes.com"
 FTP_USER, FTP_PASSWORD = "phone", "Pw-4b9c-never-logged"
 CURL_TIMEOUT = 10
 
@@ -86,7 +86,7 @@ def lab_wire(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wire]:
     resolv_dirs = [Path("/etc/netns") / f"{PREFIX}-c{i}" for i in range(len(CLIENT_IPS))]
     mac_by_ip = dict(zip(CLIENT_IPS, CLIENT_MACS, strict=True))
     log = RequestLog(jsonl=state / "requests.jsonl", mac_resolver=mac_by_ip.get)
-    content, zone = ContentStore(), Zone({LAB_NAME: SERVER})
+    content, zone = ContentStore(), Zone({LAB_DNS_NAME: SERVER})
     services = ProvisioningServices(SERVER, netns=f"{PREFIX}-lab", state_dir=state, log=log,
                                     content=content, zone=zone,
                                     ftp_users={FTP_USER: FTP_PASSWORD})
@@ -113,7 +113,7 @@ def wire(lab_wire: Wire) -> Wire:
     lab_wire.content.clear()
     for name in lab_wire.zone.names():
         lab_wire.zone.remove(name)
-    lab_wire.zone.set(LAB_NAME, SERVER)
+    lab_wire.zone.set(LAB_DNS_NAME, SERVER)
     lab_wire.log.forget_names()  # as after a phone reboot: no name carried over
     lab_wire.since = time.time()
     return lab_wire

@@ -12,7 +12,7 @@ from tests.services.conftest import (
     CLIENT_MACS,
     FTP_PASSWORD,
     FTP_USER,
-    LAB_NAME,
+    LAB_DNS_NAME,
     SERVER,
     Wire,
 )
@@ -26,13 +26,13 @@ def test_anonymous_fetch_by_name_is_recorded_with_size_and_retr(wire: Wire, tmp_
     wire.content.serve("/440HD.img", IMAGE)
     out = tmp_path / "fw.img"
 
-    result = wire.curl(0, "-o", str(out), f"ftp://{LAB_NAME}/440HD.img")
+    result = wire.curl(0, "-o", str(out), f"ftp://{LAB_DNS_NAME}/440HD.img")
 
     assert result.returncode == 0, result.stderr
     assert out.read_bytes() == IMAGE
     retr = wire.wait(lambda r: r.method == "RETR", "the RETR")
-    assert retr.url == f"ftp://{LAB_NAME}/440HD.img"
-    assert (retr.host, retr.path, retr.status) == (LAB_NAME, "/440HD.img", 226)
+    assert retr.url == f"ftp://{LAB_DNS_NAME}/440HD.img"
+    assert (retr.host, retr.path, retr.status) == (LAB_DNS_NAME, "/440HD.img", 226)
     assert retr.outcome == Outcome.SERVED and retr.bytes_sent == len(IMAGE)
     assert retr.details["user"] == "anonymous" and retr.client_mac == CLIENT_MACS[0]
     methods = [r.method for r in wire.records(protocol="ftp")]

@@ -7,7 +7,7 @@ import socket
 import pytest
 
 from framework.services import Outcome
-from tests.services.conftest import CLIENT_IPS, CLIENT_MACS, LAB_NAME, SERVER, Wire
+from tests.services.conftest import CLIENT_IPS, CLIENT_MACS, LAB_DNS_NAME, SERVER, Wire
 
 pytestmark = pytest.mark.netns
 
@@ -19,13 +19,13 @@ def test_get_records_host_header_user_agent_and_bytes(wire: Wire, tmp_path) -> N
     wire.content.serve("/440HD.img", IMAGE)
     out = tmp_path / "fw.img"
 
-    result = wire.curl(0, "-A", USER_AGENT, "-o", str(out), f"http://{LAB_NAME}/440HD.img")
+    result = wire.curl(0, "-A", USER_AGENT, "-o", str(out), f"http://{LAB_DNS_NAME}/440HD.img")
 
     assert result.returncode == 0, result.stderr
     assert out.read_bytes() == IMAGE
     rec = wire.wait(lambda r: r.protocol == "http" and r.method == "GET", "the HTTP GET")
-    assert rec.url == f"http://{LAB_NAME}/440HD.img"
-    assert (rec.host, rec.path, rec.status) == (LAB_NAME, "/440HD.img", 200)
+    assert rec.url == f"http://{LAB_DNS_NAME}/440HD.img"
+    assert (rec.host, rec.path, rec.status) == (LAB_DNS_NAME, "/440HD.img", 200)
     assert rec.outcome == Outcome.SERVED and rec.bytes_sent == len(IMAGE)
     assert rec.user_agent == USER_AGENT
     assert (rec.client_ip, rec.client_mac) == (CLIENT_IPS[0], CLIENT_MACS[0])
@@ -75,13 +75,13 @@ def test_https_records_sni_and_validates_against_the_lab_ca(wire: Wire) -> None:
     ca = str(wire.services.ca_pem_path)
 
     result = wire.curl(1, "--cacert", ca, "-A", USER_AGENT, "-o", "/dev/null",
-                       f"https://{LAB_NAME}/440HD.img")
+                       f"https://{LAB_DNS_NAME}/440HD.img")
 
     assert result.returncode == 0, result.stderr
     rec = wire.wait(lambda r: r.protocol == "https", "the HTTPS GET")
-    assert rec.url == f"https://{LAB_NAME}/440HD.img"
-    assert rec.host == LAB_NAME
-    assert rec.details["sni"] == LAB_NAME.lower()  # curl lowercases SNI (LAB-NOTES.md)
+    assert rec.url == f"https://{LAB_DNS_NAME}/440HD.img"
+    assert rec.host == LAB_DNS_NAME
+    assert rec.details["sni"] == LAB_DNS_NAME.lower()  # curl lowercases SNI (LAB-NOTES.md)
     assert rec.outcome == Outcome.SERVED and rec.bytes_sent == len(IMAGE)
     assert rec.client_mac == CLIENT_MACS[1]
 
@@ -99,12 +99,12 @@ def test_https_name_added_at_runtime_gets_a_valid_certificate(wire: Wire) -> Non
 
 
 def test_https_rejected_by_the_client_is_recorded_as_a_failed_handshake(wire: Wire) -> None:
-    result = wire.curl(0, "-o", "/dev/null", f"https://{LAB_NAME}/440HD.img")  # no --cacert
+    result = wire.curl(0, "-o", "/dev/null", f"https://{LAB_DNS_NAME}/440HD.img")  # no --cacert
 
     assert result.returncode == 60  # curl: certificate not trusted
     rec = wire.wait(lambda r: r.protocol == "https", "the refused TLS handshake")
     assert rec.method == "TLS" and rec.outcome == Outcome.ERROR
-    assert rec.details["sni"] == LAB_NAME.lower()
+    assert rec.details["sni"] == LAB_DNS_NAME.lower()
     assert "unknown ca" in rec.details["error"].lower()
 
 

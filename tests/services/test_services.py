@@ -17,7 +17,7 @@ from framework.services import (
     ServiceStartError,
     Zone,
 )
-from tests.services.conftest import CLIENT_MACS, LAB_NAME, PREFIX, SERVER, Wire
+from tests.services.conftest import CLIENT_MACS, LAB_DNS_NAME, PREFIX, SERVER, Wire
 
 pytestmark = pytest.mark.netns
 
@@ -30,21 +30,21 @@ def test_a_phone_like_session_by_name_over_every_protocol(wire: Wire) -> None:
     ca = str(wire.services.ca_pem_path)
 
     fetches = [
-        wire.curl(1, "-o", "/dev/null", f"tftp://{LAB_NAME}/440HD.img"),
-        wire.curl(1, "-o", "/dev/null", f"http://{LAB_NAME}/00908F000001.cfg"),
-        wire.curl(1, "--cacert", ca, "-o", "/dev/null", f"https://{LAB_NAME}/440HD.img"),
-        wire.curl(1, "-o", "/dev/null", f"ftp://{LAB_NAME}/00908F000001.cfg"),
+        wire.curl(1, "-o", "/dev/null", f"tftp://{LAB_DNS_NAME}/440HD.img"),
+        wire.curl(1, "-o", "/dev/null", f"http://{LAB_DNS_NAME}/00908F000001.cfg"),
+        wire.curl(1, "--cacert", ca, "-o", "/dev/null", f"https://{LAB_DNS_NAME}/440HD.img"),
+        wire.curl(1, "-o", "/dev/null", f"ftp://{LAB_DNS_NAME}/00908F000001.cfg"),
     ]
 
     assert [f.returncode for f in fetches] == [0, 0, 0, 0], [f.stderr for f in fetches]
-    expected = [f"tftp://{LAB_NAME}/440HD.img", f"http://{LAB_NAME}/00908F000001.cfg",
-                f"https://{LAB_NAME}/440HD.img", f"ftp://{LAB_NAME}/00908F000001.cfg"]
+    expected = [f"tftp://{LAB_DNS_NAME}/440HD.img", f"http://{LAB_DNS_NAME}/00908F000001.cfg",
+                f"https://{LAB_DNS_NAME}/440HD.img", f"ftp://{LAB_DNS_NAME}/00908F000001.cfg"]
     fetched = [wire.wait(lambda r, u=u: r.url == u and r.method in ("RRQ", "GET", "RETR"),
                          f"the request for {u}") for u in expected]
     assert all(r.outcome == Outcome.SERVED and r.client_mac == CLIENT_MACS[1] for r in fetched)
     assert [r.bytes_sent for r in fetched] == [len(IMAGE), 18, len(IMAGE), 18]
     lookups = [r for r in wire.records(protocol="dns") if r.method == "A"]
-    assert lookups and all(r.host == LAB_NAME and r.details["answer"] == [SERVER]
+    assert lookups and all(r.host == LAB_DNS_NAME and r.details["answer"] == [SERVER]
                            for r in lookups)
     # the JSONL sink holds exactly these records, one object per line
     logged = [json.loads(line) for line in wire.jsonl.read_text().splitlines()]

@@ -7,7 +7,7 @@ import socket
 import pytest
 
 from framework.services import Outcome
-from tests.services.conftest import CLIENT_IPS, CLIENT_MACS, LAB_NAME, SERVER, Wire
+from tests.services.conftest import CLIENT_IPS, CLIENT_MACS, LAB_DNS_NAME, SERVER, Wire
 
 pytestmark = pytest.mark.netns
 
@@ -73,12 +73,12 @@ def test_cut_policy_stops_after_the_last_whole_block(wire: Wire, tmp_path) -> No
 def test_host_is_the_name_the_client_resolved(wire: Wire) -> None:
     wire.content.serve("/440HD.img", IMAGE)
 
-    result = wire.curl(1, "-o", "/dev/null", f"tftp://{LAB_NAME}/440HD.img")
+    result = wire.curl(1, "-o", "/dev/null", f"tftp://{LAB_DNS_NAME}/440HD.img")
 
     assert result.returncode == 0, result.stderr
     rec = wire.wait(lambda r: r.protocol == "tftp", "the TFTP request by name")
-    assert rec.host == LAB_NAME
-    assert rec.url == f"tftp://{LAB_NAME}/440HD.img"
+    assert rec.host == LAB_DNS_NAME
+    assert rec.url == f"tftp://{LAB_DNS_NAME}/440HD.img"
     assert rec.client_ip == CLIENT_IPS[1]
 
 

@@ -21,9 +21,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from framework.lab.phones import RigFault
-from framework.lab.verdict import Judgement, Observed, Verdict, judge
 from framework.rig import PhoneSpec
+from framework.runner.phones import RigFault
+from framework.runner.verdict import Judgement, Observed, Verdict, judge
 from framework.services.log import build_url
 
 FILE_PROTOCOLS = ("tftp", "http", "https", "ftp")

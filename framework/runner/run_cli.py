@@ -22,9 +22,9 @@ from typing import Annotated, Any
 
 import typer
 
-from framework.lab.record import RecordError, load_record
-from framework.lab.session import ROOT
 from framework.report import html
+from framework.runner.record import RecordError, load_record
+from framework.runner.session import ROOT
 
 
 def command(

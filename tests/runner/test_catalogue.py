@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from framework.lab.catalogue import ALL_CASES, PRECEDENCE, TABLE_10_1, TABLE_10_2, by_id
 from framework.resolution import PhoneIdentity, resolve
+from framework.runner.catalogue import ALL_CASES, PRECEDENCE, TABLE_10_1, TABLE_10_2, by_id
 
 PHONE = PhoneIdentity("440HD", "00908F000001")
 

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from framework.lab.catalogue import LAB_NAME
+from framework.runner.catalogue import LAB_DNS_NAME
 
 PORTS: dict[str, int] = {"dns": 53, "tftp": 69, "http": 80, "https": 443, "ftp": 21}
 #: the order faults are looked for (the first fault found is the one reported)
@@ -274,7 +274,7 @@ class ServiceProbe:
     def _dns(self, svc: _Service, deadlines: list[float]) -> tuple[str | None, float | None]:
         from dnslib import DNSRecord
 
-        query = DNSRecord.question(LAB_NAME)
+        query = DNSRecord.question(LAB_DNS_NAME)
 
         def ours(data: bytes, peer: Any) -> bool:
             try:
@@ -290,7 +290,7 @@ class ServiceProbe:
                 return (f"lab DNS on {self.lab_ip}:{svc.port} does not answer "
                         f"({exc.__class__.__name__})"), None
         if not DNSRecord.parse(data).rr:
-            return f"lab DNS on {self.lab_ip} does not resolve {LAB_NAME}", None
+            return f"lab DNS on {self.lab_ip} does not resolve {LAB_DNS_NAME}", None
         return None, rtt
 
     def _tftp(self, svc: _Service, deadlines: list[float]) -> tuple[str | None, float | None]:

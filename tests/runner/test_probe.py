@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from framework.lab.catalogue import LAB_NAME
-from framework.lab.probe import ServiceProbe
+from framework.runner.catalogue import LAB_DNS_NAME
+from framework.runner.probe import ServiceProbe
 from framework.services import (
     ContentStore,
     ProvisioningServices,
@@ -120,7 +120,7 @@ def lab(tmp_path: Path) -> Iterator[ProvisioningServices]:
     """DNS, TFTP, HTTP, HTTPS and FTP on loopback, each on a free port."""
     log = RequestLog()
     services = ProvisioningServices(HOST, state_dir=tmp_path, log=log, content=ContentStore(),
-                                    zone=Zone({LAB_NAME: HOST}),
+                                    zone=Zone({LAB_DNS_NAME: HOST}),
                                     ports=ServicePorts.ephemeral())
     with services:
         yield services

@@ -12,7 +12,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from framework.lab.cycle import (
+from framework.resolution import PhoneIdentity, get_profile, resolve
+from framework.rig.model import PhoneSpec
+from framework.runner.cycle import (
     CaseListener,
     CaseWindow,
     Cycle,
@@ -22,10 +24,8 @@ from framework.lab.cycle import (
     observed,
     starts_cycle,
 )
-from framework.lab.record import CertificationRecord, load_record
-from framework.lab.verdict import Verdict
-from framework.resolution import PhoneIdentity, get_profile, resolve
-from framework.rig.model import PhoneSpec
+from framework.runner.record import CertificationRecord, load_record
+from framework.runner.verdict import Verdict
 from framework.services.log import RequestLog, RequestRecord
 
 PHONE = PhoneIdentity("440HD", "00908F000001")

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from framework.lab.serve import (
+from framework.runner.serve import (
     LiveLog,
     OptionsFileError,
     default_pool,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from framework.lab.record import CertificationRecord, RecordError, evidence_entry, load_record
+from framework.runner.record import CertificationRecord, RecordError, evidence_entry, load_record
 
 
 def test_written_case_by_case_with_documented_keys(tmp_path: Path) -> None:
@@ -38,7 +38,7 @@ def test_kill_9_keeps_finished_cases(tmp_path: Path) -> None:
     script = textwrap.dedent(f"""
         import os, signal
         from pathlib import Path
-        from framework.lab.record import CertificationRecord
+        from framework.runner.record import CertificationRecord
         rec = CertificationRecord(Path({str(tmp_path)!r}), {{"id": "r"}}, [])
         for i in range(3):
             rec.add_case({{"id": f"c{{i}}", "verdict": "passed"}})

@@ -22,7 +22,7 @@ S1023 = "Admin Manual 2.2.8, 10.2.3"
 PREC = "Admin Manual 2.2.8, 10.2.2-10.2.3: Option 160 > 66/67 > 43"
 
 #: The host name the lab DNS answers for the provisioning server (mixed case on purpose).
-LAB_NAME = "AudioCodes.Lab.Example"
+LAB_DNS_NAME = "AudioCodes.Lab.Example"
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class Case:
     url_option: int = 160
     tags: tuple[str, ...] = field(default=())
 
-    def render(self, ip: str, name: str = LAB_NAME) -> dict[int, bytes]:
+    def render(self, ip: str, name: str = LAB_DNS_NAME) -> dict[int, bytes]:
         """The option bytes for a lab whose server is ``ip`` / ``name``."""
         out: dict[int, bytes] = {}
         for code, value in self.options.items():
@@ -61,7 +61,7 @@ class Case:
                 out[code] = value.format(ip=ip, name=name).encode("ascii")
         return out
 
-    def to_dict(self, ip: str, name: str = LAB_NAME) -> dict[str, object]:
+    def to_dict(self, ip: str, name: str = LAB_DNS_NAME) -> dict[str, object]:
         rendered = self.render(ip, name)
         return {
             "id": self.id,

@@ -30,21 +30,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from framework.lab.catalogue import LAB_NAME, Case
-from framework.lab.cycle import (
-    CaseListener,
-    CaseWindow,
-    amend_late,
-    judge_cycles,
-    new_lease,
-    observed,
-    offset_dicts,
-    phone_matcher,
-)
-from framework.lab.phones import PhoneLink, RigFault, open_phone
-from framework.lab.probe import ServiceProbe
-from framework.lab.record import CertificationRecord, evidence_entry
-from framework.lab.verdict import Judgement, Observed, Verdict
 from framework.netns import NamespaceError, Netns
 from framework.resolution import (
     ExpectedProvisioning,
@@ -57,6 +42,21 @@ from framework.resolution import (
     resolve,
 )
 from framework.rig import PhoneSpec, Rig, load_rig
+from framework.runner.catalogue import LAB_DNS_NAME, Case
+from framework.runner.cycle import (
+    CaseListener,
+    CaseWindow,
+    amend_late,
+    judge_cycles,
+    new_lease,
+    observed,
+    offset_dicts,
+    phone_matcher,
+)
+from framework.runner.phones import PhoneLink, RigFault, open_phone
+from framework.runner.probe import ServiceProbe
+from framework.runner.record import CertificationRecord, evidence_entry
+from framework.runner.verdict import Judgement, Observed, Verdict
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]
@@ -232,7 +232,7 @@ class LabSession:
             log=RequestLog(jsonl=self.run_dir / "requests.jsonl",
                            mac_resolver=self.dhcp.mac_for_ip),
             content=ContentStore(client_filter=self._is_rig_phone),
-            zone=Zone({LAB_NAME: self.lab_ip, **{k: str(v) for k, v in lab.names.items()}}))
+            zone=Zone({LAB_DNS_NAME: self.lab_ip, **{k: str(v) for k, v in lab.names.items()}}))
         try:
             self.services.start()
         except (OSError, RuntimeError) as exc:
@@ -590,7 +590,7 @@ class LabSession:
         """
         spec = lane.spec
         start = time.time()
-        options = case.render(self.lab_ip, LAB_NAME)
+        options = case.render(self.lab_ip, LAB_DNS_NAME)
         if lane.broken:
             self._close_previous(lane, start)
             return self._result(lane, case, None, [], [], Verdict.BROKEN,

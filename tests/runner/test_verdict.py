@@ -5,7 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from framework.lab.verdict import (
+from framework.resolution import ExpectedProvisioning, PhoneIdentity, get_profile, resolve
+from framework.runner.verdict import (
     Judgement,
     Observed,
     Verdict,
@@ -14,7 +15,6 @@ from framework.lab.verdict import (
     judge,
     url_differences,
 )
-from framework.resolution import ExpectedProvisioning, PhoneIdentity, get_profile, resolve
 
 PHONE = PhoneIdentity("440HD", "00908F000001")
 P22 = get_profile("2.2")
