@@ -182,7 +182,7 @@ def run_matrix(rig: Path, cases: Sequence[Case], *, settle_s: float, boot_time_s
                trigger: str = "reprovision", capture: bool = True,
                timeout_s: float = 1800.0, measure_overheads: bool = False) -> MatrixRun:
     """Every case on every phone of ``rig``, all lanes at once; timed (see module doc)."""
-    from framework.runner.phones import RigFault
+    from framework.errors import RigFault
     from framework.runner.session import LabSession, RunOptions
 
     with tempfile.TemporaryDirectory(prefix="hil-bench-") as reports:

@@ -42,9 +42,9 @@ from _bench import (
 def naive_run(rig: Path, cases: list[Any], *, fixed_sleep_s: float, off_time_s: float
               ) -> tuple[float, int, int]:
     """(wall, expected requests, requests seen) of the one-phone-at-a-time script."""
+    from framework.errors import RigFault
     from framework.resolution import PhoneIdentity, PhoneSettings, resolve
     from framework.runner.catalogue import LAB_DNS_NAME
-    from framework.runner.phones import RigFault
     from framework.runner.session import LAB_CONFIG, LabSession, RunOptions
 
     with tempfile.TemporaryDirectory(prefix="hil-bench-") as reports:

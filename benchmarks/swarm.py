@@ -123,7 +123,7 @@ def sim_peak_rss_mib(sim_prefix: str) -> float:
 
 
 def swarm(rig: Path, sim_prefix: str, settle_s: float, capture: bool) -> dict[str, Any]:
-    from framework.runner.phones import RigFault
+    from framework.errors import RigFault
     from framework.runner.session import LabSession, RunOptions
 
     case = next(c for c in ALL_CASES if c.id == CASE_ID)

@@ -19,8 +19,8 @@ from typing import Any, NoReturn
 
 import pytest
 
+from framework.errors import RigFault
 from framework.runner.catalogue import Case
-from framework.runner.phones import RigFault
 from framework.runner.session import ROOT, LabSession, RunOptions
 
 _ITEMS_KEY = pytest.StashKey[list[tuple[Case, str]]]()

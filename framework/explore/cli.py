@@ -84,9 +84,9 @@ def command(
     """Run generated cases on the rig's phones; shrink and confirm every disagreement."""
     # Imported here: `hil` mounts this command at start-up, and the grammar needs
     # hypothesis, which only `hil explore` should pay for.
+    from framework.errors import RigFault
     from framework.explore.engine import ExploreConfig
     from framework.rig import RigError
-    from framework.runner.phones import RigFault
     from framework.runner.session import LabSession, RunOptions
 
     if budget is not None and time_s is not None:

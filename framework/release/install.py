@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from framework.errors import RigFault
 from framework.release.behaviour import (
     INSTALLS_RELEASE,
     REJECTS_CORRUPTED,
@@ -52,7 +53,6 @@ from framework.release.images import (
     read_image,
 )
 from framework.resolution import ResolutionInputError, get_profile, profile_for_version
-from framework.runner.phones import RigFault
 
 if TYPE_CHECKING:
     from framework.runner.session import LabSession, Lane

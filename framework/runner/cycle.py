@@ -21,8 +21,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from framework.errors import RigFault
 from framework.rig import PhoneSpec
-from framework.runner.phones import RigFault
 from framework.runner.verdict import Judgement, Observed, Verdict, judge
 from framework.services.log import build_url
 

@@ -12,11 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from framework.errors import RigFault
 from framework.rig import PhoneSpec, Rig
-
-
-class RigFault(RuntimeError):
-    """The rig (PDU, console, DHCP, network) failed: a *broken* case, never *failed*."""
 
 
 @dataclass(frozen=True)

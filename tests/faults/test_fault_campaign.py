@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
+from framework.errors import RigFault
 from framework.netns import Netns, have_privileges
 from framework.runner.catalogue import by_id
-from framework.runner.phones import RigFault
 from framework.runner.record import load_record
 from framework.runner.session import ROOT, LabSession, RunOptions
 from framework.sim.rigfile import write_sim_rig
