@@ -254,7 +254,7 @@ def _case_where(index: int, case: Any) -> str:
 
 def summarise(cases: Iterable[CaseResult]) -> dict[str, int]:
     """Cases per verdict (every verdict named, in :data:`VERDICTS` order) and the total."""
-    counts = Counter(c.verdict for c in cases)
+    counts: Counter[str] = Counter(c.verdict for c in cases)
     out = {v: counts.get(v, 0) for v in VERDICTS}
     out["total"] = sum(out.values())
     return out
