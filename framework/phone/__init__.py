@@ -1,23 +1,14 @@
 """The AudioCodes 400HD phone driver (power, boot evidence, console shell, settings).
 
-See framework.phone.driver for the usage; the shell differences between firmware
-families are data in framework.phone.dialect.
+See framework.phone.driver for the usage (the 400HD's operations); framework.phone.shell
+holds the console, login, boot evidence and broken latch they stand on; the shell
+differences between firmware families are data in framework.phone.dialect.
 """
 
 from framework.phone.dialect import DIALECTS, ShellDialect, dialect_for
-from framework.phone.driver import (
-    BootEvidence,
-    ConsoleFactory,
-    DhcpEvents,
-    IdentityMismatch,
-    Phone400HD,
-    PhoneBroken,
-    PhoneError,
-    PhoneRelease,
-    ProvisionEvidence,
-    SettingError,
-    model_matches,
-)
+from framework.phone.driver import Phone400HD, PhoneRelease, ProvisionEvidence, model_matches
+from framework.phone.errors import IdentityMismatch, PhoneBroken, PhoneError, SettingError
+from framework.phone.shell import BootEvidence, ConsoleFactory, DhcpEvents
 
 __all__ = [
     "DIALECTS",

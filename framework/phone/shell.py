@@ -1,0 +1,400 @@
+"""A phone's shell through its console: the console and its login, the boot it waits for
+(power-up with evidence), the broken latch and the watching for restarts.
+
+The part of the driver that does not depend on what the phone is asked to do:
+framework.phone.driver builds the 400HD's operations (identity, reboot, factory reset,
+re-provisioning, settings) on top of ``PhoneShell``.
+
+Boot is detected by evidence, never by a sleep: the DHCP DISCOVER from the phone's MAC
+(from the DHCP server's ``wait_for``, when one is given) and then the login prompt on the
+serial console (or the SSH server answering, for a phone with SSH only). When bringing
+the phone to a known state fails, the driver keeps the first reason and every later call
+fails at once with it (STYLE.md, after labgrid's strategies), instead of each test case
+waiting for its own timeout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol, cast
+
+from framework.console import Console, ConsoleError, ConsoleTimeout
+from framework.phone.dialect import ShellDialect, dialect_for
+from framework.phone.errors import PhoneBroken, PhoneError, SettingError
+from framework.power import PowerError, PowerStateUnreadable, PowerSwitch
+from framework.rig.model import PhoneSpec
+from framework.rig.secrets import SecretError
+
+log = logging.getLogger(__name__)
+
+#: console kind -> a new, unopened console to this phone
+ConsoleFactory = Callable[[str], Console]
+
+
+class DhcpEvents(Protocol):
+    """What the driver needs from the DHCP server: wait for a message from a MAC.
+
+    ``since`` is ``time.time()``; a timeout raises ``TimeoutError`` (framework.dhcp's
+    ``DhcpWaitTimeout`` is one). The record returned should carry ``.time``.
+    """
+
+    def wait_for(self, mac: str, msg_type: str = "DISCOVER", *, since: float,
+                 timeout: float) -> Any: ...
+
+
+@dataclass(frozen=True)
+class BootEvidence:
+    """How we know the phone booted: when it was triggered, its DISCOVER, its prompt.
+
+    Times are ``time.time()``; ``discover_at`` is None when no DHCP event source was given.
+    """
+
+    how: str
+    started: float
+    discover_at: float | None
+    ready_at: float
+
+    @property
+    def seconds(self) -> float:
+        return self.ready_at - self.started
+
+
+class PhoneShell:
+    """One phone's console shell, power-up and boot evidence; the broken latch.
+
+    ``console_factory(kind)`` makes a new console (``"serial"`` or ``"ssh"``); the serial
+    console is preferred for the shell because it survives reboots and shows the boot
+    (``console_kind`` overrides). With ``auto_power`` (default) a phone whose console is
+    silent is switched on, or power-cycled once, before giving up; a health check turns
+    that off so that looking never changes the bench.
+    """
+
+    def __init__(self, spec: PhoneSpec, power: PowerSwitch, console_factory: ConsoleFactory,
+                 dhcp_events: DhcpEvents | None = None, *, boot_timeout_s: float = 120.0,
+                 command_timeout_s: float = 10.0, off_time_s: float = 3.0,
+                 console_kind: str | None = None, auto_power: bool = True) -> None:
+        self.spec = spec
+        self.power = power
+        self.console_factory = console_factory
+        self.dhcp = dhcp_events
+        self.boot_timeout_s = boot_timeout_s
+        self.command_timeout_s = command_timeout_s
+        self.off_time_s = off_time_s
+        try:
+            self.dialect: ShellDialect = dialect_for(spec.firmware)
+        except LookupError as exc:
+            raise PhoneError(f"phone {spec.name}: {exc}") from None
+        self.kind = console_kind or ("serial" if spec.console.serial is not None else "ssh")
+        self.auto_power = auto_power
+        self.prompt = self.dialect.prompt_for(spec.credentials.username)
+        self.broken: PhoneBroken | None = None
+        self._console: Console | None = None
+        self._logged_in = False
+        self._lock = threading.RLock()
+        self._depth = 0
+
+    # --- broken stays broken ---------------------------------------------------------------
+    @contextlib.contextmanager
+    def _operation(self, what: str) -> Iterator[None]:
+        """Run one public operation; a failure marks the phone broken with its reason."""
+        with self._lock:
+            if self.broken is not None:
+                raise PhoneBroken(self.spec.name, self.broken.reason, self.broken.since,
+                                  self.broken.cause)
+            self._depth += 1
+            try:
+                yield
+            except SettingError:
+                raise
+            except (ConsoleError, PowerError, PhoneError, TimeoutError, SecretError,
+                    OSError) as exc:
+                if self._depth > 1 or isinstance(exc, PhoneBroken):
+                    raise
+                reason = f"{what}: {exc}"
+                self.broken = PhoneBroken(self.spec.name, reason, cause=exc)
+                self._note(f"phone marked broken: {what}: {type(exc).__name__}")
+                log.error("%s", self.broken)
+                raise self.broken from exc
+            finally:
+                self._depth -= 1
+
+    def _note(self, text: str) -> None:
+        con = self._console
+        note = getattr(getattr(con, "log", None), "note", None)
+        if callable(note):
+            note("phone", text)
+
+    # --- consoles --------------------------------------------------------------------------
+    def _open_console(self) -> Console:
+        if self._console is None:
+            con = self.console_factory(self.kind)
+            con.prompt = self.prompt
+            con.open()
+            self._console = con
+            # A phone that restarts on its own (after a configuration file) logs our
+            # shell session out: the next command logs in again.
+            watch = getattr(con, "watch", None)
+            banners = "|".join(p for p in (self.dialect.reboot_banner,
+                                           self.dialect.boot_banner) if p)
+            if callable(watch) and banners:
+                watch(banners, self._restarted)
+        return self._console
+
+    def _restarted(self) -> None:
+        self._logged_in = False
+
+    def _drop_console(self) -> None:
+        con, self._console = self._console, None
+        self._logged_in = False
+        if con is not None:
+            con.close()
+
+    def _shell(self) -> Console:
+        """The console, logged in at a shell prompt (powering the phone up if it is silent)."""
+        con = self._open_console()
+        if self._logged_in:
+            return con
+        if self.kind == "ssh":
+            con.read_until_prompt(self.command_timeout_s)
+            self._logged_in = True
+            return con
+        self._serial_login(con, may_boot=True)
+        return con
+
+    def _outlet_off(self) -> bool:
+        """True only if the PDU says the outlet is off (unreadable or failing: not known)."""
+        try:
+            return self.power.state() is False
+        except PowerError:
+            return False
+
+    def _serial_login(self, con: Console, *, may_boot: bool) -> None:
+        d = self.dialect
+        if may_boot and self.auto_power and self._outlet_off():
+            self._bring_up()
+            may_boot = False
+        con.discard()
+        con.sendline("")
+        try:
+            found = con.expect([d.login_prompt, d.password_prompt, self.prompt],
+                               self.command_timeout_s)
+        except ConsoleTimeout:
+            if not may_boot:
+                raise
+            self._bring_up()
+            self._serial_login(con, may_boot=False)
+            return
+        if found.index == 2:
+            self._logged_in = True
+            return
+        if found.index == 1:  # a half-finished login: fail it to get a fresh prompt
+            con.sendline("")
+            con.expect(d.login_prompt, self.command_timeout_s)
+        self._enter_credentials(con)
+
+    def _enter_credentials(self, con: Console) -> None:
+        d, creds = self.dialect, self.spec.credentials
+        con.sendline(creds.username)
+        con.expect(d.password_prompt, self.command_timeout_s)
+        con.sendline(creds.password.resolve(), secret=True)
+        found = con.expect([self.prompt, d.login_incorrect], self.command_timeout_s)
+        if found.index == 1:
+            raise PhoneError(f"login as {creds.username!r} refused ({found.text}): check the "
+                             f"rig credentials ({creds.password})")
+        self._logged_in = True
+
+    def _bring_up(self) -> None:
+        """The console is silent: switch the outlet on if it is off, else power-cycle."""
+        if not self.auto_power:
+            state = "off" if self._outlet_off() else "on or unknown"
+            raise PhoneError(f"console silent: no login or shell prompt within "
+                             f"{self.command_timeout_s:g} s (outlet {self.spec.power.outlet} "
+                             f"of {self.spec.power.pdu} is {state}; not switched: auto_power "
+                             f"is off)")
+        try:
+            is_on = self.power.state()
+        except PowerStateUnreadable:
+            is_on = True
+        if is_on:
+            self._note("console silent although the outlet is on: power-cycling once")
+            self._power_cycle()
+        else:
+            self._note("outlet is off: switching it on")
+            since = time.time()
+            self.power.on()
+            self._await_boot(since, "power-on")
+
+    # --- boot ------------------------------------------------------------------------------
+    def _power_cycle(self, off_time: float | None = None) -> BootEvidence:
+        if self.kind == "ssh":
+            self._drop_console()
+        else:
+            self._open_console()
+        self.power.off()
+        since = time.time()  # nothing can come from the phone while it is off
+        if self._console is not None:
+            self._console.discard()
+        self._logged_in = False
+        time.sleep(self.off_time_s if off_time is None else off_time)  # supply must drain
+        self.power.on()
+        return self._await_boot(since, "power-cycle")
+
+    def _await_boot(self, since: float, how: str) -> BootEvidence:
+        deadline = time.monotonic() + self.boot_timeout_s
+        discover_at: float | None = None
+        mac = self.spec.mac_colon
+        if self.dhcp is not None:
+            try:
+                record = self.dhcp.wait_for(mac, "DISCOVER", since=since,
+                                            timeout=self.boot_timeout_s)
+            except TimeoutError as exc:
+                raise PhoneError(f"no DHCP DISCOVER from {mac} within {self.boot_timeout_s:g} s "
+                                 f"after {how} (is it powered and linked?): {exc}") from None
+            discover_at = float(getattr(record, "time", time.time()))
+        if self.kind == "serial":
+            con = self._open_console()
+            seen = " (its DISCOVER was seen)" if discover_at else ""
+            banner = self.dialect.boot_banner
+            try:
+                if banner is not None:
+                    con.expect(banner, max(deadline - time.monotonic(), 0.5))
+            except ConsoleTimeout as exc:
+                raise PhoneError(f"no boot banner on the serial console within "
+                                 f"{self.boot_timeout_s:g} s after {how}{seen}: {exc}") from None
+            try:
+                con.expect(self.dialect.login_prompt, max(deadline - time.monotonic(), 0.5))
+            except ConsoleTimeout as exc:
+                raise PhoneError(f"no login prompt within {self.boot_timeout_s:g} s after {how}"
+                                 f"{seen}: {exc}") from None
+        else:
+            self._await_ssh(deadline, how)
+        return BootEvidence(how, since, discover_at, time.time())
+
+    def _await_ssh(self, deadline: float, how: str) -> None:
+        """Connect until the phone's SSH server answers (it starts once the phone has an address)."""
+        last = ""
+        retry = threading.Event()
+        while True:
+            try:
+                self._open_console()
+                self._shell()
+                return
+            except ConsoleError as exc:
+                self._drop_console()
+                last = str(exc)
+            if time.monotonic() >= deadline:
+                raise PhoneError(f"SSH did not answer within {self.boot_timeout_s:g} s after "
+                                 f"{how}: {last}")
+            retry.wait(0.25)  # the next connection attempt, not a stand-in for an event
+
+    def power_cycle_and_wait_boot(self, off_time: float | None = None) -> BootEvidence:
+        """Cold boot through the PDU; returns the evidence (DISCOVER, login prompt)."""
+        with self._operation("power-cycle"):
+            return self._power_cycle(off_time)
+
+    #: the lab runner's name for it
+    power_cycle = power_cycle_and_wait_boot
+
+    # --- shell operations ------------------------------------------------------------------
+    def login(self) -> None:
+        """Reach a shell prompt (logging in on serial; powering up a silent phone)."""
+        with self._operation("login"):
+            self._shell()
+
+    def responsive(self, timeout: float) -> str | None:
+        """Why the console does not answer (no shell or login prompt within ``timeout``),
+        else None; logs in again after a restart. A health probe: unlike an operation it
+        never marks the phone broken (a phone may be restarting on its own)."""
+        with self._lock:
+            if self.broken is not None:
+                return None  # latched: the operation that broke it says why
+            try:
+                con = self._open_console()
+                if self._logged_in and self.kind != "ssh":
+                    # the shell's prompt, or a login prompt: the phone restarted on its
+                    # own and its banner has not been read yet (log in again)
+                    d = self.dialect
+                    con.discard()
+                    con.sendline("")
+                    found = con.expect([self.prompt, d.login_prompt, d.password_prompt],
+                                       timeout)
+                    if found.index != 0:
+                        self._logged_in = False
+                        self._note("a login prompt where the shell was: the phone "
+                                   "restarted; logging in again")
+                        if found.index == 2:  # a half-finished login: fail it first
+                            con.sendline("")
+                            con.expect(d.login_prompt, timeout)
+                        self._enter_credentials(con)
+                elif self._logged_in:
+                    con.run("", timeout)
+                elif self.kind == "ssh":
+                    con.read_until_prompt(timeout)
+                    self._logged_in = True
+                else:
+                    self._serial_login(con, may_boot=False)
+            except (ConsoleError, PhoneError, SecretError, TimeoutError, OSError) as exc:
+                self._logged_in = False
+                return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return None
+
+    def run(self, command: str, timeout: float | None = None) -> str:
+        """Run a shell command; its output without echo and prompt."""
+        with self._operation(f"running {command.split()[0] if command else 'a command'}"):
+            return self._shell().run(command, timeout or self.command_timeout_s)
+
+    def watch_provisioning_done(self, callback: Callable[[], None]) -> Callable[[], None] | None:
+        """Call ``callback`` when the console shows that a provisioning cycle is over
+        (``ShellDialect.provisioning_done``); returns the function that stops watching, or
+        None when the family prints no such line or no console is open."""
+        return self._watch(self.dialect.provisioning_done, callback)
+
+    def watch_restart(self, callback: Callable[[], None]) -> Callable[[], None] | None:
+        """Call ``callback`` when the console shows the phone restarting on its own (its
+        reboot banner: a power cut prints none, so the trigger's own boot is not taken
+        for one); returns the function that stops watching, or None when no console is
+        open (an SSH console dies with the phone and shows nothing)."""
+        return self._watch(self.dialect.reboot_banner, callback)
+
+    def _watch(self, pattern: str | None, callback: Callable[[], None]
+               ) -> Callable[[], None] | None:
+        """Watch the open console for ``pattern`` (a console that cannot watch, or no
+        pattern: None)."""
+        watch = getattr(self._console, "watch", None)
+        if not pattern or not callable(watch):
+            return None
+        return cast(Callable[[], None], watch(pattern, callback))
+
+    # --- evidence and teardown ---------------------------------------------------------------
+    @property
+    def console_log(self) -> Path | None:
+        con = self._console
+        return con.log_path if con is not None else None
+
+    def console_excerpt(self, since: float) -> str:
+        """The console log lines written at or after ``since`` (``time.time()``)."""
+        path = self.console_log
+        if path is None or not path.exists():
+            return ""
+        out = []
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            stamp = line.split(" ", 1)[0]
+            try:
+                at = datetime.fromisoformat(stamp).timestamp()
+            except ValueError:
+                continue
+            if at >= since:
+                out.append(line)
+        return "\n".join(out) + ("\n" if out else "")
+
+    def close(self) -> None:
+        """Close the consoles (the phone keeps running)."""
+        with self._lock:
+            self._drop_console()
