@@ -29,6 +29,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from framework.errors import HilError
+
 CLONE_NEWNET = 0x40000000
 NETNS_DIR = "/run/netns"
 T = TypeVar("T")
@@ -36,7 +38,7 @@ T = TypeVar("T")
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 
 
-class NamespaceError(RuntimeError):
+class NamespaceError(HilError, RuntimeError):
     """A namespace operation failed; the message says which and why."""
 
 

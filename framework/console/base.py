@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from framework.console.log import ExpectBuffer, PhoneLog
+from framework.errors import HilError
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ DEFAULT_PROMPT = re.compile(r"[$#] $")
 PASSWORD_PROMPT = re.compile(r"(?i)(password|passphrase|passcode)[^\n]*:\s*$")
 
 
-class ConsoleError(RuntimeError):
+class ConsoleError(HilError, RuntimeError):
     """A console could not be opened or used; the message says which console and why."""
 
 

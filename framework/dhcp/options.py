@@ -21,6 +21,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from framework.errors import HilError
+
 #: The options a message carries: DHCP option code -> raw value. A code not in the
 #: mapping is absent; ``b""`` is present but empty. Insertion order is wire order.
 OptionSet = dict[int, bytes]
@@ -43,7 +45,7 @@ OPTION_NAMES: dict[int, str] = {
 TEXT_OPTIONS = frozenset({12, 15, 60, 66, 67, 160})
 
 
-class OptionCodecError(ValueError):
+class OptionCodecError(HilError, ValueError):
     """Bytes or values that are not a valid DHCP options encoding; says what and where."""
 
 

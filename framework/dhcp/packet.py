@@ -26,6 +26,7 @@ from framework.dhcp.options import (
     decode_message_options,
     pack_options,
 )
+from framework.errors import HilError, InputError
 
 MAGIC_COOKIE = b"\x63\x82\x53\x63"
 BOOTP_FIXED = 236  # op .. file, before the magic cookie (RFC 2131 Figure 1)
@@ -46,15 +47,15 @@ CLIENT_MESSAGES = frozenset({"DISCOVER", "REQUEST", "DECLINE", "RELEASE", "INFOR
 SERVER_MESSAGES = frozenset({"OFFER", "ACK", "NAK"})
 
 
-class DhcpMessageError(ValueError):
+class DhcpMessageError(HilError, ValueError):
     """A payload that is not a DHCP message we can act on; the message says why."""
 
 
-class DhcpConfigError(ValueError):
+class DhcpConfigError(InputError):
     """A server setting that cannot work (bad MAC, address outside the subnet, ...)."""
 
 
-class DhcpServerError(RuntimeError):
+class DhcpServerError(HilError, RuntimeError):
     """A DHCP server could not start or run; the message names the interface and why."""
 
 

@@ -52,6 +52,7 @@ from framework.dhcp.packet import (
     parse_frame,
 )
 from framework.dhcp.wire import open_l2, receive
+from framework.errors import HilError
 from framework.netns import Netns, interface_mac
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ RETRANSMIT_JITTER_S = 1.0
 PROBE_PARAMETERS = bytes((1, 3, 6, 15, 43, 66, 67, 160))
 
 
-class RogueDhcpServerError(RuntimeError):
+class RogueDhcpServerError(HilError, RuntimeError):
     """Another DHCP server answers on the lab network; the message names each one."""
 
 

@@ -27,6 +27,7 @@ from framework.dhcp.options import (
     describe_options,
 )
 from framework.dhcp.packet import DhcpMessage, normalise_mac
+from framework.errors import HilError
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ RECEIVED = "received"
 SENT = "sent"
 
 
-class DhcpWaitTimeout(TimeoutError):
+class DhcpWaitTimeout(HilError, TimeoutError):
     """An awaited DHCP message did not come in time; the message names what was awaited."""
 
 

@@ -64,6 +64,7 @@ from framework.dhcp.packet import (
     parse_frame,
 )
 from framework.dhcp.wire import open_l2, receive
+from framework.errors import HilError
 from framework.netns import Netns, interface_mac
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ _PACKET_ADD_MEMBERSHIP = 1
 _SOL_PACKET = 263
 
 
-class DhcpWatchError(RuntimeError):
+class DhcpWatchError(HilError, RuntimeError):
     """The watch could not listen on the lab interface; the message says where and why."""
 
 

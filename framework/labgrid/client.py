@@ -22,13 +22,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from framework.errors import HilError
+
 ROOT = Path(__file__).resolve().parents[2]
 #: Where ``make labgrid`` installs labgrid (its own venv: it replaces pyserial).
 DEFAULT_VENV = ROOT / ".venv-labgrid"
 OWNER_RE = re.compile(r"^(?P<host>[^/]+)/(?P<user>.+?)\.hil-(?P<pid>\d+)$")
 
 
-class LabgridError(RuntimeError):
+class LabgridError(HilError, RuntimeError):
     """labgrid could not do what was asked; the message names the command and the place."""
 
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from framework.errors import HilError
 from framework.labgrid.client import Resource
 from framework.rig.model import Rig
 
@@ -37,7 +38,7 @@ POWER_MODELS = {"apc-snmp": "apc", "poe-snmp": "poe_mib"}
 PDU_DRIVER_FOR_MODEL = {v: k for k, v in POWER_MODELS.items()}
 
 
-class PlaceMismatch(ValueError):
+class PlaceMismatch(HilError, ValueError):
     """The locked place's resources do not fit the rig file (names the resource)."""
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, cast, runtime_checkable
 
+from framework.errors import HilError
 from framework.rig.model import AnyPdu
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ class PowerBackend(Protocol):
     def power_get(self, pdu: Any, outlet: int, timeout: float) -> bool | None: ...
 
 
-class PowerBackendError(Exception):
+class PowerBackendError(HilError):
     """One attempt failed. ``retryable`` is False when retrying cannot help
     (the PDU answered with an error: no such outlet, wrong community, refused)."""
 
@@ -59,7 +60,7 @@ class PowerBackendError(Exception):
         self.retryable = retryable
 
 
-class PowerError(RuntimeError):
+class PowerError(HilError, RuntimeError):
     """A power operation failed: names the PDU, outlet, operation and attempts."""
 
     def __init__(self, pdu: str, outlet: int, operation: str, attempts: int, reason: str,

@@ -21,15 +21,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from framework.errors import HilError, InputError
+
 #: Larger files are not firmware images of this family (a guard against a wrong path).
 MAX_IMAGE_BYTES = 256 * 1024 * 1024
 
 
-class ReleaseError(ValueError):
+class ReleaseError(InputError):
     """The release given is unusable; one line naming the file and what is wrong."""
 
 
-class ImageFormatError(ValueError):
+class ImageFormatError(HilError, ValueError):
     """A reader does not recognise the bytes; the message says why."""
 
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from framework.errors import InputError
+
 #: The options the phone received: DHCP option code -> raw value. A code that is not in
 #: the mapping is absent; ``b""`` is present but empty.
 OptionSet = Mapping[int, bytes]
@@ -17,7 +19,7 @@ _MODEL_RE = re.compile(r"^C?4[0-9]{2}HD[A-Z0-9-]*$")
 _MAC_RE = re.compile(r"^[0-9A-Fa-f]{12}$")
 
 
-class ResolutionInputError(ValueError):
+class ResolutionInputError(InputError):
     """An input to the core is not acceptable; the message names the input and why."""
 
 

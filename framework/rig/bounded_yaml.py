@@ -34,6 +34,8 @@ from yaml.events import (
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.reader import Reader, ReaderError
 
+from framework.errors import InputError
+
 MAX_BYTES = 1_000_000
 """A rig file larger than this (UTF-8 bytes) is refused before parsing."""
 MAX_NODES = 20_000
@@ -46,7 +48,7 @@ MAX_DEPTH = 64
 _EVENTS: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when built with it
 
 
-class YamlBoundError(MarkedYAMLError):
+class YamlBoundError(MarkedYAMLError, InputError):
     """A document refused for its size: ``problem`` says what, ``mark`` (0-based) where."""
 
     def __init__(self, problem: str, mark: Any = None) -> None:
@@ -54,7 +56,7 @@ class YamlBoundError(MarkedYAMLError):
         self.mark = mark
 
 
-class YamlRecursiveAlias(MarkedYAMLError):
+class YamlRecursiveAlias(MarkedYAMLError, InputError):
     """An alias to one of its own ancestors (``a: &x [*x]``); ``loc`` is the key path."""
 
     def __init__(self, mark: Any, loc: tuple[str | int, ...]) -> None:

@@ -13,6 +13,7 @@ from typing import Annotated
 import click
 import typer
 
+from framework.errors import HilError, InputError
 from framework.rig.loader import RigError, load_rig
 from framework.rig.model import Rig
 
@@ -24,13 +25,13 @@ RigOption = Annotated[Path, typer.Option("--rig", envvar="HIL_RIG",
                                          help="rig file (YAML); default rigs/sim.yaml")]
 
 
-class RigFileError(click.ClickException):
+class RigFileError(click.ClickException, InputError):
     """A bad rig file: its message on stderr, exit code 2 (a usage error, not a bench fault)."""
 
     exit_code = 2
 
 
-class BenchUnhealthy(click.ClickException):
+class BenchUnhealthy(click.ClickException, HilError):
     """`hil rig check` found an unhealthy PDU, console or phone: exit code 1."""
 
     exit_code = 1

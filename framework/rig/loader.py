@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from yaml.constructor import ConstructorError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from framework.errors import InputError
 from framework.rig.bounded_yaml import (
     MAX_BYTES,
     BoundedConstructor,
@@ -38,7 +39,7 @@ _TOO_LARGE = f"the rig file is larger than {MAX_BYTES} bytes: refused"
 _MAX_LINES = 100  # problems listed; the rest are counted
 
 
-class RigError(ValueError):
+class RigError(InputError):
     """A rig file is unusable; the message names the file, the key path and what was expected."""
 
 

@@ -18,13 +18,15 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from framework.errors import InputError
+
 DEFAULT_SECRETS_FILE = "/run/hil/secrets.env"
 SECRETS_FILE_VARIABLE = "HIL_SECRETS_FILE"
 
 log = logging.getLogger(__name__)
 
 
-class SecretError(LookupError):
+class SecretError(InputError, LookupError):
     """A secret reference could not be resolved; the message names the reference, never a value."""
 
 

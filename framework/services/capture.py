@@ -26,6 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from framework.errors import HilError
 from framework.services.log import normalize_mac
 
 DLT_EN10MB = 1  # Ethernet link type: the only one split() understands
@@ -42,7 +43,7 @@ def _dies_with_us(argv: list[str]) -> list[str]:
     return [setpriv, "--pdeathsig", "TERM", "--", *argv]
 
 
-class CaptureError(RuntimeError):
+class CaptureError(HilError, RuntimeError):
     """tcpdump failed to start or to stop; the message carries its stderr."""
 
 

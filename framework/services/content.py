@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal
 
+from framework.errors import HilError
 from framework.services.log import PROTOCOLS
 
 PolicyKind = Literal["serve", "not-found", "cut"]
@@ -59,7 +60,7 @@ class Cut:
 Policy = Serve | NotFound | Cut
 
 
-class ContentUnavailable(FileNotFoundError):
+class ContentUnavailable(HilError, FileNotFoundError):
     """A path resolves to not-found (policy, default, or a served file that vanished)."""
 
 

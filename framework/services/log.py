@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
 
+from framework.errors import HilError
+
 logger = logging.getLogger(__name__)
 
 ProtocolName = Literal["dns", "tftp", "http", "https", "ftp"]
@@ -132,7 +134,7 @@ class RequestRecord:
                 f"{self.outcome}{status}, {self.bytes_sent} B")
 
 
-class RequestWaitTimeout(TimeoutError):
+class RequestWaitTimeout(HilError, TimeoutError):
     """A ``RequestLog.wait_for`` timed out; the message names what was awaited."""
 
 

@@ -12,6 +12,7 @@ import contextlib
 import ipaddress
 from collections.abc import Iterator
 
+from framework.errors import HilError
 from framework.netns import Netns
 
 
@@ -25,7 +26,7 @@ def in_namespace(netns: str | None) -> Iterator[None]:
         yield
 
 
-class ServiceStartError(RuntimeError):
+class ServiceStartError(HilError, RuntimeError):
     """A provisioning service could not start; the message names service, address, why."""
 
 

@@ -50,6 +50,7 @@ from typing import Any
 from fbtftp.base_handler import BaseHandler, ResponseData, SessionStats
 from fbtftp.base_server import BaseServer
 
+from framework.errors import HilError
 from framework.services.content import ContentStore, ContentUnavailable, Resolved
 from framework.services.log import Outcome, RequestLog, RequestRecord, build_url
 from framework.services.namespace import ServiceStartError, check_endpoint, in_namespace
@@ -87,7 +88,7 @@ class _Transfer:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class _TransferCut(Exception):
+class _TransferCut(HilError):
     """Raised by the content reader where the cut policy stops the transfer."""
 
 

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from framework.errors import InputError
 from framework.rig import ApcSnmpPdu, PhoneSpec, Rig, SecretRef, key_path, load_rig
 from framework.rig.secrets import SecretError, read_secrets_file, secrets_file
 from framework.sim.firmware import FirmwareConfigError, VirtualFirmware, load_firmware_class
@@ -41,7 +42,7 @@ def console_ports(index: int) -> tuple[int, int]:
     return 10000 + index, 11000 + index
 
 
-class SimConfigError(ValueError):
+class SimConfigError(InputError):
     """The sim section is unusable; one line per problem, naming file and key."""
 
 

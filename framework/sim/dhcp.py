@@ -27,6 +27,8 @@ from scapy.layers.dhcp import BOOTP, DHCP
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 
+from framework.errors import HilError
+
 ETH_P_IP = 0x0800
 BASE_PARAMETERS = (1, 3, 6, 12, 15, 28, 42, 43, 60, 66, 67, 160)
 MAGIC_COOKIE = b"\x63\x82\x53\x63"
@@ -35,7 +37,7 @@ FIRST_RETRY_S = 1.0      # DISCOVER/REQUEST retransmission: 1, 2, 4, 4, ... s
 MAX_RETRY_S = 4.0        # capped below RFC 2131's 64 s so a test bench recovers quickly
 
 
-class Cancelled(Exception):
+class Cancelled(HilError):
     """The phone lost power or rebooted while the exchange was in progress."""
 
 

@@ -31,6 +31,7 @@ from urllib.parse import quote, unquote
 
 from dnslib import QTYPE, RCODE, DNSRecord
 
+from framework.errors import HilError
 from framework.sim.dhcp import Cancelled
 from framework.sim.firmware import PlannedRequest
 
@@ -39,7 +40,7 @@ TFTP_BLOCK = 512
 HeadCheck = Callable[[bytes], bool]
 
 
-class FetchError(Exception):
+class FetchError(HilError):
     """A provisioning request failed; the message says how (not found, timeout, TLS, ...)."""
 
 

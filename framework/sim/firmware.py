@@ -62,6 +62,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 
 # The catalogue lives in its own module; it is re-exported here, where users look for it.
+from framework.errors import HilError
 from framework.sim.deviations import DEVIATIONS as DEVIATIONS
 from framework.sim.deviations import REQUEST_DEVIATIONS as REQUEST_DEVIATIONS
 from framework.sim.deviations import Deviation as Deviation
@@ -85,7 +86,7 @@ DEFAULT_SETTINGS: Mapping[str, str] = {
 }
 
 
-class FirmwareConfigError(ValueError):
+class FirmwareConfigError(HilError, ValueError):
     """A firmware class or deviation named in the rig does not exist."""
 
 

@@ -26,12 +26,14 @@ import hashlib
 import struct
 from dataclasses import dataclass
 
+from framework.errors import HilError
+
 MAGIC = b"AUDC400\x00"
 _LAYOUT = struct.Struct(">8s16s32sQ32s")
 HEADER_SIZE = _LAYOUT.size
 
 
-class ImageError(ValueError):
+class ImageError(HilError, ValueError):
     """The bytes are not a valid simulated firmware image; the message says why."""
 
 
