@@ -28,180 +28,48 @@ records still reach the parent's ``RequestLog``:
 So there is exactly one record per request, timed when the RRQ arrived, written when the
 transfer ends. The fork start method is pinned (fbtftp handlers are
 ``multiprocessing.Process``).
+
+This module is the server loop (port 69, the selector, the children's reports); what one
+transfer is (option negotiation, the forked handler, the record it becomes) is
+framework.services.tftp_transfer.
 """
 
 from __future__ import annotations
 
-import collections
 import itertools
 import json
 import logging
-import multiprocessing
 import os
 import selectors
 import socket
 import struct
 import threading
 import time
-from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
 
-from fbtftp.base_handler import BaseHandler, ResponseData, SessionStats
 from fbtftp.base_server import BaseServer
 
-from framework.errors import HilError
 from framework.services.content import ContentStore, ContentUnavailable, Resolved
 from framework.services.log import Outcome, RequestLog, RequestRecord, build_url
 from framework.services.namespace import ServiceStartError, check_endpoint, in_namespace
+from framework.services.tftp_transfer import (
+    ERR_ACCESS,
+    ERR_ILLEGAL,
+    MODES,
+    OPCODE_ERROR,
+    OPCODE_RRQ,
+    OPCODE_WRQ,
+    Transfer,
+    TransferHandler,
+    host_source,
+    negotiate,
+    transfer_record,
+)
 
 logger = logging.getLogger(__name__)
 
-OPCODE_RRQ, OPCODE_WRQ, OPCODE_ERROR = 1, 2, 5
-ERR_UNDEFINED, ERR_NOT_FOUND, ERR_ACCESS, ERR_ILLEGAL = 0, 1, 2, 4
-MODES = ("netascii", "octet")  # "mail" (RFC 1350) is for writes only
-BLKSIZE_RANGE = (8, 65464)  # RFC 2348
-TIMEOUT_RANGE = (1, 255)  # RFC 2349
 SO_TIMESTAMP = 29  # Linux <asm-generic/socket.h>; not exported by Python's socket module
 _TIMESTAMP_SPACE = socket.CMSG_SPACE(16)  # struct timeval on 64-bit Linux
-_REPORT_LIMIT = 3500  # stays below PIPE_BUF (4096): one atomic write
-
-
-@dataclass
-class _Transfer:
-    """Parent-side bookkeeping for one forked transfer."""
-
-    id: int
-    received: float
-    peer: tuple[str, int]
-    filename: str
-    mode: str
-    options: dict[str, str]
-    ignored: dict[str, str]
-    resolved: Resolved
-    host: str
-    process: BaseHandler | None = None
-    pidfd: int | None = None
-    finished_at: float | None = None
-    report: dict[str, Any] | None = None
-    recorded: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-class _TransferCut(HilError):
-    """Raised by the content reader where the cut policy stops the transfer."""
-
-
-class _Content(ResponseData):
-    """fbtftp's view of the bytes to send; raises at the block that crosses a cut."""
-
-    def __init__(self, data: bytes, cut_after: int | None) -> None:
-        self._data = data
-        self._pos = 0
-        self._cut_after = cut_after
-        self.cut = False
-
-    def read(self, n: int) -> bytes:
-        if self._cut_after is not None and self._pos + n > self._cut_after:
-            self.cut = True
-            raise _TransferCut(f"transfer cut by policy after {self._cut_after} bytes")
-        chunk = self._data[self._pos : self._pos + n]
-        self._pos += len(chunk)
-        return chunk
-
-    def size(self) -> int:
-        return len(self._data)
-
-    def close(self) -> None:
-        pass
-
-
-def _fork_popen(process_obj: Any) -> Any:
-    return multiprocessing.get_context("fork").Process._Popen(process_obj)
-
-
-class _TransferHandler(BaseHandler):
-    """One transfer, run by fbtftp in a forked child; reports through the pipe."""
-
-    _Popen = staticmethod(_fork_popen)  # fbtftp relies on fork; never spawn/forkserver
-
-    def __init__(self, server_addr: tuple[str, int], peer: tuple[str, int], path: str,
-                 options: collections.OrderedDict[str, Any], transfer: _Transfer,
-                 content: bytes | None, report_fd: int) -> None:
-        self._transfer_id = transfer.id
-        self._not_found_reason = transfer.resolved.reason
-        self._content = (_Content(content, transfer.resolved.cut_after)
-                         if content is not None else None)
-        self._report_fd = report_fd
-        self._payload_bytes = 0
-        self._read_failed = False
-        self._reported = False
-        super().__init__(server_addr, peer, path, options, self._report)
-
-    def get_response_data(self) -> ResponseData:
-        if self._content is None:
-            raise FileNotFoundError(self._not_found_reason or "file not found")
-        return self._content
-
-    def _next_block(self) -> None:
-        stopped = self._should_stop
-        super()._next_block()
-        if self._should_stop and not stopped:
-            self._read_failed = True  # cut or I/O error: fbtftp sent the error packet
-            return
-        if self._current_block:
-            self._payload_bytes += len(self._current_block)
-
-    def _transmit_data(self) -> None:
-        # After a failed read fbtftp would still send the previous block (or an empty
-        # OACK) behind its error packet; after the error nothing more goes out.
-        if not self._read_failed:
-            super()._transmit_data()
-
-    def _write_report(self, report: dict[str, Any]) -> None:
-        line = json.dumps(report, default=str)
-        if len(line) > _REPORT_LIMIT:
-            report["error_message"] = str(report.get("error_message", ""))[:200]
-            report.pop("options_acked", None)
-            line = json.dumps(report, default=str)[:_REPORT_LIMIT]
-        os.write(self._report_fd, line.encode() + b"\n")
-        self._reported = True
-
-    def _report(self, stats: SessionStats) -> None:
-        error = stats.error or {}
-        self._write_report({
-            "id": self._transfer_id,
-            "payload_bytes": self._payload_bytes,
-            "wire_bytes": stats.bytes_sent,
-            "packets_sent": stats.packets_sent,
-            "packets_acked": stats.packets_acked,
-            "retransmits": stats.retransmits,
-            "blksize": stats.blksize,
-            "options_acked": dict(getattr(stats, "options_acked", {}) or {}),
-            "error_code": error.get("error_code"),
-            "error_message": str(error.get("error_message", ""))[:300],
-            "cut": bool(self._content is not None and self._content.cut),
-            "duration": round(stats.duration(), 6),
-        })
-
-    def run(self) -> None:  # in the forked child
-        try:
-            os.closerange(3, self._report_fd)
-            os.closerange(self._report_fd + 1, 1 << 20)
-            logging.disable(logging.CRITICAL)
-            super().run()
-        except SystemExit:
-            pass
-        except BaseException as exc:
-            if not self._reported:
-                try:
-                    self._write_report({"id": self._transfer_id, "crash":
-                                        f"{type(exc).__name__}: {exc}"[:300],
-                                        "payload_bytes": self._payload_bytes})
-                except OSError:
-                    pass
-        finally:
-            os._exit(0)
 
 
 class _LabTftpServer(BaseServer):
@@ -211,8 +79,8 @@ class _LabTftpServer(BaseServer):
         super().__init__(owner.address, owner.requested_port, owner.retries, owner.timeout)
         self._owner = owner
         self._ids = itertools.count(1)
-        self._pending: dict[int, _Transfer] = {}
-        self._by_peer: dict[tuple[str, int], _Transfer] = {}  # latest transfer per client
+        self._pending: dict[int, Transfer] = {}
+        self._by_peer: dict[tuple[str, int], Transfer] = {}  # latest transfer per client
         self._report_buffer = b""
         self._report_r, self._report_w = os.pipe()
         os.set_blocking(self._report_r, False)
@@ -251,7 +119,7 @@ class _LabTftpServer(BaseServer):
                     os.read(self._wake_r, 64)
                 except BlockingIOError:
                     pass
-            elif isinstance(key.data, _Transfer):
+            elif isinstance(key.data, Transfer):
                 self._on_child_exit(key.data)
 
     def run(self, run_once: bool = False) -> None:
@@ -335,14 +203,8 @@ class _LabTftpServer(BaseServer):
     def _start_transfer(self, peer: tuple[str, int], received: float, filename: str,
                         mode: str, sent: dict[str, str]) -> None:
         owner = self._owner
-        handler_options: collections.OrderedDict[str, Any] = collections.OrderedDict(
-            [("mode", mode), ("default_timeout", self._timeout), ("retries", self._retries)])
-        ignored: dict[str, str] = {}
-        for name, value in sent.items():
-            if name in ("blksize", "timeout", "tsize") and _valid_option(name, value):
-                handler_options[name] = value.strip()
-            else:
-                ignored[name] = value
+        handler_options, ignored = negotiate(mode, sent, timeout=self._timeout,
+                                             retries=self._retries)
         host = owner.log.host_for(peer[0], owner.address)
         resolved = owner.content.lookup(filename, host=host, protocol="tftp", client=peer[0])
         content: bytes | None = None
@@ -351,10 +213,10 @@ class _LabTftpServer(BaseServer):
                 content = resolved.read_all()
             except ContentUnavailable as exc:
                 resolved = Resolved(kind="not-found", path=resolved.path, reason=str(exc))
-        transfer = _Transfer(id=next(self._ids), received=received, peer=peer,
+        transfer = Transfer(id=next(self._ids), received=received, peer=peer,
                              filename=filename, mode=mode, options=sent, ignored=ignored,
                              resolved=resolved, host=host)
-        handler = _TransferHandler((self._address, self._port), peer, filename,
+        handler = TransferHandler((self._address, self._port), peer, filename,
                                    handler_options, transfer, content, self._report_w)
         handler.daemon = True
         handler.start()
@@ -399,7 +261,7 @@ class _LabTftpServer(BaseServer):
             if filename else None, method=method, outcome=outcome, status=status,
             details={"error": problem, "datagram_length": len(data),
                      "datagram_head": data[:48].hex(),
-                     "host_from": _host_source(host, owner.address)}))
+                     "host_from": host_source(host, owner.address)}))
 
     # --- completion ------------------------------------------------------------------
 
@@ -423,7 +285,7 @@ class _LabTftpServer(BaseServer):
             transfer.report = report
             self._record(transfer)
 
-    def _on_child_exit(self, transfer: _Transfer) -> None:
+    def _on_child_exit(self, transfer: Transfer) -> None:
         assert transfer.process is not None
         if transfer.pidfd is not None:
             self._selector.unregister(transfer.pidfd)
@@ -456,50 +318,12 @@ class _LabTftpServer(BaseServer):
                 os.close(transfer.pidfd)
         self._pending.clear()
 
-    def _record(self, transfer: _Transfer) -> None:
+    def _record(self, transfer: Transfer) -> None:
         if transfer.recorded:
             return
         transfer.recorded = True
         transfer.finished_at = time.time()
-        owner = self._owner
-        report = transfer.report or {}
-        details: dict[str, Any] = {"mode": transfer.mode, "options": dict(transfer.options),
-                                   "host_from": _host_source(transfer.host, owner.address)}
-        for name in ("blksize", "tsize", "timeout"):
-            if name in transfer.options:
-                value = transfer.options[name]
-                details[name] = int(value) if _valid_option(name, value) else value
-        if transfer.ignored:
-            details["ignored_options"] = dict(transfer.ignored)
-        if report.get("options_acked"):
-            details["options_acked"] = report["options_acked"]
-        for name in ("retransmits", "duration", "wire_bytes"):
-            if name in report:
-                details[name] = report[name]
-        if "duplicate_rrqs" in transfer.extra:
-            details["duplicate_rrqs"] = transfer.extra["duplicate_rrqs"]
-        code = report.get("error_code")
-        message = report.get("error_message") or report.get("crash") or transfer.extra.get("error")
-        status: int | None = None
-        if report.get("cut"):
-            outcome = Outcome.CUT
-            status = code
-            details["cut_after"] = transfer.resolved.cut_after
-        elif code == ERR_NOT_FOUND:
-            outcome, status = Outcome.NOT_FOUND, code
-        elif code is not None or message:
-            outcome, status = Outcome.ERROR, code
-        else:
-            outcome = Outcome.SERVED
-        if message:
-            details["error"] = message
-        owner.log.append(RequestRecord(
-            time=transfer.received, protocol="tftp", client_ip=transfer.peer[0],
-            client_port=transfer.peer[1], server_ip=owner.address, server_port=self.port,
-            host=transfer.host, path=transfer.filename,
-            url=build_url("tftp", transfer.host, self.port, transfer.filename),
-            method="RRQ", outcome=outcome, status=status,
-            bytes_sent=int(report.get("payload_bytes", 0)), details=details))
+        self._owner.log.append(transfer_record(transfer, self._owner.address, self.port))
 
 
 def _kernel_timestamp(ancillary: list[tuple[int, int, bytes]]) -> float | None:
@@ -509,23 +333,6 @@ def _kernel_timestamp(ancillary: list[tuple[int, int, bytes]]) -> float | None:
             seconds, micros = struct.unpack("@qq", data[:16])
             return float(seconds + micros / 1e6)
     return None
-
-
-def _host_source(host: str, server_ip: str) -> str:
-    """How the record's host was found: a DNS answer we gave that client, or our IP."""
-    return "address" if host == server_ip else "dns"
-
-
-def _valid_option(name: str, value: str) -> bool:
-    try:
-        number = int(value)
-    except ValueError:
-        return False
-    if name == "blksize":
-        return BLKSIZE_RANGE[0] <= number <= BLKSIZE_RANGE[1]
-    if name == "timeout":
-        return TIMEOUT_RANGE[0] <= number <= TIMEOUT_RANGE[1]
-    return number >= 0  # tsize
 
 
 class TftpServer:
