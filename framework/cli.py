@@ -3,6 +3,9 @@
 Sub-command groups live next to the code they drive, each a module exposing a
 ``typer.Typer`` named ``app``: ``framework.sim.cli`` (``hil sim``), ``framework.rig.cli``
 (``hil rig``), ``framework.runner.cli`` (``hil lab``), ``framework.report.cli`` (``hil report``).
+Sub-commands are mounted here and only here: ``hil rig check`` (framework.bench.cli) and
+``hil lab run|publish|janitor`` (framework.labgrid.cli) join their groups in
+:func:`_mount_across_layers`, so no lower package imports a higher one to mount it.
 """
 
 from __future__ import annotations
@@ -146,6 +149,23 @@ def _mount() -> None:
                 continue
             raise
         app.command(name)(mod.command)
+    _mount_across_layers()
+
+
+def _mount_across_layers() -> None:
+    """Commands that sit under a lower area's group but belong to a higher layer.
+
+    ``hil rig check`` drives consoles, PDUs and phones (framework.bench) and ``hil lab run``
+    etc. reserve labgrid places (framework.labgrid); mounting them here keeps framework.rig
+    and framework.runner from importing upward (the import contracts in pyproject.toml).
+    """
+    from framework.bench.cli import register as register_bench
+    from framework.labgrid.cli import register as register_labgrid
+    from framework.rig.cli import app as rig_app
+    from framework.runner.cli import app as lab_app
+
+    register_bench(rig_app)
+    register_labgrid(lab_app)
 
 
 _mount()

@@ -1,6 +1,6 @@
 """`hil lab run | publish | janitor`: lab scale through a labgrid coordinator.
 
-Mounted under `hil lab` by framework/runner/cli.py (``register(app)``). labgrid itself runs
+Mounted under `hil lab` by framework/cli.py (``register(app)``). labgrid itself runs
 from its own venv (framework.labgrid.client). Bad input is one line on stderr, exit 2.
 """
 

@@ -1,9 +1,12 @@
-"""`hil lab ...`: the lab side at a bench (`serve`); lab-scale commands hang here too."""
+"""`hil lab ...`: the lab side at a bench (`serve`).
+
+framework/cli.py mounts this group and adds labgrid's lab-scale commands to it
+(``hil lab run|publish|janitor``); this module does not import framework.labgrid.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import ipaddress
 import signal
 import sys
@@ -120,20 +123,6 @@ def serve_command(
         stop.wait()
         typer.echo("stopping")
 
-
-def _mount_optional() -> None:
-    """Commands of other areas that live under `hil lab` (e.g. labgrid's `run`)."""
-    for module in ("framework.labgrid.cli",):
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name and module.startswith(exc.name):
-                continue
-            raise
-        mod.register(app)
-
-
-_mount_optional()
 
 if __name__ == "__main__":
     sys.exit(app())

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from framework.bench.health import HealthReport, check_bench
 from framework.cli import main
 from framework.netns import have_privileges
 from framework.rig import parse_rig
-from framework.rig.health import HealthReport, check_bench
 from tests.rig.sim_bench import running_sim, sim_rig_text
 
 pytestmark = pytest.mark.netns

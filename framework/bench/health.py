@@ -1,4 +1,4 @@
-"""`hil rig check`: is every PDU, console and phone of a bench usable, without changing it?
+"""Is every PDU, console and phone of a bench usable, without changing it? (`hil rig check`)
 
 For each PDU: every outlet the rig uses must be readable (which also proves the PDU is
 reachable and the community right). For each phone: each configured console opens, the
