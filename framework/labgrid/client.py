@@ -296,9 +296,6 @@ class LabgridClient:
     def create_place(self, place: str) -> None:
         self.run("create", place=place)
 
-    def delete_place(self, place: str) -> None:
-        self.run("delete", place=place)
-
     def add_match(self, place: str, pattern: str) -> None:
         self.run("add-match", pattern, place=place)
 
