@@ -55,7 +55,12 @@ def have_privileges() -> tuple[bool, str]:
     return True, ""
 
 
-def _setns(fd: int) -> None:
+def setns(fd: int) -> None:
+    """Move the calling thread into the network namespace open as ``fd``.
+
+    Public for the few places that must own a thread of their own in a namespace (the SNMP
+    client's event loop); most callers want :meth:`Netns.entered` or :meth:`Netns.thread`.
+    """
     if _libc.setns(fd, CLONE_NEWNET) != 0:
         err = ctypes.get_errno()
         raise NamespaceError(f"setns failed: {os.strerror(err)}")
@@ -112,11 +117,11 @@ class Netns:
             os.close(own)
             raise NamespaceError(f"network namespace {self.name!r} does not exist") from exc
         try:
-            _setns(target)
+            setns(target)
             try:
                 yield
             finally:
-                _setns(own)
+                setns(own)
         finally:
             os.close(target)
             os.close(own)
@@ -128,7 +133,7 @@ class Netns:
         except FileNotFoundError as exc:
             raise NamespaceError(f"network namespace {self.name!r} does not exist") from exc
         try:
-            _setns(fd)
+            setns(fd)
         finally:
             os.close(fd)
 

@@ -18,14 +18,14 @@ from typing import Any
 
 from framework.explore.assess import Trial, assess, expectation, variant
 from framework.resolution import PROFILES, Interpretation, Profile
-from framework.resolution.profiles import _literal_values
+from framework.resolution.profiles import literal_values
 
 #: Switches that say how the lab compares, not how the firmware behaves.
 NOT_INFERRED = ("mac_compare", "host_compare")
 
 
 def switch_values(name: str, trials: Sequence[Trial] = ()) -> tuple[Any, ...]:
-    values = _literal_values(name)
+    values = literal_values(name)
     if values is not None:
         return tuple(values)
     if name == "option43_suboption":

@@ -28,7 +28,7 @@ from pysnmp.hlapi.v3arch.asyncio import (
 )
 from pysnmp.proto.rfc1905 import NoSuchInstance, NoSuchObject
 
-from framework.netns import _setns
+from framework.netns import setns
 from framework.power.outlet import PowerBackendError
 
 
@@ -69,7 +69,7 @@ class _Worker:
 
     def _serve(self, netns_fd: int, ready: threading.Event) -> None:
         try:
-            _setns(netns_fd)
+            setns(netns_fd)
             asyncio.set_event_loop(self.loop)
             self.engine = SnmpEngine()
         except BaseException as exc:  # reported to the caller that started us

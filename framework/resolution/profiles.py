@@ -86,7 +86,7 @@ class Interpretation:
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            allowed = _literal_values(f.name)
+            allowed = literal_values(f.name)
             if allowed is not None and value not in allowed:
                 raise ResolutionInputError(
                     f"switch {f.name}={value!r}: expected one of {', '.join(map(repr, allowed))}"
@@ -115,7 +115,8 @@ class Interpretation:
 
 
 @functools.cache
-def _literal_values(name: str) -> tuple[Any, ...] | None:
+def literal_values(name: str) -> tuple[Any, ...] | None:
+    """The values switch ``name`` may take when its type is a ``Literal``, else None."""
     hint = typing.get_type_hints(Interpretation)[name]
     if typing.get_origin(hint) is Literal:
         return typing.get_args(hint)
