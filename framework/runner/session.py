@@ -53,6 +53,7 @@ from framework.runner.cycle import (
     offset_dicts,
     phone_matcher,
 )
+from framework.runner.options import RunOptions
 from framework.runner.phones import PhoneLink, RigFault, open_phone
 from framework.runner.probe import ServiceProbe
 from framework.runner.record import CertificationRecord, evidence_entry
@@ -67,31 +68,6 @@ ROOT = Path(__file__).resolve().parents[2]
 #: by a matrix run.
 LAB_CONFIG = b"# 400HD provisioning lab: configuration served to the phone under test\n"
 LAB_STATE_DIR = Path(os.environ.get("HIL_STATE_DIR", "/run/hil"))
-
-
-@dataclass
-class RunOptions:
-    """What a run is asked to do (CLI flags and pytest options map onto this)."""
-
-    rig_path: Path = ROOT / "rigs" / "sim.yaml"
-    profile: str | None = None
-    phones: Sequence[str] | None = None
-    settle_s: float | None = None
-    trigger: str = "reprovision"  # or "power-cycle"
-    reports_dir: Path = ROOT / "reports"
-    run_id: str | None = None
-    boot_timeout_s: float = 90.0
-    #: How long to wait for a missing expected request (default: 4 s sim, 30 s real).
-    request_timeout_s: float | None = None
-    #: After a lane's last case, how long to listen for its late requests when the phone
-    #: has not said its cycle is over (default: the request timeout).
-    tail_s: float | None = None
-    manage_sim: bool = True
-    capture: bool = True
-    #: An earlier run's directory: its finished cases are kept, only the missing ones run.
-    resume: Path | None = None
-    #: Start even when another DHCP server answers on the lab interface.
-    allow_other_dhcp: bool = False
 
 
 @dataclass
@@ -141,9 +117,9 @@ def framework_revision() -> str:
 class LabSession:
     """Everything a run needs on the lab side, started once, stopped once."""
 
-    def __init__(self, options: RunOptions) -> None:
+    def __init__(self, options: RunOptions, rig: Rig | None = None) -> None:
         self.options = options
-        self.rig: Rig = load_rig(options.rig_path)
+        self.rig: Rig = rig if rig is not None else load_rig(options.rig_path)
         selected = list(options.phones or [p.name for p in self.rig.phones])
         unknown = [n for n in selected if n not in {p.name for p in self.rig.phones}]
         if unknown:

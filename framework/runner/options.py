@@ -1,0 +1,222 @@
+"""What a run is asked to do, declared once: :class:`RunOptions`.
+
+Each field of :class:`RunOptions` carries its type and default and, when a person sets it on
+the command line, a :class:`Flag` (flag name and help text) in its ``Annotated`` metadata.
+Everything else is derived from that one declaration, so a new option (or a changed help
+text or default) is one edit here:
+
+- ``hil run`` (framework.run) generates its typer options from :func:`run_flags`;
+- the pytest plugin (framework.pytest_plugin) generates its ``pytest_addoption`` calls from
+  :func:`run_flags` and turns pytest's parsed values into options with
+  :meth:`RunOptions.from_flags`, as ``hil run`` does with its own;
+- benchmarks and tests build ``RunOptions(...)`` directly (fields without a flag, such as
+  ``boot_timeout_s`` or ``capture``, are for them).
+
+Flags about how one process behaves rather than what the run does stay with their command:
+``-k`` and ``--hold-place``/``--hold-owner`` with ``hil run``, ``--hil-progress`` with the
+plugin.
+
+Runner layer: imports only framework.errors (and the rig's types), so both entry points
+above and the runner itself can import it.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from framework.errors import InputError
+
+if TYPE_CHECKING:
+    from framework.rig import Rig
+
+ROOT = Path(__file__).resolve().parents[2]
+
+#: How a case starts: console re-provisioning, or a power cycle through the phone's PDU.
+Trigger = Literal["reprovision", "power-cycle"]
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A field's command-line flag: its name (``--rig``) and its help text.
+
+    ``inverted``: the flag, when given, sets the field to False (``--no-manage-sim``).
+    ``metavar``: the value's name in pytest's help (default: the flag's own name).
+    ``split``: a list field given as one comma-separated value (``--phones a,b``); a list
+    field without it is a repeatable flag (``--firmware A --firmware B``).
+    """
+
+    name: str
+    help: str
+    inverted: bool = False
+    metavar: str | None = None
+    split: bool = False
+
+
+class OptionError(InputError):
+    """A run option has a value the run cannot use; names the flag (``--phones``...) so
+    ``hil run`` reports it as a bad parameter and pytest as a usage error."""
+
+    def __init__(self, flag: str, reason: str) -> None:
+        super().__init__(f"{flag}: {reason}")
+        self.flag = flag
+        self.reason = reason
+
+
+class RunOptions(BaseModel):
+    """What a run is asked to do. Fields with a :class:`Flag` are ``hil run``'s and
+    ``pytest testcases``'s options; the others are for code that builds a run itself."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    rig_path: Annotated[Path, Flag(
+        "--rig", "rig file (default: rigs/sim.yaml, the simulated rig)")
+    ] = ROOT / "rigs" / "sim.yaml"
+    profile: Annotated[str | None, Flag(
+        "--profile", "firmware behaviour profile (2.2, 3.4); default: from each phone's "
+        "version")] = None
+    phones: Annotated[Sequence[str] | None, Flag(
+        "--phones", "comma-separated subset of the rig's phones (default: all)", split=True)
+    ] = None
+    settle_s: Annotated[float | None, Flag(
+        "--settle", "seconds to keep listening after the last request (default: 0.6 sim, "
+        "3 real)")] = None
+    trigger: Annotated[Trigger, Flag(
+        "--trigger", "how a case starts: reprovision (console re-provisioning) or "
+        "power-cycle (a PDU power cycle)")] = "reprovision"
+    #: A release to install on every phone before the cases (framework.release.install).
+    firmware: Annotated[Sequence[Path], Flag(
+        "--firmware", "install this release first: a directory of images or image files "
+        "(repeatable)", metavar="PATH")] = ()
+    restore: Annotated[bool, Flag(
+        "--restore", "first put back what each phone ran before the last --firmware")
+    ] = False
+    reports_dir: Annotated[Path, Flag(
+        "--reports", "where runs write their records, one directory per run (default: "
+        "reports/)")] = ROOT / "reports"
+    run_id: Annotated[str | None, Flag(
+        "--run-id", "run directory name under --reports (default: <UTC time>-<rig>)")
+    ] = None
+    #: An earlier run's directory: its finished cases are kept, only the missing ones run.
+    resume: Annotated[Path | None, Flag(
+        "--resume", "an earlier run directory (reports/<run-id>): keep its finished cases, "
+        "run only the missing ones")] = None
+    #: Start even when another DHCP server answers on the lab interface.
+    allow_other_dhcp: Annotated[bool, Flag(
+        "--allow-other-dhcp", "start even if another DHCP server answers on the lab "
+        "interface")] = False
+    manage_sim: Annotated[bool, Flag(
+        "--no-manage-sim", "the simulated rig is already up: neither start nor stop it",
+        inverted=True)] = True
+    boot_timeout_s: float = 90.0
+    #: How long to wait for a missing expected request (default: 4 s sim, 30 s real).
+    request_timeout_s: float | None = None
+    #: After a lane's last case, how long to listen for its late requests when the phone
+    #: has not said its cycle is over (default: the request timeout).
+    tail_s: float | None = None
+    capture: bool = True
+
+    @field_validator("phones", mode="before")
+    @classmethod
+    def _split_phones(cls, value: Any) -> Any:
+        """``"a, b"`` (a flag's value) is ``["a", "b"]``; nothing named is every phone."""
+        if isinstance(value, str):
+            return [n.strip() for n in value.split(",") if n.strip()] or None
+        return value
+
+    @classmethod
+    def from_flags(cls, values: Mapping[str, Any]) -> RunOptions:
+        """Options from parsed flag values keyed by :attr:`FlagSpec.dest` (``hil run``'s
+        parameters, pytest's ``config.option``). A missing or None value leaves the
+        field's default. :class:`OptionError` naming the flag when a value does not fit."""
+        fields: dict[str, Any] = {}
+        for spec in run_flags():
+            value = values.get(spec.dest)
+            if spec.inverted:
+                fields[spec.field] = not value
+            elif value is not None and value != []:
+                if spec.choices and value not in spec.choices:
+                    raise OptionError(spec.name, f"expected {' or '.join(spec.choices)}")
+                fields[spec.field] = value
+        try:
+            return cls.model_validate(fields)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = str(err["loc"][0]) if err["loc"] else ""
+            flag = next((s.name for s in run_flags() if s.field == field), field)
+            raise OptionError(flag, err["msg"]) from None
+
+    def phone_names(self, rig: Rig) -> list[str]:
+        """The phones this run drives: ``phones`` (in that order) or every phone of the
+        rig. :class:`OptionError` naming the first one the rig does not have."""
+        names = [p.name for p in rig.phones]
+        if not self.phones:
+            return names
+        missing = [n for n in self.phones if n not in names]
+        if missing:
+            raise OptionError("--phones", f"no phone {missing[0]!r} in the rig "
+                                          f"(phones: {', '.join(names)})")
+        return list(self.phones)
+
+
+@dataclass(frozen=True)
+class FlagSpec:
+    """One flag as a command-line parser needs it, derived from a :class:`RunOptions` field.
+
+    ``dest`` is the flag's name as an identifier (``--run-id`` -> ``run_id``, the name
+    pytest and typer give it); ``type`` is what one value on the command line is (``str``,
+    ``float``, ``Path``; ``bool`` for a switch); ``default`` is the field's default as the
+    command line shows it (None for a switch).
+    """
+
+    field: str
+    name: str
+    dest: str
+    help: str
+    type: type
+    default: Any
+    choices: tuple[str, ...] = ()
+    repeatable: bool = False
+    inverted: bool = False
+    metavar: str | None = None
+
+    @property
+    def switch(self) -> bool:
+        return self.type is bool
+
+
+def run_flags() -> list[FlagSpec]:
+    """Every flag of :class:`RunOptions`, in declaration order."""
+    out = []
+    for name, info in RunOptions.model_fields.items():
+        flag = next((m for m in info.metadata if isinstance(m, Flag)), None)
+        if flag is None:
+            continue
+        kind, choices, many = _command_line_type(info.annotation, split=flag.split)
+        default = None if kind is bool or many else info.default
+        out.append(FlagSpec(field=name, name=flag.name,
+                            dest=flag.name.lstrip("-").replace("-", "_"), help=flag.help,
+                            type=kind, default=default, choices=choices, repeatable=many,
+                            inverted=flag.inverted, metavar=flag.metavar))
+    return out
+
+
+def _command_line_type(annotation: Any, *, split: bool) -> tuple[type, tuple[str, ...], bool]:
+    """(type of one value on the command line, its choices, repeatable) of a field type."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        (annotation,) = [a for a in get_args(annotation) if a is not type(None)]
+    origin = get_origin(annotation)
+    if origin is Literal:
+        return str, tuple(str(a) for a in get_args(annotation)), False
+    if origin in (Sequence, list, tuple):
+        if split:
+            return str, (), False
+        return get_args(annotation)[0], (), True
+    if annotation in (bool, str, float, int, Path):
+        return annotation, (), False
+    raise TypeError(f"no command-line form for {annotation!r}")
