@@ -21,14 +21,13 @@ import struct
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from dnslib import QTYPE, RCODE, RR, A, DNSRecord
 from dnslib.server import DNSHandler, DNSServer
 
 from framework.services.log import Outcome, RequestLog, RequestRecord
-from framework.services.namespace import ServiceStartError, check_endpoint, in_namespace
+from framework.services.namespace import RecordingServer, ServiceStartError, in_namespace
 
 logger = logging.getLogger(__name__)
 
@@ -169,7 +168,7 @@ class _RecordingHandler(DNSHandler):
                 self, f"DNS message could not be handled: {type(exc).__name__}: {exc}")
 
 
-class DnsServer:
+class DnsServer(RecordingServer):
     """A recording DNS server on one address (UDP, and TCP unless ``tcp=False``).
 
     Runs in network namespace ``netns`` (or the caller's); port 0 picks a free port
@@ -180,12 +179,8 @@ class DnsServer:
 
     def __init__(self, address: str, port: int = 53, *, log: RequestLog, zone: Zone,
                  netns: str | None = None, tcp: bool = True, ttl: int = 60) -> None:
-        check_endpoint("DNS", address, port)
-        self.address = address
-        self.requested_port = port
-        self.log = log
+        super().__init__(address, port, log=log, netns=netns)
         self.zone = zone
-        self.netns = netns
         self.tcp = tcp
         self.ttl = ttl
         self._servers: list[DNSServer] = []
@@ -208,7 +203,7 @@ class DnsServer:
             server_ip=self.address, server_port=self._port, host="", path="", url=None,
             method="?", outcome=Outcome.ERROR, details=details))
 
-    def start(self) -> DnsServer:
+    def start(self) -> Self:
         if self._servers:
             return self
         resolver = _ZoneResolver(self)
@@ -247,13 +242,6 @@ class DnsServer:
             server.server.server_close()
         self._servers.clear()
         self._threads.clear()
-
-    def __enter__(self) -> DnsServer:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
 
 __all__ = ["DnsServer", "Zone"]

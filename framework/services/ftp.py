@@ -27,8 +27,7 @@ import threading
 import time
 import warnings
 from collections.abc import Mapping
-from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 with warnings.catch_warnings():
     # pyftpdlib 2.x on Python 3.11 imports the stdlib asyncore/asynchat, which warn
@@ -43,7 +42,7 @@ with warnings.catch_warnings():
 
 from framework.services.content import ContentStore, Resolved
 from framework.services.log import Outcome, RequestLog, RequestRecord, build_url
-from framework.services.namespace import ServiceStartError, check_endpoint, in_namespace
+from framework.services.namespace import RecordingServer, ServiceStartError, in_namespace
 
 logger = logging.getLogger(__name__)
 # pyftpdlib configures root logging on first use unless its logger has a handler.
@@ -358,7 +357,7 @@ class _StopSignal(AsyncChat):
         self.ioloop.close()
 
 
-class FtpServer:
+class FtpServer(RecordingServer):
     """A recording, read-only FTP server on one address, serving a ContentStore.
 
     ``users`` maps user names to passwords (never logged); ``anonymous`` allows the
@@ -371,12 +370,8 @@ class FtpServer:
     def __init__(self, address: str, port: int = 21, *, log: RequestLog, content: ContentStore,
                  netns: str | None = None, users: Mapping[str, str] | None = None,
                  anonymous: bool = True, passive_ports: range | None = None) -> None:
-        check_endpoint("FTP", address, port)
-        self.address = address
-        self.requested_port = port
-        self.log = log
+        super().__init__(address, port, log=log, netns=netns)
         self.content = content
-        self.netns = netns
         self.started_at = time.time()
         self._authorizer = DummyAuthorizer()
         for name, password in (users or {}).items():
@@ -398,7 +393,7 @@ class FtpServer:
         """The bound port (after ``start``), else the requested one."""
         return self._port
 
-    def start(self) -> FtpServer:
+    def start(self) -> Self:
         if self._server is not None:
             return self
         self.started_at = time.time()
@@ -440,13 +435,6 @@ class FtpServer:
         self._stop_w = None
         self._server = None
         self._thread = None
-
-    def __enter__(self) -> FtpServer:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
 
 __all__ = ["FtpServer"]

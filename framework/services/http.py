@@ -25,13 +25,12 @@ import threading
 import time
 from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any
+from typing import Any, Self
 from urllib.parse import unquote, urlsplit
 
 from framework.services.content import ContentStore, ContentUnavailable, Resolved
 from framework.services.log import Outcome, RequestLog, RequestRecord, build_url
-from framework.services.namespace import ServiceStartError, check_endpoint, in_namespace
+from framework.services.namespace import RecordingServer, ServiceStartError, in_namespace
 from framework.services.tls import LabCA
 
 logger = logging.getLogger(__name__)
@@ -402,7 +401,7 @@ class _TlsTerminator:
             return None
 
 
-class HttpServer:
+class HttpServer(RecordingServer):
     """A recording HTTP server on one address, serving from a ContentStore.
 
     Runs in network namespace ``netns`` (or the caller's); port 0 picks a free port.
@@ -412,12 +411,8 @@ class HttpServer:
 
     def __init__(self, address: str, port: int = 80, *, log: RequestLog, content: ContentStore,
                  netns: str | None = None) -> None:
-        check_endpoint(self.protocol.upper(), address, port)
-        self.address = address
-        self.requested_port = port
-        self.log = log
+        super().__init__(address, port, log=log, netns=netns)
         self.content = content
-        self.netns = netns
         self._server: _LabHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -429,7 +424,7 @@ class HttpServer:
     def _tls(self) -> _TlsTerminator | None:
         return None
 
-    def start(self) -> HttpServer:
+    def start(self) -> Self:
         if self._server is not None:
             return self
         tls = self._tls()
@@ -458,13 +453,6 @@ class HttpServer:
             thread.join(timeout)
         self._server = None
         self._thread = None
-
-    def __enter__(self) -> HttpServer:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
 
 class HttpsServer(HttpServer):

@@ -45,13 +45,13 @@ import socket
 import struct
 import threading
 import time
-from types import TracebackType
+from typing import Self
 
 from fbtftp.base_server import BaseServer
 
 from framework.services.content import ContentStore, ContentUnavailable, Resolved
 from framework.services.log import Outcome, RequestLog, RequestRecord, build_url
-from framework.services.namespace import ServiceStartError, check_endpoint, in_namespace
+from framework.services.namespace import RecordingServer, ServiceStartError, in_namespace
 from framework.services.tftp_transfer import (
     ERR_ACCESS,
     ERR_ILLEGAL,
@@ -335,7 +335,7 @@ def _kernel_timestamp(ancillary: list[tuple[int, int, bytes]]) -> float | None:
     return None
 
 
-class TftpServer:
+class TftpServer(RecordingServer):
     """A recording TFTP server on one address: serves reads from a ContentStore.
 
     ``retries`` and ``timeout`` (seconds) govern retransmission to a silent client.
@@ -346,12 +346,8 @@ class TftpServer:
 
     def __init__(self, address: str, port: int = 69, *, log: RequestLog, content: ContentStore,
                  netns: str | None = None, retries: int = 3, timeout: int = 2) -> None:
-        check_endpoint("TFTP", address, port)
-        self.address = address
-        self.requested_port = port
-        self.log = log
+        super().__init__(address, port, log=log, netns=netns)
         self.content = content
-        self.netns = netns
         self.retries = retries
         self.timeout = timeout
         self._server: _LabTftpServer | None = None
@@ -362,7 +358,7 @@ class TftpServer:
         """The bound port (after ``start``), else the requested one."""
         return self._server.port if self._server is not None else self.requested_port
 
-    def start(self) -> TftpServer:
+    def start(self) -> Self:
         if self._server is not None:
             return self
         with in_namespace(self.netns):
@@ -388,13 +384,6 @@ class TftpServer:
                                    f"within {timeout:g} s")
         self._server = None
         self._thread = None
-
-    def __enter__(self) -> TftpServer:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
 
 __all__ = ["TftpServer"]
