@@ -50,6 +50,7 @@ $(STAMPS)/labgrid: | $(STAMPS)
 lint: setup
 	$(VENV)/bin/ruff check framework tests testcases benchmarks conftest.py
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache --no-logo
 
 # The whole test suite. pytest's exit code 5 (nothing collected) is a failure of intent.
 test: setup lint
