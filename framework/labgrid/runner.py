@@ -300,24 +300,14 @@ class LabRun:
                 try:
                     run.exit_code = proc.wait(timeout=self.options.run_timeout_s)
                 except subprocess.TimeoutExpired:
-                    proc.send_signal(signal.SIGINT)
-                    try:
-                        proc.wait(timeout=60)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
-                        proc.wait()
+                    _interrupt(proc)
                     run.exit_code = proc.returncode
                     run.status, run.reason = "error", (
                         f"hil run did not finish within {self.options.run_timeout_s:.0f} s")
                     return
             finally:
                 if proc.poll() is None:  # an interrupt or crash here: never leave it running
-                    proc.send_signal(signal.SIGINT)
-                    try:
-                        proc.wait(timeout=60)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
-                        proc.wait()
+                    _interrupt(proc)
                 self.children.remove(proc)
                 run.end = time.time()
         if self.children.stop.is_set():
@@ -373,3 +363,14 @@ def shield_release() -> None:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, _releasing)
         signal.signal(signal.SIGTERM, _releasing)
+
+
+def _interrupt(proc: subprocess.Popen[Any]) -> None:
+    """Stop a ``hil run``: SIGINT first (it closes its cases and finishes its record),
+    SIGKILL when it has not ended a minute later."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
