@@ -2,8 +2,8 @@
 
 Owns :mod:`framework.bench.health` (the checks and their report) and
 :mod:`framework.bench.cli` (the ``check`` command, mounted under ``hil rig`` by
-framework/cli.py). It sits above the drivers it exercises, so it may import
-framework.phone, framework.console, framework.power, framework.services, framework.dhcp,
-framework.rig, framework.resolution and the bottom modules (errors, records, netns);
-never framework.sim, framework.report, framework.runner or anything above them.
+framework/cli.py). Imports (layer 6 of pyproject.toml's contracts): the drivers it
+exercises and what they stand on (phone, console, power, services, dhcp, rig, resolution,
+records, errors, netns); never report, runner or anything above: a bench check talks to
+the bench over the wire like a run does, so it has no use for framework.sim either.
 """

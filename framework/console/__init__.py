@@ -9,6 +9,10 @@ Usage::
     con = console_for(phone, "serial", log_dir=Path("reports/run1/consoles"))
     with con:
         con.expect(r"login: $", timeout=60)
+
+Imports (layer 9 of pyproject.toml's contracts): the layers below it (services, dhcp,
+rig, resolution, records, errors, netns); never framework.power, its independent sibling,
+nor anything above (phone, bench, runner...).
 """
 
 from __future__ import annotations

@@ -5,4 +5,8 @@ profile), ``shrink`` (minimal inputs with the phone as oracle), ``confirm`` (a f
 only when reproduced, flaky ones apart), ``infer`` (the behaviour table and inferred
 profile), ``engine`` (the three phases), ``findings`` (files written), ``cli``
 (``hil explore``).
+
+Imports (layer 2 of pyproject.toml's contracts): release, runner, report, sim and the
+rest below; never framework.labgrid (its independent sibling) nor the entry points
+(framework.cli, framework.run, the pytest plugin).
 """

@@ -3,6 +3,10 @@
 See framework.phone.driver for the usage (the 400HD's operations); framework.phone.shell
 holds the console, login, boot evidence and broken latch they stand on; the shell
 differences between firmware families are data in framework.phone.dialect.
+
+Imports (layer 8 of pyproject.toml's contracts): console, power and the layers below
+them (services, dhcp, rig, resolution, records, errors, netns); never sim, bench, report,
+runner or anything above: the runner adapts the driver (framework.runner.phones).
 """
 
 from framework.phone.dialect import DIALECTS, ShellDialect, dialect_for

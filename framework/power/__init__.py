@@ -18,6 +18,10 @@ Usage::
     switch = power_switch(rig.pdu("pdu1"), outlet=3)
     switch.cycle(off_time=2.0)
     assert switch.state() is True
+
+Imports (layer 9 of pyproject.toml's contracts): the layers below it (services, dhcp,
+rig, resolution, records, errors, netns); never framework.console, its independent
+sibling, nor anything above (phone, bench, runner...).
 """
 
 from framework.power.outlet import (

@@ -1,7 +1,11 @@
 """The resolution core: which URLs a 400HD must request for given DHCP options.
 
-Pure Python, no I/O, no imports from the rest of the project. Entry point:
-:func:`resolve`.
+Pure Python, no I/O, no imports from the rest of the project but framework.errors. Entry
+point: :func:`resolve`.
+
+Imports (layer 12 of pyproject.toml's contracts): only the bottom modules, in practice
+framework.errors (``ResolutionInputError`` is an ``InputError``). framework.sim must never
+import it (the virtual firmware is written independently of this core).
 """
 
 from framework.resolution.core import resolve, urls_match

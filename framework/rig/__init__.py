@@ -6,6 +6,10 @@ Usage::
     rig = load_rig("rigs/sim.yaml")
     phone = rig.phone("ph1")            # PhoneSpec: model, mac (12 upper hex), address, ...
     password = phone.credentials.password.resolve()   # only where a driver needs it
+
+Imports (layer 11 of pyproject.toml's contracts): framework.resolution and the bottom
+modules (records, errors, netns) only. Checking a bench is framework.bench, above the
+drivers; framework/cli.py mounts it as ``hil rig check``.
 """
 
 from framework.rig.loader import RigError, RigProblem, cross_check, key_path, load_rig, parse_rig

@@ -15,6 +15,10 @@ Usage::
         ... phone boots ...
         log.wait_for(lambda r: r.url == "tftp://Audiocodes.com/440HD.img",
                      timeout=30, what="ph1's firmware request")
+
+Imports (layer 10 of pyproject.toml's contracts): framework.rig, framework.resolution
+and the bottom modules (records, errors, netns); never framework.dhcp, its independent
+sibling, nor anything above (console, power, phone, runner...).
 """
 
 from __future__ import annotations
