@@ -12,8 +12,7 @@ is absent when it was never set (``exclude_unset``), present (even as ``null``) 
 was, so ``to_json(from_json(x)) == x`` for every record written so far.
 
 This module is at the bottom of the import layers (it imports nothing of framework but
-framework.errors once that exists): the runner and the report both use it, neither
-imports the other for it.
+framework.errors): the runner and the report both use it, neither imports the other for it.
 """
 
 from __future__ import annotations
@@ -30,6 +29,8 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from framework.errors import InputError
+
 VERDICTS = ("passed", "failed", "broken", "observed", "skipped")
 
 #: A verdict as the record spells it (framework.runner.verdict.Verdict's values).
@@ -40,11 +41,10 @@ VerdictName = Literal["passed", "failed", "broken", "observed", "skipped"]
 Number = float | int
 
 
-class RecordError(ValueError):
+class RecordError(InputError):
     """A certification record cannot be read; the message names the file and why.
 
-    An input error (the record file is the input). Until framework/errors.py exists this
-    derives from ValueError only; it is to derive from ``InputError`` there.
+    An input error (the record file is the input), so a ValueError too.
     """
 
 
@@ -70,7 +70,8 @@ class Record(BaseModel):
         """A copy with ``fields`` replaced (or added), validated again (``model_copy``
         would not validate). The new fields count as set: they are written."""
         kept = {k: getattr(self, k) for k in self.model_fields_set}
-        return type(self).model_validate({**kept, **fields})
+        return type(self).from_json({**kept, **fields},
+                                    where=f"amending a {type(self).__name__}")
 
 
 def describe(exc: ValidationError, limit: int = 4) -> str:

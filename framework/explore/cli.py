@@ -121,8 +121,8 @@ def command(
 
 def _html_report(run_dir: Path) -> Path:
     """The run's HTML report, its exploration section included (``hil report html``)."""
+    from framework.records import load_record
     from framework.report import html
-    from framework.runner.record import load_record
 
     return html.write(load_record(run_dir), run_dir / "certification.html")
 

@@ -161,8 +161,8 @@ def run_command(
 
 def _write_merge(lab: LabRun, runs: list[PlaceRun]) -> Path:
     """The merged record and report of the places that ran; one summary line per place."""
+    from framework.records import RecordError, load_record
     from framework.report.merge import SourceRun, merge, write_merged
-    from framework.runner.record import RecordError, load_record
 
     sources = []
     for r in runs:
@@ -176,7 +176,7 @@ def _write_merge(lab: LabRun, runs: list[PlaceRun]) -> Path:
     path = write_merged(doc, lab.run_dir)
     for r in runs:
         typer.echo(f"  {r.place:<20} {r.status:<12} {r.reason}")
-    s = doc["summary"]
+    s = doc.summary
     typer.echo(f"lab run {lab.run_id}: {len(sources)} place(s) ran; {s['passed']} passed, "
                f"{s['failed']} failed, {s['broken']} broken, {s['observed']} observed, "
                f"{s['skipped']} skipped")

@@ -21,8 +21,11 @@ incorrectly is quarantined by the install (framework.release.install).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from framework.records import CaseResult, EvidenceItem, ObservedRequest
 
 if TYPE_CHECKING:
     from framework.release.install import ImageOffer
@@ -74,10 +77,13 @@ def judge_refusal(case: UpgradeCase, offer: ImageOffer) -> tuple[str, str]:
 
 def case_entry(case: UpgradeCase, *, phone: str, model: str, mac: str, release_version: str,
                url_option: int, offer: ImageOffer | None, verdict: str, reason: str,
-               start: float, end: float, observed: list[dict[str, Any]],
-               evidence: list[dict[str, Any]], profile: str | None) -> dict[str, Any]:
-    """A record entry shaped like the matrix's (framework.runner.session._result)."""
-    return {
+               start: float, end: float,
+               observed: Sequence[ObservedRequest | Mapping[str, Any]],
+               evidence: Sequence[EvidenceItem | Mapping[str, Any]],
+               profile: str | None) -> CaseResult:
+    """A case of the record like the matrix's, the ``running`` version and the ``offer``
+    added (``expected`` is None: the manual's sentence is the expectation)."""
+    return CaseResult.from_json({
         "id": case.id, "group": "upgrade", "title": case.title, "manual": case.manual,
         "phone": phone, "model": model, "mac": mac, "firmware": release_version,
         "running": offer.version_before if offer else None, "profile": profile,
@@ -86,4 +92,4 @@ def case_entry(case: UpgradeCase, *, phone: str, model: str, mac: str, release_v
         "expected": None, "observed": observed, "verdict": verdict, "reason": reason,
         "start": start, "end": end, "evidence": evidence,
         "offer": offer.to_dict() if offer else None,
-    }
+    }, where=f"upgrade case {case.id} on {phone}")

@@ -248,7 +248,7 @@ def _observed(session: LabSession, lane: Lane, since: float) -> list[dict[str, A
 def _add_case(session: LabSession, lane: Lane, case: UpgradeCase, release_version: str,
               offer: ImageOffer | None, verdict: str, reason: str, start: float) -> None:
     record = session.record
-    if record is None or any(c.get("id") == case.id and c.get("phone") == lane.spec.name
+    if record is None or any(c.key == (case.id, lane.spec.name)
                              for c in record.cases):  # resumed run: judged before
         return
     spec = lane.spec
@@ -258,11 +258,11 @@ def _add_case(session: LabSession, lane: Lane, case: UpgradeCase, release_versio
                        end=time.time(), observed=_observed(session, lane, start), evidence=[],
                        profile=lane.profile.name if lane.profile else None)
     try:
-        entry["evidence"] = _evidence(session, lane, start, case.id, {
+        entry = entry.amended(evidence=_evidence(session, lane, start, case.id, {
             "case": case.id, "verdict": verdict, "reason": reason,
-            "offer": offer.to_dict() if offer else None})
+            "offer": offer.to_dict() if offer else None}))
     except OSError as exc:
-        entry["evidence_error"] = str(exc)
+        entry = entry.amended(evidence_error=str(exc))
     record.add_case(entry)
 
 

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from framework.records import CertificationDocument, RecordError, load_record
 from framework.report import diff as diff_mod
 from framework.report import html
-from framework.runner.record import RecordError, load_record
 
 app = typer.Typer(help="Certification reports: render, diff, merge.", no_args_is_help=True)
 
 
-def _load(path: Path) -> dict[str, Any]:
+def _load(path: Path) -> CertificationDocument:
     try:
         return load_record(path)
     except RecordError as exc:
@@ -68,16 +68,16 @@ def merge_command(
     from framework.report.merge import SourceRun, merge, write_merged
 
     docs = [(r, _load(r)) for r in runs]
-    rigs = [str(d["run"].get("rig")) for _, d in docs]
+    rigs = [d.run.rig for _, d in docs]
     sources = [SourceRun(d, place=(rigs[i] if rigs.count(rigs[i]) == 1
-                                   else str(d["run"].get("id") or r)),
+                                   else d.run.id or str(r)),
                          path=r) for i, (r, d) in enumerate(docs)]
     try:
         doc = merge(sources, run_id=run_id or out.name)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     path = write_merged(doc, out)
-    s = doc["summary"]
+    s = doc.summary
     typer.echo(f"merged {len(sources)} run(s): {s['total']} cases, {s['passed']} passed, "
                f"{s['failed']} failed, {s['broken']} broken, {s['observed']} observed")
     typer.echo(f"record  {path}")

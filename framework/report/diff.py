@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+
+from framework.records import CaseResult, CertificationDocument
 
 
 @dataclass(frozen=True)
@@ -16,20 +17,21 @@ class VerdictChange:
     reason_after: str
 
 
-def _key(c: dict[str, Any]) -> tuple[str, str]:
-    return c["id"], str(c.get("model"))
+def _key(c: CaseResult) -> tuple[str, str]:
+    return c.id, str(c.model)
 
 
-def diff(a: dict[str, Any], b: dict[str, Any]) -> list[VerdictChange]:
+def diff(a: CertificationDocument, b: CertificationDocument) -> list[VerdictChange]:
     """Cases (by case id and model) whose verdict differs between records a and b."""
-    before = {_key(c): c for c in a["cases"]}
-    after = {_key(c): c for c in b["cases"]}
+    before = {_key(c): c for c in a.cases}
+    after = {_key(c): c for c in b.cases}
     changes = []
     for key in sorted(set(before) | set(after)):
         x, y = before.get(key), after.get(key)
-        vx = x.get("verdict") if x else None
-        vy = y.get("verdict") if y else None
+        vx = x.verdict if x else None
+        vy = y.verdict if y else None
         if vx != vy:
-            changes.append(VerdictChange(key[0], key[1], str((y or x or {}).get("phone")), vx, vy,
-                                         str((y or {}).get("reason", ""))))
+            either = y or x
+            changes.append(VerdictChange(key[0], key[1], str(either.phone if either else None),
+                                         vx, vy, y.reason if y else ""))
     return changes

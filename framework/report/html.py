@@ -16,6 +16,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from framework.records import CaseResult, CertificationDocument
+
 _COLOURS = {"passed": "#2e7d32", "failed": "#c62828", "broken": "#ef6c00",
             "observed": "#1565c0", "skipped": "#757575"}
 
@@ -39,30 +41,33 @@ def _when(ts: Any) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
 
 
-def render(doc: dict[str, Any], explore: dict[str, Any] | None = None) -> str:
-    run, phones, cases, summary = doc["run"], doc["phones"], doc["cases"], doc["summary"]
-    columns = sorted({(c.get("firmware") or "?", c.get("model") or "?", c.get("phone") or "?")
-                      for c in cases})
-    rows = list(dict.fromkeys(c["id"] for c in cases))
-    cell: dict[tuple[str, tuple[str, str, str]], dict[str, Any]] = {}
+def _column(c: CaseResult) -> tuple[str, str, str]:
+    return c.firmware or "?", c.model or "?", c.phone or "?"
+
+
+def render(doc: CertificationDocument, explore: dict[str, Any] | None = None) -> str:
+    run, phones, cases, summary = doc.run, doc.phones, doc.cases, doc.summary
+    columns = sorted({_column(c) for c in cases})
+    rows = list(dict.fromkeys(c.id for c in cases))
+    cell: dict[tuple[str, tuple[str, str, str]], CaseResult] = {}
     for c in cases:
-        cell[(c["id"], (c.get("firmware") or "?", c.get("model") or "?", c.get("phone") or "?"))] = c
+        cell[(c.id, _column(c))] = c
     out = [f"<!doctype html><html><head><meta charset='utf-8'><title>Certification "
-           f"{_esc(run.get('id'))}</title><style>{_CSS}</style></head><body>"]
+           f"{_esc(run.id)}</title><style>{_CSS}</style></head><body>"]
     out.append(f"<h1>400HD provisioning certification</h1><div class='meta'>run "
-               f"<code>{_esc(run.get('id'))}</code> · rig {_esc(run.get('rig'))} · framework "
-               f"{_esc(run.get('framework_revision'))} · {_when(run.get('start'))} → "
-               f"{_when(run.get('end'))} · status {_esc(run.get('status'))}</div>")
+               f"<code>{_esc(run.id)}</code> · rig {_esc(run.rig)} · framework "
+               f"{_esc(run.framework_revision)} · {_when(run.start)} → "
+               f"{_when(run.end)} · status {_esc(run.status)}</div>")
     out.append("<div class='sum' id='summary'>" + "".join(
         f"<span style='color:{_COLOURS.get(k, '#000')}'>{_esc(k)}: <b>{v}</b></span>"
         for k, v in summary.items()) + "</div>")
     out.append("<h2>Phones</h2><table><tr><th>phone</th><th>model</th><th>MAC</th>"
                "<th>firmware</th><th>profile</th><th>state</th></tr>")
     for p in phones:
-        out.append(f"<tr><td>{_esc(p.get('name'))}</td><td>{_esc(p.get('model'))}</td>"
-                   f"<td><code>{_esc(p.get('mac'))}</code></td><td>{_esc(p.get('firmware'))}</td>"
-                   f"<td>{_esc(p.get('profile'))}</td><td>{_esc(p.get('state', 'ok'))}"
-                   f"{(' — ' + _esc(p.get('broken_reason'))) if p.get('broken_reason') else ''}"
+        out.append(f"<tr><td>{_esc(p.name)}</td><td>{_esc(p.model)}</td>"
+                   f"<td><code>{_esc(p.mac)}</code></td><td>{_esc(p.firmware)}</td>"
+                   f"<td>{_esc(p.profile)}</td><td>{_esc(p.state)}"
+                   f"{(' — ' + _esc(p.broken_reason)) if p.broken_reason else ''}"
                    "</td></tr>")
     out.append("</table>")
     out.append("<h2>Matrix (firmware × model × row)</h2><table id='matrix'><tr><th>case</th>")
@@ -72,18 +77,18 @@ def render(doc: dict[str, Any], explore: dict[str, Any] | None = None) -> str:
     for row in rows:
         out.append(f"<tr><th><a href='#{_esc(row)}'>{_esc(row)}</a></th>")
         for col in columns:
-            c = cell.get((row, col))
-            if c is None:
+            hit = cell.get((row, col))
+            if hit is None:
                 out.append("<td>—</td>")
                 continue
-            v = c.get("verdict", "?")
-            out.append(f"<td class='v' data-verdict='{_esc(v)}' title='{_esc(c.get('reason'))}' "
+            v = hit.verdict
+            out.append(f"<td class='v' data-verdict='{_esc(v)}' title='{_esc(hit.reason)}' "
                        f"style='background:{_COLOURS.get(v, '#000')}'>{_esc(v)}</td>")
         out.append("</tr>")
     out.append("</table><h2>Cases</h2>")
-    by_case: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    by_case: dict[str, list[CaseResult]] = defaultdict(list)
     for c in cases:
-        by_case[c["id"]].append(c)
+        by_case[c.id].append(c)
     for row in rows:
         out.append(f"<h3 id='{_esc(row)}'>{_esc(row)}</h3>")
         for c in by_case[row]:
@@ -199,35 +204,34 @@ def _flaky_table(flaky: list[dict[str, Any]]) -> str:
     return "".join(rows)
 
 
-def _case_block(c: dict[str, Any]) -> str:
-    v = c.get("verdict", "?")
+def _case_block(c: CaseResult) -> str:
+    v = c.verdict
     parts = [f"<details><summary><b style='color:{_COLOURS.get(v, '#000')}'>{_esc(v)}</b> "
-             f"{_esc(c.get('phone'))} ({_esc(c.get('model'))}, {_esc(c.get('firmware'))}) — "
-             f"<span class='reason'>{_esc(c.get('reason'))}</span></summary>"]
+             f"{_esc(c.phone)} ({_esc(c.model)}, {_esc(c.firmware)}) — "
+             f"<span class='reason'>{_esc(c.reason)}</span></summary>"]
     parts.append("<table><tr><th>option</th><th>value</th></tr>" + "".join(
         f"<tr><td>{_esc(k)}</td><td><code>{_esc(val)}</code></td></tr>"
-        for k, val in (c.get("options") or {}).items()) + "</table>")
-    exp = c.get("expected") or {}
+        for k, val in c.options.items()) + "</table>")
+    exp = c.expected or {}
     parts.append(f"<p>expected (rule <code>{_esc(exp.get('rule'))}</code>, "
                  f"{_esc(exp.get('promise'))}): firmware <code>{_esc(exp.get('firmware_url'))}"
                  f"</code>, configuration <code>{_esc(exp.get('config_url'))}</code></p>")
-    obs = c.get("observed") or []
     parts.append("<table><tr><th>time</th><th>protocol</th><th>URL / name</th><th>outcome</th>"
                  "</tr>" + "".join(
-                     f"<tr><td>{_esc(round(o.get('time', 0) - (c.get('start') or 0), 3))}</td>"
-                     f"<td>{_esc(o.get('protocol'))}</td><td><code>{_esc(o.get('url') or o.get('host'))}"
-                     f"</code></td><td>{_esc(o.get('outcome'))}</td></tr>" for o in obs) + "</table>")
-    ev = c.get("evidence") or []
-    if ev:
+                     f"<tr><td>{_esc(round(o.time - (c.start or 0), 3))}</td>"
+                     f"<td>{_esc(o.protocol)}</td><td><code>{_esc(o.url or o.host)}"
+                     f"</code></td><td>{_esc(o.outcome)}</td></tr>" for o in c.observed)
+                 + "</table>")
+    if c.evidence:
         parts.append("<ul>" + "".join(
-            f"<li><a href='{_esc(e.get('path'))}'>{_esc(e.get('path'))}</a> "
-            f"({_esc(e.get('kind'))}, {_esc(e.get('bytes'))} bytes, sha256 "
-            f"<code>{_esc(e.get('sha256'))}</code>)</li>" for e in ev) + "</ul>")
+            f"<li><a href='{_esc(e.path)}'>{_esc(e.path)}</a> "
+            f"({_esc(e.kind)}, {_esc(e.bytes)} bytes, sha256 "
+            f"<code>{_esc(e.sha256)}</code>)</li>" for e in c.evidence) + "</ul>")
     parts.append("</details>")
     return "".join(parts)
 
 
-def write(doc: dict[str, Any], path: Path, explore: dict[str, Any] | None = None) -> Path:
+def write(doc: CertificationDocument, path: Path, explore: dict[str, Any] | None = None) -> Path:
     """Write the report; an exploration's findings next to the record are included."""
     if explore is None:
         explore = load_explore(path.parent)

@@ -6,23 +6,21 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from framework.records import load_record
 from framework.report.merge import SourceRun, merge
-from framework.runner.record import CertificationRecord, load_record
+from framework.runner.record import CertificationRecord
+from tests.records.samples import case, phone_meta, run_meta
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run(reports: Path, run_id: str, rig: str, verdicts: list[str]) -> Path:
-    rec = CertificationRecord(reports / run_id, {"id": run_id, "rig": rig, "start": 10.0,
-                                                 "status": "running"},
-                              [{"name": "ph1", "model": "440HD", "mac": "00908F000001"}])
+    rec = CertificationRecord(reports / run_id, run_meta(run_id, rig=rig), [phone_meta()])
     for i, v in enumerate(verdicts):
-        rec.add_case({"id": f"case-{i}", "phone": "ph1", "model": "440HD",
-                      "firmware": "2.2.8.61", "verdict": v})
+        rec.add_case(case(f"case-{i}", "ph1", v))
     rec.finish()
     return reports / run_id
 
@@ -32,16 +30,16 @@ def test_merged_record_keeps_the_keys_and_tags_every_case(tmp_path: Path) -> Non
     b = _run(tmp_path, "rb", "bench-b", ["passed"])
     doc = merge([SourceRun(load_record(a), "place-a", a), SourceRun(load_record(b), None, b)],
                 run_id="lab-1", places=[{"place": "place-c", "status": "skipped"}])
-    assert set(doc) == {"run", "phones", "cases", "summary"}
-    assert {(c["place"], c["rig"], c["phone"], c["rig_phone"]) for c in doc["cases"]} == {
+    assert set(doc.to_json()) == {"run", "phones", "cases", "summary"}
+    assert {(c.place, c.rig, c.phone, c.rig_phone) for c in doc.cases} == {
         ("place-a", "bench-a", "place-a/ph1", "ph1"), ("bench-b", "bench-b", "bench-b/ph1",
                                                        "ph1")}
-    assert doc["summary"] == {"passed": 2, "failed": 1, "broken": 0, "observed": 0,
-                              "skipped": 0, "total": 3}
-    assert [p["name"] for p in doc["phones"]] == ["place-a/ph1", "bench-b/ph1"]
-    assert [r["summary"]["total"] for r in doc["run"]["runs"]] == [2, 1]
-    assert doc["run"]["places"] == [{"place": "place-c", "status": "skipped"}]
-    assert doc["run"]["status"] == "finished"
+    assert doc.summary == {"passed": 2, "failed": 1, "broken": 0, "observed": 0,
+                           "skipped": 0, "total": 3}
+    assert [p.name for p in doc.phones] == ["place-a/ph1", "bench-b/ph1"]
+    assert [r["summary"]["total"] for r in doc.run.runs or []] == [2, 1]
+    assert doc.run.places == [{"place": "place-c", "status": "skipped"}]
+    assert doc.run.status == "finished"
 
 
 def test_two_runs_for_one_place_is_an_error(tmp_path: Path) -> None:
@@ -62,10 +60,10 @@ def test_hil_report_merge_writes_one_record_and_report(tmp_path: Path) -> None:
     res = _hil("report", "merge", str(a), str(b / "certification.json"), str(same_rig),
                "--out", str(tmp_path / "merged"))
     assert res.returncode == 0, res.stderr
-    doc: dict[str, Any] = load_record(tmp_path / "merged")
-    assert doc["run"]["id"] == "merged"
+    doc = load_record(tmp_path / "merged")
+    assert doc.run.id == "merged"
     # the rig name is the place; two runs of one rig are told apart by their run id
-    assert sorted({c["place"] for c in doc["cases"]}) == ["bench-a", "rb", "rc"]
+    assert sorted({str(c.place) for c in doc.cases}) == ["bench-a", "rb", "rc"]
     html = (tmp_path / "merged" / "certification.html").read_text()
     assert "bench-a/ph1" in html and "rb/ph1" in html
     assert json.loads((tmp_path / "merged" / "certification.json").read_text())[

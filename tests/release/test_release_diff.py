@@ -14,14 +14,13 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from framework.netns import have_privileges
+from framework.records import CertificationDocument, load_record
 from framework.release.install import prepare
 from framework.runner.catalogue import ALL_CASES
-from framework.runner.record import load_record
 from tests.e2e.test_can_fail import should_fail
 from tests.release.conftest import start_lab, write_release
 
@@ -34,7 +33,7 @@ CASES = ALL_CASES[:24]         # Table 10-2 and most of Table 10-1: affected and
 BUGGY = {f"ph{i}": {"2.2.9.1": ["mac-case-flipped"]} for i in range(1, PHONES + 1)}
 
 
-def certify(tmp: Path, release: Path, run_id: str) -> dict[str, Any]:
+def certify(tmp: Path, release: Path, run_id: str) -> CertificationDocument:
     session = start_lab(tmp, "d", PHONES, run_id=run_id, release_deviations=BUGGY)
     try:
         results = prepare(session, [release])
@@ -55,11 +54,11 @@ def test_diff_between_two_releases_shows_exactly_the_affected_rows(tmp_path: Pat
     a = certify(tmp_path, good, "release-2.2.9.0")
     b = certify(tmp_path, buggy, "release-2.2.9.1")
 
-    assert a["run"]["release"]["versions"] == ["2.2.9.0"]
-    assert b["run"]["release"]["versions"] == ["2.2.9.1"]
-    assert {c["firmware"] for c in b["cases"]} == {"2.2.9.1"}
-    assert {c["verdict"] for c in a["cases"]} <= {"passed", "observed"}, \
-        [(c["id"], c["reason"]) for c in a["cases"] if c["verdict"] not in ("passed", "observed")]
+    assert a.run.release is not None and a.run.release["versions"] == ["2.2.9.0"]
+    assert b.run.release is not None and b.run.release["versions"] == ["2.2.9.1"]
+    assert {c.firmware for c in b.cases} == {"2.2.9.1"}
+    assert {c.verdict for c in a.cases} <= {"passed", "observed"}, \
+        [(c.id, c.reason) for c in a.cases if c.verdict not in ("passed", "observed")]
 
     proc = subprocess.run([sys.executable, "-m", "framework.cli", "report", "diff",
                            str(tmp_path / "reports" / "release-2.2.9.0"),

@@ -10,24 +10,20 @@ from pathlib import Path
 
 import pytest
 
+from framework.records import load_record
 from framework.report import diff, html
 from framework.runner.record import CertificationRecord
+from tests.records.samples import case, phone_meta, run_meta
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def make_run(d: Path, verdicts: dict[tuple[str, str], str], firmware: str = "2.2.8.61") -> Path:
-    rec = CertificationRecord(d, {"id": d.name, "rig": "sim", "framework_revision": "abc",
-                                  "start": 0.0}, [{"name": "ph1", "model": "440HD",
-                                                   "mac": "00908F000001", "firmware": firmware}])
-    for (case, model), v in verdicts.items():
-        rec.add_case({"id": case, "phone": f"ph-{model}", "model": model, "firmware": firmware,
-                      "mac": "00908F000001", "options": {"66": "192.0.2.1"},
-                      "expected": {"rule": "T10-2/r2-host", "promise": "promised",
-                                   "firmware_url": "tftp://192.0.2.1/440HD.img",
-                                   "config_url": "tftp://192.0.2.1/00908F000001.cfg"},
-                      "observed": [], "verdict": v, "reason": f"because {v} <b>",
-                      "evidence": [], "start": 0.0})
+    rec = CertificationRecord(d, run_meta(d.name, start=0.0),
+                              [phone_meta(firmware=firmware)])
+    for (case_id, model), v in verdicts.items():
+        rec.add_case(case(case_id, f"ph-{model}", v, model=model, firmware=firmware,
+                          observed=[], start=0.0))
     rec.finish()
     return d
 
@@ -35,8 +31,7 @@ def make_run(d: Path, verdicts: dict[tuple[str, str], str], firmware: str = "2.2
 def test_html_has_the_matrix_and_escapes(tmp_path: Path) -> None:
     run = make_run(tmp_path / "r1", {("t10-2/r2-host-ip", "440HD"): "passed",
                                       ("t10-2/r2-host-ip", "420HD"): "failed"})
-    doc = json.loads((run / "certification.json").read_text())
-    page = html.render(doc)
+    page = html.render(load_record(run))
     assert "id='matrix'" in page and "data-verdict='failed'" in page
     assert "because failed &lt;b&gt;" in page and "because failed <b>" not in page
 
@@ -45,8 +40,7 @@ def test_diff_names_changed_cases(tmp_path: Path) -> None:
     a = make_run(tmp_path / "a", {("x", "440HD"): "passed", ("y", "440HD"): "passed"})
     b = make_run(tmp_path / "b", {("x", "440HD"): "failed", ("y", "440HD"): "passed"},
                  firmware="2.2.9.1")
-    changes = diff.diff(json.loads((a / "certification.json").read_text()),
-                        json.loads((b / "certification.json").read_text()))
+    changes = diff.diff(load_record(a), load_record(b))
     assert [(c.case, c.before, c.after) for c in changes] == [("x", "passed", "failed")]
     proc = subprocess.run([sys.executable, "-m", "framework.cli", "report", "diff", str(a), str(b),
                            "--json"], capture_output=True, text=True, cwd=ROOT, timeout=60)
@@ -66,8 +60,7 @@ def test_report_cli_bad_path_is_one_line(tmp_path: Path) -> None:
 def test_report_renders_in_a_real_browser(tmp_path: Path) -> None:
     run = make_run(tmp_path / "r1", {("t10-2/r2-host-ip", "440HD"): "passed",
                                       ("t10-1/server-ftp", "440HD"): "failed"})
-    page = html.write(json.loads((run / "certification.json").read_text()),
-                      run / "certification.html")
+    page = html.write(load_record(run), run / "certification.html")
     proc = subprocess.run(
         ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
          "--no-first-run", "--disable-background-networking", "--disable-component-update",

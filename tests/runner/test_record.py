@@ -10,28 +10,40 @@ from pathlib import Path
 
 import pytest
 
-from framework.runner.record import CertificationRecord, RecordError, evidence_entry, load_record
+from framework.records import CaseResult, RecordError, load_record
+from framework.runner.record import CertificationRecord
+from tests.records.samples import case, case_json, phone_meta, run_meta
 
 
 def test_written_case_by_case_with_documented_keys(tmp_path: Path) -> None:
-    rec = CertificationRecord(tmp_path, {"id": "r1", "rig": "sim"}, [{"name": "ph1"}])
+    rec = CertificationRecord(tmp_path, run_meta(), [phone_meta()])
     assert json.loads((tmp_path / "certification.json").read_text())["cases"] == []
-    rec.add_case({"id": "a", "phone": "ph1", "model": "440HD", "verdict": "passed"})
+    rec.add_case(case("a"))
     # durable when add_case returns: the JSONL line, which load_record reads
     doc = load_record(tmp_path)
-    assert set(doc) == {"run", "phones", "cases", "summary"}
-    assert doc["summary"]["passed"] == 1 and doc["summary"]["total"] == 1
-    rec.add_case({"id": "b", "phone": "ph1", "model": "440HD", "verdict": "broken"})
+    assert set(doc.to_json()) == {"run", "phones", "cases", "summary"}
+    assert doc.summary["passed"] == 1 and doc.summary["total"] == 1
+    rec.add_case(case("b", verdict="broken"))
     doc = load_record(tmp_path)
-    assert [c["id"] for c in doc["cases"]] == ["a", "b"] and doc["summary"]["broken"] == 1
+    assert [c.id for c in doc.cases] == ["a", "b"] and doc.summary["broken"] == 1
     rec.update_phone("ph1", state="quarantined")  # written at once, with the cases so far
-    doc = json.loads((tmp_path / "certification.json").read_text())
-    assert doc["phones"][0]["state"] == "quarantined" and len(doc["cases"]) == 2
-    rec.add_case({"id": "c", "phone": "ph1", "model": "440HD", "verdict": "passed"})
+    raw = json.loads((tmp_path / "certification.json").read_text())
+    assert raw["phones"][0]["state"] == "quarantined" and len(raw["cases"]) == 2
+    rec.add_case(case("c"))
     rec.finish()
-    doc = json.loads((tmp_path / "certification.json").read_text())
-    assert [c["id"] for c in doc["cases"]] == ["a", "b", "c"]
-    assert doc["run"]["status"] == "finished" and doc["summary"]["total"] == 3
+    raw = json.loads((tmp_path / "certification.json").read_text())
+    assert [c["id"] for c in raw["cases"]] == ["a", "b", "c"]
+    assert raw["run"]["status"] == "finished" and raw["summary"]["total"] == 3
+    assert raw["cases"][0] == case_json("a")  # the keys as the runner built them, no more
+
+
+def test_a_dict_from_a_producer_not_yet_typed_is_validated(tmp_path: Path) -> None:
+    rec = CertificationRecord(tmp_path, run_meta(), [])
+    assert isinstance(rec.add_case(case_json("a")), CaseResult)
+    with pytest.raises(RecordError, match="case entry: unknown key 'n'"):
+        rec.add_case({**case_json("b"), "n": 1})
+    assert [c.id for c in rec.cases] == ["a"]
+    rec.finish()
 
 
 def test_kill_9_keeps_finished_cases(tmp_path: Path) -> None:
@@ -39,33 +51,37 @@ def test_kill_9_keeps_finished_cases(tmp_path: Path) -> None:
         import os, signal
         from pathlib import Path
         from framework.runner.record import CertificationRecord
-        rec = CertificationRecord(Path({str(tmp_path)!r}), {{"id": "r"}}, [])
+        from tests.records.samples import case, run_meta
+        rec = CertificationRecord(Path({str(tmp_path)!r}), run_meta(), [])
         for i in range(3):
-            rec.add_case({{"id": f"c{{i}}", "verdict": "passed"}})
+            rec.add_case(case(f"c{{i}}"))
         os.kill(os.getpid(), signal.SIGKILL)
     """)
     proc = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).parents[2])
     assert proc.returncode == -9
     doc = load_record(tmp_path)
-    assert [c["id"] for c in doc["cases"]] == ["c0", "c1", "c2"]
+    assert [c.id for c in doc.cases] == ["c0", "c1", "c2"]
 
 
 def test_torn_jsonl_line_is_dropped_and_resume_keeps_cases(tmp_path: Path) -> None:
-    rec = CertificationRecord(tmp_path, {"id": "r"}, [])
-    rec.add_case({"id": "c0", "verdict": "passed"})
+    rec = CertificationRecord(tmp_path, run_meta(), [])
+    rec.add_case(case("c0"))
     with open(tmp_path / "cases.jsonl", "a") as f:
         f.write('{"id": "c1", "verd')
-    again = CertificationRecord(tmp_path, {"id": "r"}, [])
-    assert [c["id"] for c in again.cases] == ["c0"]
+    again = CertificationRecord(tmp_path, run_meta(), [])
+    assert [c.id for c in again.cases] == ["c0"]
 
 
-def test_evidence_has_size_and_hash(tmp_path: Path) -> None:
-    f = tmp_path / "ev" / "x.log"
-    f.parent.mkdir()
-    f.write_bytes(b"hello")
-    e = evidence_entry(f, tmp_path, "console")
-    assert e == {"kind": "console", "path": "ev/x.log", "bytes": 5,
-                 "sha256": "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"}
+def test_an_amended_case_replaces_the_first_verdict(tmp_path: Path) -> None:
+    rec = CertificationRecord(tmp_path, run_meta(), [])
+    first = rec.add_case(case("a"))
+    rec.add_case(case("other"))
+    assert rec.amend_case(first.amended(verdict="failed", reason="late request ..."))
+    assert not rec.amend_case(first.amended(id="never-ran"))
+    rec.finish()
+    doc = load_record(tmp_path)
+    assert [c.verdict for c in doc.cases] == ["failed", "passed"]
+    assert doc.summary["failed"] == 1 and doc.summary["total"] == 2
 
 
 def test_bad_record_is_a_clear_error(tmp_path: Path) -> None:
@@ -73,4 +89,7 @@ def test_bad_record_is_a_clear_error(tmp_path: Path) -> None:
         load_record(tmp_path)
     (tmp_path / "certification.json").write_text("{not json")
     with pytest.raises(RecordError, match="not valid JSON"):
+        load_record(tmp_path)
+    (tmp_path / "certification.json").write_text('{"run": {}}')
+    with pytest.raises(RecordError, match="missing top-level key 'phones'"):
         load_record(tmp_path)
