@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from framework.errors import HilError
 
-class PhoneError(RuntimeError):
+
+class PhoneError(HilError, RuntimeError):
     """The phone did not do what the driver asked (it did not boot, refused the login...)."""
 
 

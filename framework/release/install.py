@@ -114,10 +114,6 @@ class InstallResult:
         return out
 
 
-class InstallFailed(RuntimeError):
-    """A phone did not take the release; the message is the *broken* reason."""
-
-
 # --- one phone -----------------------------------------------------------------------------
 
 

@@ -27,11 +27,12 @@ from typing import IO, Any
 
 import yaml
 
+from framework.errors import InputError
 from framework.resolution import ResolutionInputError, normalise_mac
 from framework.rig.bounded_yaml import safe_load as bounded_safe_load
 
 
-class OptionsFileError(ValueError):
+class OptionsFileError(InputError):
     """The options file is unusable; the message names the file, the key and why."""
 
 
