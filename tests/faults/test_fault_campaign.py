@@ -17,8 +17,8 @@ import pytest
 
 from framework.errors import RigFault
 from framework.netns import Netns, have_privileges
+from framework.records import load_record
 from framework.runner.catalogue import by_id
-from framework.runner.record import load_record
 from framework.runner.session import ROOT, LabSession, RunOptions
 from framework.sim.rigfile import write_sim_rig
 
@@ -88,7 +88,8 @@ def test_phone_faults_mid_run_are_broken_and_quarantined(tmp_path: Path) -> None
         session.schedule([(c, p) for p in session.lanes for c in CASES], on_judged=inject)
         results = {(c.id, p): session.result(c.id, p, timeout=300)
                    for p in session.lanes for c in CASES}
-        doc = session.record.document() if session.record else {}
+        assert session.record is not None
+        doc = session.record.document()
     assert verdicts(results, "ph1") == ["passed"] * 3, reasons(results, "ph1")
     assert verdicts(results, "ph2")[0] == "passed"
     assert set(verdicts(results, "ph2")[1:]) == {"broken"}
@@ -107,7 +108,7 @@ def test_phone_faults_mid_run_are_broken_and_quarantined(tmp_path: Path) -> None
     assert verdicts(results, "ph7")[0] == "passed"
     assert set(verdicts(results, "ph7")[1:]) == {"broken"}
     assert "no DHCP DISCOVER from the phone" in reasons(results, "ph7")
-    states = {p["name"]: p["state"] for p in doc["phones"]}
+    states = {p.name: p.state for p in doc.phones}
     assert states == {"ph1": "ok", **{f"ph{n}": "quarantined" for n in range(2, 8)}}
     assert not any(r["verdict"] == "failed" for r in results.values())
 
@@ -176,6 +177,6 @@ def test_wrong_console_password_quarantines_only_that_phone(tmp_path: Path,
         assert "auth" in bad["reason"].lower() or "password" in bad["reason"].lower()
         assert "not-the-password" not in (run_dir / "certification.json").read_text()
         doc = load_record(run_dir)
-        assert {p["name"]: p["state"] for p in doc["phones"]}["ph2"] == "quarantined"
+        assert {p.name: p.state for p in doc.phones}["ph2"] == "quarantined"
     finally:
         sim_cli(rig, "down")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from framework.netns import have_privileges, list_namespaces
-from framework.runner.record import load_record
+from framework.records import load_record
 from framework.sim.rigfile import write_sim_rig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,9 +52,9 @@ def test_ctrl_c_tears_down_and_keeps_a_valid_record(tmp_path: Path) -> None:
     os.killpg(proc.pid, signal.SIGINT)
     proc.wait(timeout=120)
     doc = load_record(tmp_path / "reports" / "ctrlc")
-    assert doc["run"]["status"] == "interrupted"
-    assert len(doc["cases"]) >= 3 and doc["summary"]["total"] == len(doc["cases"])
-    assert all(c["verdict"] in ("passed", "observed") for c in doc["cases"])
+    assert doc.run.status == "interrupted"
+    assert len(doc.cases) >= 3 and doc.summary["total"] == len(doc.cases)
+    assert all(c.verdict in ("passed", "observed") for c in doc.cases)
     assert not [n for n in list_namespaces() if n.startswith(prefix)], "namespaces left behind"
 
 
@@ -67,17 +67,17 @@ def test_kill_9_then_resume_runs_only_what_is_missing(tmp_path: Path) -> None:
         wait_cases(lines, 3)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
-        before = {(c["id"], c["phone"]): c["start"] for c in load_record(run_dir)["cases"]}
+        before = {c.key: c.start for c in load_record(run_dir).cases}
         assert len(before) >= 3
         proc, lines = start_run(rig, tmp_path / "reports", "--resume", str(run_dir))
         assert proc.wait(timeout=300) == 0
         doc = load_record(run_dir)
-        after = {(c["id"], c["phone"]): c["start"] for c in doc["cases"]}
-        assert len(doc["cases"]) == len(after), "a case ran twice"
+        after = {c.key: c.start for c in doc.cases}
+        assert len(doc.cases) == len(after), "a case ran twice"
         for key, start in before.items():
             assert after[key] == start, f"{key} was run again"
         assert len(after) > len(before)
-        assert doc["summary"]["failed"] == 0 and doc["summary"]["broken"] == 0
+        assert doc.summary["failed"] == 0 and doc.summary["broken"] == 0
     finally:
         subprocess.run([sys.executable, "-m", "framework.cli", "sim", "down", "--rig", str(rig)],
                        cwd=ROOT, capture_output=True, timeout=60)

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from framework.netns import have_privileges
+from framework.records import load_record
 from framework.runner.catalogue import ALL_CASES as CASES
-from framework.runner.record import load_record
 from framework.sim.rigfile import write_sim_rig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,16 +32,16 @@ def test_200_faithful_cases_give_no_failed_and_no_broken(tmp_path: Path,
                            "--reports", str(tmp_path / "reports"), "--run-id", "soak"],
                           cwd=ROOT, capture_output=True, text=True, timeout=1700)
     doc = load_record(tmp_path / "reports" / "soak")
-    cases = doc["cases"]
+    cases = doc.cases
     assert len(CASES) * 4 >= 200 and len(cases) == len(CASES) * 4, proc.stderr[-2000:]
-    bad = [f"{c['phone']} {c['id']}: {c['verdict']}: {c['reason']}" for c in cases
-           if c["verdict"] in ("failed", "broken")]
+    bad = [f"{c.phone} {c.id}: {c.verdict}: {c.reason}" for c in cases
+           if c.verdict in ("failed", "broken")]
     assert bad == [], "\n".join(bad)
     for case in cases:
-        promised = case["expected"]["promise"] == "promised"
-        assert case["verdict"] == ("passed" if promised else "observed"), case
+        promised = (case.expected or {}).get("promise") == "promised"
+        assert case.verdict == ("passed" if promised else "observed"), case
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    summary = doc["summary"]
+    summary = doc.summary
     record_property("soak_summary", summary)
     print(f"soak: {summary['passed']} passed, {summary['observed']} observed, "
           f"{summary['failed']} failed, {summary['broken']} broken of {summary['total']}")
