@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `python benchmarks/NAME.py` from a clean checkout
     sys.path.insert(0, str(ROOT))
 
+from framework.records import CaseResult  # noqa: E402
 from framework.runner.catalogue import ALL_CASES, Case  # noqa: E402
 
 PREFIX_BASE = "hilt-b"
@@ -164,10 +165,10 @@ class MatrixRun:
                 **({"overheads_s": self.overheads} if self.overheads else {})}
 
 
-def phone_time(entry: dict[str, Any], acks: Sequence[float]) -> float:
+def phone_time(entry: CaseResult, acks: Sequence[float]) -> float:
     """From the trigger to the phone's last act on the wire in this case (see module doc)."""
-    start, end = float(entry["start"]), float(entry["end"])
-    times = [float(o["time"]) for o in entry.get("observed", []) if o.get("time") is not None]
+    start, end = float(entry.start), float(entry.end)
+    times = [float(o.time) for o in entry.observed]
     if not times:
         times = [t for t in acks if start <= t <= end]
     return max(times) - start if times else 0.0
@@ -183,7 +184,8 @@ def run_matrix(rig: Path, cases: Sequence[Case], *, settle_s: float, boot_time_s
                timeout_s: float = 1800.0, measure_overheads: bool = False) -> MatrixRun:
     """Every case on every phone of ``rig``, all lanes at once; timed (see module doc)."""
     from framework.errors import RigFault
-    from framework.runner.session import LabSession, RunOptions
+    from framework.runner.options import RunOptions
+    from framework.runner.session import LabSession
 
     with tempfile.TemporaryDirectory(prefix="hil-bench-") as reports:
         t0 = time.monotonic()
@@ -207,24 +209,24 @@ def run_matrix(rig: Path, cases: Sequence[Case], *, settle_s: float, boot_time_s
             lanes: dict[str, LaneTiming] = {}
             verdicts: dict[str, int] = {}
             previous_end: dict[str, float] = {}
-            for entry in sorted(results, key=lambda e: float(e["start"])):
-                name = entry["phone"]
+            for entry in sorted(results, key=lambda e: float(e.start)):
+                name = entry.phone
                 lane = lanes.setdefault(name, LaneTiming(name))
                 acks = ack_times(session, session.lanes[name].spec.mac_colon)
                 lane.cases += 1
                 own = phone_time(entry, acks)
                 lane.limit_s += own + settle_s
-                lane.busy_s += float(entry["end"]) - float(entry["start"])
-                tail = float(entry["end"]) - float(entry["start"]) - own - settle_s
+                lane.busy_s += float(entry.end) - float(entry.start)
+                tail = float(entry.end) - float(entry.start) - own - settle_s
                 lane.tail_s += tail
                 if tail > lane.worst_tail[1]:
-                    lane.worst_tail = (str(entry["id"]), round(tail, 3))
+                    lane.worst_tail = (entry.id, round(tail, 3))
                 if name in previous_end:
-                    lane.gaps_s += float(entry["start"]) - previous_end[name]
-                previous_end[name] = float(entry["end"])
-                path = str(entry.get("trigger") or "none")
+                    lane.gaps_s += float(entry.start) - previous_end[name]
+                previous_end[name] = float(entry.end)
+                path = str(entry.trigger or "none")
                 lane.triggers[path] = lane.triggers.get(path, 0) + 1
-                verdicts[entry["verdict"]] = verdicts.get(entry["verdict"], 0) + 1
+                verdicts[entry.verdict] = verdicts.get(entry.verdict, 0) + 1
             overheads = runner_overheads(session) if measure_overheads else {}
         finally:
             t2 = time.monotonic()

@@ -124,7 +124,8 @@ def sim_peak_rss_mib(sim_prefix: str) -> float:
 
 def swarm(rig: Path, sim_prefix: str, settle_s: float, capture: bool) -> dict[str, Any]:
     from framework.errors import RigFault
-    from framework.runner.session import LabSession, RunOptions
+    from framework.runner.options import RunOptions
+    from framework.runner.session import LabSession
 
     case = next(c for c in ALL_CASES if c.id == CASE_ID)
     with tempfile.TemporaryDirectory(prefix="hil-bench-") as reports:
@@ -148,34 +149,34 @@ def swarm(rig: Path, sim_prefix: str, settle_s: float, capture: bool) -> dict[st
             broken: dict[str, str] = {}
             failed: dict[str, str] = {}
             for entry in results:
-                spec = session.lanes[entry["phone"]].spec
+                spec = session.lanes[entry.phone].spec
                 acks = [m for m in session.dhcp.transcript(spec.mac_colon)
                         if m.direction == "sent" and m.message_type == "ACK"
-                        and m.time >= entry["start"]]
+                        and m.time >= entry.start]
                 lost_leases += 0 if acks else 1
-                expected = len((entry.get("expected") or {}).get("requests") or []) or 2
-                files = [o for o in entry["observed"] if o["protocol"] != "dns"]
+                expected = len((entry.expected or {}).get("requests") or []) or 2
+                files = [o for o in entry.observed if o.protocol != "dns"]
                 seen = min(len(files), expected)
                 expected_total += expected
                 seen_total += seen
                 lost_requests += expected - seen
-                last = max([last] + [float(o["time"]) for o in files])
-                verdicts[entry["verdict"]] = verdicts.get(entry["verdict"], 0) + 1
-                if entry["verdict"] in ("broken", "failed"):
+                last = max([last] + [float(o.time) for o in files])
+                verdicts[entry.verdict] = verdicts.get(entry.verdict, 0) + 1
+                if entry.verdict in ("broken", "failed"):
                     # the reason, and what the lab's log holds of the phone since the trigger
                     # (did the request reach our server at all?)
                     seen_log = [f"{r.protocol} {r.method} {r.path} {r.outcome} "
-                                f"+{r.time - entry['start']:.1f}s"
-                                for r in session.services.log.records(since=entry["start"])
+                                f"+{r.time - entry.start:.1f}s"
+                                for r in session.services.log.records(since=entry.start)
                                 if mine(spec, r)]
-                    (broken if entry["verdict"] == "broken" else failed)[entry["phone"]] = (
-                        f"{entry['reason']}  [log: {'; '.join(seen_log) or 'nothing'}]")
+                    (broken if entry.verdict == "broken" else failed)[entry.phone] = (
+                        f"{entry.reason}  [log: {'; '.join(seen_log) or 'nothing'}]")
             # Late, not lost: file requests that reached the log after their case was judged
             # (the runner waits request_timeout_s for them).
             late = 0
             for entry in results:
-                spec = session.lanes[entry["phone"]].spec
-                late += sum(1 for r in session.services.log.records(since=entry["end"])
+                spec = session.lanes[entry.phone].spec
+                late += sum(1 for r in session.services.log.records(since=entry.end)
                             if mine(spec, r) and r.protocol != "dns" and r.url)
             sim_rss = sim_peak_rss_mib(sim_prefix)
             fw_rss = self_peak_rss_mib()

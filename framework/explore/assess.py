@@ -22,10 +22,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from framework.records import CaseResult
 from framework.resolution import (
     ExpectedProvisioning,
     PhoneIdentity,
@@ -76,29 +77,26 @@ class Trial:
         return self.case.render(self.lab_ip, LAB_DNS_NAME)
 
     @classmethod
-    def from_entry(cls, case: Case, entry: Mapping[str, Any], lab_ip: str) -> Trial:
-        """From a :meth:`LabSession.run_case` entry (its ``observed`` list).
+    def from_entry(cls, case: Case, entry: CaseResult, lab_ip: str) -> Trial:
+        """From a :meth:`LabSession.run_case` result (its ``observed`` list).
 
         Only the case's own cycle counts: an observation before the case's first DHCP ACK
         (``ack_at``; else its trigger, ``start``) was made before the phone could know the
         case's options, so it belongs to an earlier input and goes to ``excluded``.
         """
-        acks = entry.get("ack_at") or []
-        opened = acks[0] if acks else entry.get("start")
+        opened = entry.ack_at[0] if entry.ack_at else entry.start
         files: list[Observed] = []
         dns: list[Observed] = []
         excluded: list[Observed] = []
-        for o in entry.get("observed") or []:
-            obs = Observed(o["time"], o["protocol"], o.get("url"), o.get("host"),
-                           o.get("outcome", ""), o.get("detail", ""))
-            if opened is not None and obs.time < float(opened):
+        for o in entry.observed:
+            obs = Observed(o.time, o.protocol, o.url, o.host, o.outcome, o.detail)
+            if obs.time < float(opened):
                 excluded.append(obs)
             else:
                 (dns if obs.protocol == "dns" else files).append(obs)
-        broken = entry.get("reason") if entry.get("verdict") == "broken" else None
-        return cls(case, entry["phone"], entry["model"], entry["mac"],
-                   str(entry.get("firmware") or "unknown"), tuple(files), tuple(dns),
-                   broken, lab_ip, tuple(excluded))
+        broken = entry.reason if entry.verdict == "broken" else None
+        return cls(case, entry.phone, entry.model, entry.mac, str(entry.firmware or "unknown"),
+                   tuple(files), tuple(dns), broken, lab_ip, tuple(excluded))
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,13 @@ from framework.explore.findings import document, markdown
 from framework.explore.grammar import generate_cases
 from framework.explore.oracle import PlannerOracle
 from framework.explore.shrink import candidates
+from framework.records import ObservedRequest
 from framework.report.html import explore_section
 from framework.runner.catalogue import Case
 from framework.runner.verdict import Observed
 from tests.explore.conftest import SIM_PROFILE
+from tests.records.samples import case as result
+from tests.records.samples import request
 
 LEAK = "tftp://192.0.2.1/leaked-from-an-earlier-input.cfg"
 
@@ -113,19 +116,17 @@ def test_a_reproduced_finding_says_so_and_a_misled_shrink_reports_the_original()
 
 def test_a_trial_never_judges_requests_from_before_its_own_cycle() -> None:
     case = generate_cases(1, 1)[0]
-    entry = {"phone": "ph1", "model": "440HD", "mac": "00908F000001", "firmware": "2.2.8.61",
-             "verdict": "failed", "reason": "x", "start": 100.0, "ack_at": [101.5],
-             "observed": [
-                 {"time": 99.0, "protocol": "tftp", "url": "tftp://192.0.2.1/old.cfg",
-                  "host": "192.0.2.1"},
-                 {"time": 100.7, "protocol": "dns", "url": None, "host": "old.example"},
-                 {"time": 101.6, "protocol": "tftp", "url": "tftp://192.0.2.1/440HD.img",
-                  "host": "192.0.2.1"}]}
+    entry = result(case.id, "ph1", "failed", reason="x", start=100.0, ack_at=[101.5],
+                   observed=[request(99.0, "tftp://192.0.2.1/old.cfg"),
+                             ObservedRequest(time=100.7, protocol="dns", url=None,
+                                             host="old.example", outcome="answered",
+                                             detail="A"),
+                             request(101.6, "tftp://192.0.2.1/440HD.img")])
     trial = Trial.from_entry(case, entry, "192.0.2.1")
     assert trial.requested == ["tftp://192.0.2.1/440HD.img"] and trial.dns == ()
     assert [o.url or o.host for o in trial.excluded] == ["tftp://192.0.2.1/old.cfg",
                                                          "old.example"]
-    no_ack = Trial.from_entry(case, {**entry, "ack_at": []}, "192.0.2.1")
+    no_ack = Trial.from_entry(case, entry.amended(ack_at=[]), "192.0.2.1")
     assert [o.host for o in no_ack.dns] == ["old.example"] and len(no_ack.excluded) == 1
 
 
