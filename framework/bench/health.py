@@ -127,13 +127,15 @@ def _lab_side(rig: Rig) -> Iterator[None]:
 def _lab_dhcp(rig: Rig, items: list[HealthItem]) -> Iterator[None]:
     """Serve the rig's phones their fixed addresses for the duration of the check."""
     from framework.dhcp.server import DhcpServer, DhcpServerError
+    from framework.dhcp.settings import ServerSettings
 
     lab = rig.lab
-    server = DhcpServer(lab.interface, str(lab.address.ip), netmask=str(lab.network.netmask),
-                        fixed={p.mac_colon: str(p.address) for p in rig.phones},
-                        allowlist=[p.mac_colon for p in rig.phones],
-                        dns=[str(a) for a in lab.dns], domain=lab.domain,
-                        lease_time=lab.lease_time, netns=lab.netns)
+    server = DhcpServer(ServerSettings.build(
+        lab.interface, str(lab.address.ip), netmask=str(lab.network.netmask),
+        fixed={p.mac_colon: str(p.address) for p in rig.phones},
+        allowlist=[p.mac_colon for p in rig.phones],
+        dns=[str(a) for a in lab.dns], domain=lab.domain,
+        lease_time=lab.lease_time, netns=lab.netns))
     try:
         server.start()
     except DhcpServerError as exc:

@@ -2,8 +2,13 @@
 
 - :mod:`framework.dhcp.options`: the options area, RFC 3396 long options, option 43 TLVs.
 - :mod:`framework.dhcp.packet`: DHCP messages on the wire (scapy).
-- :mod:`framework.dhcp.server`: :class:`DhcpServer`, ours, with per-MAC options and faults.
-- :mod:`framework.dhcp.kea`: :class:`KeaDhcpServer`, the same contract on ISC Kea.
+- :mod:`framework.dhcp.settings`: :class:`ServerSettings`, the one validated settings
+  object both backends take (``DhcpServer(ServerSettings.build(...))``).
+- :mod:`framework.dhcp.server`: :class:`DhcpServer`, ours, with per-MAC options and faults
+  (its address plan in :mod:`~framework.dhcp.leases`, its replies in :mod:`~framework.dhcp.reply`).
+- :mod:`framework.dhcp.kea`: :class:`KeaDhcpServer`, the same contract on ISC Kea
+  (its configuration in :mod:`~framework.dhcp.kea_config`).
+- :mod:`framework.dhcp.core`: what both backends share (per-MAC state, transcript, evidence).
 - :mod:`framework.dhcp.probe`: is another DHCP server answering on the lab network?
 - :mod:`framework.dhcp.base`: the :class:`DhcpBackend` contract and :func:`create_backend`.
 

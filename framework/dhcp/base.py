@@ -7,8 +7,9 @@ by name with :func:`create_backend`.
 
 Usage::
 
-    with create_backend("scapy", "br-lab", "192.0.2.1", pool=("192.0.2.100", "192.0.2.199"),
-                        allowlist=rig_macs, netns="hil-lab") as dhcp:
+    settings = ServerSettings.build("br-lab", "192.0.2.1", pool=("192.0.2.100", "192.0.2.199"),
+                                    allowlist=rig_macs, netns="hil-lab")
+    with create_backend("scapy", settings) as dhcp:
         dhcp.set_options(mac, {66: b"http://192.0.2.1", 67: b"abc.img;efg.cfg"})
         t0 = time.time()
         phone.power_cycle()
@@ -24,6 +25,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from framework.dhcp.settings import ServerSettings
     from framework.dhcp.transcript import DhcpMessageRecord
 
 
@@ -77,12 +79,15 @@ BACKENDS: dict[str, str] = {
 }
 
 
-def create_backend(name: str, interface: str, server_ip: str, **settings: Any) -> DhcpBackend:
-    """Construct the backend called ``name`` (see :data:`BACKENDS`) with the common settings."""
+def create_backend(name: str, settings: ServerSettings, **backend_options: Any) -> DhcpBackend:
+    """Construct the backend called ``name`` (see :data:`BACKENDS`) on ``settings``.
+
+    ``backend_options`` are that backend's own keyword arguments (Kea's ``kea_binary``).
+    """
     try:
         target = BACKENDS[name]
     except KeyError:
         raise ValueError(f"DHCP backend {name!r}: expected one of {', '.join(sorted(BACKENDS))}") from None
     module, _, cls = target.partition(":")
-    backend: DhcpBackend = getattr(importlib.import_module(module), cls)(interface, server_ip, **settings)
+    backend: DhcpBackend = getattr(importlib.import_module(module), cls)(settings, **backend_options)
     return backend

@@ -45,10 +45,11 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from typing import IO, Any
 
-from framework.dhcp.options import OptionSet
+from framework.dhcp.core import ServerCore
+from framework.dhcp.kea_config import kea_config
 from framework.dhcp.packet import (
     DhcpConfigError,
     DhcpMessageError,
@@ -56,16 +57,9 @@ from framework.dhcp.packet import (
     normalise_mac,
     parse_frame,
 )
-from framework.dhcp.settings import ServerSettings, check_option_set
-from framework.dhcp.transcript import (
-    RECEIVED,
-    SENT,
-    DhcpMessageRecord,
-    Subscriber,
-    Transcript,
-    export_transcript,
-)
-from framework.dhcp.wire import DHCP_FILTER, open_l2, receive
+from framework.dhcp.settings import ServerSettings
+from framework.dhcp.transcript import RECEIVED, SENT, DhcpMessageRecord
+from framework.dhcp.wire import DHCP_FILTER, Wakeup, open_l2, receive
 from framework.netns import Netns
 
 log = logging.getLogger(__name__)
@@ -91,43 +85,18 @@ def find_lease_cmds_hook() -> str | None:
     return None
 
 
-def _mac_literal(mac: str) -> str:
-    return "0x" + mac.replace(":", "")
-
-
-class KeaDhcpServer:
+class KeaDhcpServer(ServerCore):
     """ISC Kea DHCPv4 on one interface (optionally in a netns), driven over its control socket.
 
-    Same constructor and contract as :class:`framework.dhcp.server.DhcpServer`; see the
+    Same settings and contract as :class:`framework.dhcp.server.DhcpServer`; see the
     module docstring for how each part maps onto Kea and what Kea cannot do.
     """
 
-    def __init__(
-        self,
-        interface: str,
-        server_ip: str,
-        *,
-        netmask: str = "255.255.255.0",
-        pool: tuple[str, str] | None = None,
-        fixed: Mapping[str, str] | None = None,
-        allowlist: Iterable[str] = (),
-        router: str | None = None,
-        dns: Iterable[str] = (),
-        domain: str | None = None,
-        lease_time: int = 600,
-        netns: str | None = None,
-        kea_binary: str = KEA_BINARY,
-    ) -> None:
-        self.settings = ServerSettings.build(
-            interface, server_ip, netmask=netmask, pool=pool, fixed=fixed, allowlist=allowlist,
-            router=router, dns=dns, domain=domain, lease_time=lease_time, netns=netns,
-        )
+    BACKEND = "kea"
+
+    def __init__(self, settings: ServerSettings, *, kea_binary: str = KEA_BINARY) -> None:
+        super().__init__(settings)
         self.kea_binary = kea_binary
-        self._lock = threading.RLock()
-        self._allow = set(self.settings.allowlist)
-        self._ignore: set[str] = set()
-        self._options: dict[str, OptionSet] = {}
-        self._transcript = Transcript()
         self._log: collections.deque[str] = collections.deque(maxlen=LOG_LINES_KEPT)
         self._dir: str | None = None
         self._proc: subprocess.Popen[str] | None = None
@@ -138,7 +107,7 @@ class KeaDhcpServer:
         self._sniffer_ready = threading.Event()
         self._sniffer_error: BaseException | None = None
         self._stopping = threading.Event()
-        self._wake_r, self._wake_w = -1, -1
+        self._wake: Wakeup | None = None
         self._malformed = 0
         self._hook: str | None = None
 
@@ -291,76 +260,15 @@ class KeaDhcpServer:
 
     def _config(self) -> dict[str, Any]:
         """The complete Kea configuration for the current allowlist, knobs and option sets."""
-        s = self.settings
         assert self._dir is not None and self._hook is not None
-        answered = sorted(self._allow - self._ignore)
-        if answered:
-            drop_test = "not (" + " or ".join(f"pkt4.mac == {_mac_literal(m)}" for m in answered) + ")"
-        else:
-            drop_test = "'drop' == 'drop'"
-        classes: list[dict[str, Any]] = [{"name": "DROP", "test": drop_test}]
-        reservations: list[dict[str, Any]] = []
-        for mac in sorted(set(s.fixed) | set(self._options)):
-            entry: dict[str, Any] = {"hw-address": mac}
-            if mac in s.fixed:
-                entry["ip-address"] = str(s.fixed[mac])
-            options = self._options.get(mac, {})
-            data = [
-                {"code": code, "space": "dhcp4", "csv-format": False, "data": value.hex(),
-                 "always-send": True}
-                for code, value in options.items() if code != 43
-            ]
-            if data:
-                entry["option-data"] = data
-            if len(entry) > 1:  # Kea refuses a reservation that reserves nothing
-                reservations.append(entry)
-            if 43 in options:
-                classes.append({
-                    "name": f"hil-43-{mac.replace(':', '')}",
-                    "test": f"pkt4.mac == {_mac_literal(mac)}",
-                    "option-def": [{"name": "vendor-encapsulated-options", "code": 43, "type": "binary"}],
-                    "option-data": [{"name": "vendor-encapsulated-options", "csv-format": False,
-                                     "data": options[43].hex(), "always-send": True}],
-                })
-        base: list[dict[str, Any]] = [{"name": "dhcp-server-identifier", "data": str(s.server_ip)}]
-        if s.router is not None:
-            base.append({"name": "routers", "data": str(s.router)})
-        if s.dns:
-            base.append({"name": "domain-name-servers", "data": ", ".join(str(d) for d in s.dns)})
-        if s.domain:
-            base.append({"name": "domain-name", "data": s.domain})
-        subnet: dict[str, Any] = {
-            "id": 1,
-            "subnet": str(s.network),
-            "option-data": base,
-            "reservations": reservations,
-        }
-        if s.pool is not None:
-            subnet["pools"] = [{"pool": f"{s.pool[0]} - {s.pool[1]}"}]
-        return {"Dhcp4": {
-            "interfaces-config": {"interfaces": [s.interface], "dhcp-socket-type": "raw"},
-            "control-socket": {"socket-type": "unix", "socket-name": os.path.join(self._dir, "control.sock")},
-            "lease-database": {"type": "memfile", "persist": True, "lfc-interval": 0,
-                               "name": os.path.join(self._dir, "leases4.csv")},
-            "hooks-libraries": [{"library": self._hook}],
-            "valid-lifetime": s.lease_time,
-            "min-valid-lifetime": s.lease_time,
-            "max-valid-lifetime": s.lease_time,
-            "renew-timer": s.lease_time // 2,
-            "rebind-timer": s.lease_time * 7 // 8,
-            "authoritative": True,  # NAK REQUESTs for addresses that are not the client's
-            "match-client-id": False,  # a phone is its MAC
-            "host-reservation-identifiers": ["hw-address"],
-            "multi-threading": {"enable-multi-threading": False},
-            "client-classes": classes,
-            "subnet4": [subnet],
-            "loggers": [{"name": "kea-dhcp4", "severity": "INFO", "output_options": [{"output": "stdout", "flush": True}]}],
-        }}
+        return kea_config(self.settings, answered=self._allow - self._ignore,
+                          option_sets=self._options, workdir=self._dir, hook=self._hook)
 
     # --- per-MAC control ----------------------------------------------------------------
 
     def _change(self, mutate: Callable[[], object]) -> None:
-        """Apply a state change; if Kea refuses it, restore the previous state and re-raise."""
+        """Apply a state change and push it to Kea; if Kea refuses it, restore the previous
+        state and re-raise (the allowlist, ignore knob and option sets are Kea's config)."""
         with self._lock:
             saved = (set(self._allow), set(self._ignore), dict(self._options))
             mutate()
@@ -369,31 +277,6 @@ class KeaDhcpServer:
             except DhcpConfigError:
                 self._allow, self._ignore, self._options = saved
                 raise
-
-    def set_options(self, mac: str, options: Mapping[int, bytes]) -> None:
-        """Replace the option set of ``mac`` (a Kea reservation); DhcpConfigError if Kea refuses it."""
-        key, checked = check_option_set(mac, options)
-        try:
-            self._change(lambda: self._options.__setitem__(key, checked))
-        except DhcpConfigError as exc:
-            raise DhcpConfigError(f"option set for {key}: {exc}") from None
-
-    def clear(self, mac: str) -> None:
-        key = normalise_mac(mac)
-        self._change(lambda: self._options.pop(key, None))
-
-    def allow(self, mac: str) -> None:
-        key = normalise_mac(mac)
-        self._change(lambda: self._allow.add(key))
-
-    def disallow(self, mac: str) -> None:
-        key = normalise_mac(mac)
-        self._change(lambda: self._allow.discard(key))
-
-    def ignore(self, mac: str, enabled: bool = True) -> None:
-        """Fault knob: Kea drops ``mac`` (it is added to the DROP class test)."""
-        key = normalise_mac(mac)
-        self._change(lambda: (self._ignore.add if enabled else self._ignore.discard)(key))
 
     # --- what happened ------------------------------------------------------------------
 
@@ -412,46 +295,13 @@ class KeaDhcpServer:
             found[normalise_mac(lease["hw-address"])] = lease["ip-address"]
         return found
 
-    def mac_for_ip(self, ip: str) -> str | None:
-        for mac, address in self.leases().items():
-            if address == ip:
-                return mac
-        for mac, fixed in self.settings.fixed.items():
-            if str(fixed) == ip:
-                return mac
-        return None
-
-    def transcript(self, mac: str | None = None) -> list[DhcpMessageRecord]:
-        """Every DHCP message on the interface, both directions, as captured on the wire."""
-        return self._transcript.records(mac)
-
-    def wait_for(self, mac: str | None, msg_type: str = "DISCOVER", *, since: float,
-                 timeout: float) -> DhcpMessageRecord:
-        """Event wait on the captured transcript; :class:`DhcpWaitTimeout` names what was awaited."""
-        return self._transcript.wait_for(mac, msg_type, since=since, timeout=timeout)
-
-    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
-        return self._transcript.subscribe(callback)
-
-    def describe(self) -> dict[str, Any]:
-        with self._lock:
-            return {
-                "backend": "kea",
-                **self.settings.to_dict(),
-                "allowlist": sorted(self._allow),
-                "option_sets": {m: {str(c): v.hex() for c, v in o.items()}
-                                for m, o in sorted(self._options.items())},
-                "fault_knobs": {"ignore": sorted(self._ignore)},
-                "undecodable_frames": self._malformed,
-            }
-
-    def export_json(self, path: str | os.PathLike[str] | None = None, mac: str | None = None) -> str:
-        return export_transcript(path, server=self.describe(), records=self.transcript(mac))
+    def _describe_state(self) -> dict[str, Any]:
+        return {"fault_knobs": {"ignore": sorted(self._ignore)}, "undecodable_frames": self._malformed}
 
     # --- the wire capture ---------------------------------------------------------------
 
     def _start_sniffer(self) -> None:
-        self._wake_r, self._wake_w = os.pipe()
+        self._wake = Wakeup()
         self._sniffer_ready.clear()
         self._sniffer_error = None
         name = f"kea-capture-{self.settings.interface}"
@@ -466,21 +316,15 @@ class KeaDhcpServer:
             raise DhcpServerError(f"cannot capture DHCP on {self.settings.where()}: {err}")
 
     def _stop_sniffer(self) -> None:
-        if self._sniffer is None:
+        sniffer, wake = self._sniffer, self._wake
+        if sniffer is None or wake is None:
             return
         self._stopping.set()
-        try:
-            os.write(self._wake_w, b"x")
-        except OSError:
-            pass
-        self._sniffer.join(STOP_TIMEOUT_S)
+        wake.set()
+        sniffer.join(STOP_TIMEOUT_S)
         self._sniffer = None
-        for fd in (self._wake_r, self._wake_w):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        self._wake_r, self._wake_w = -1, -1
+        wake.close()
+        self._wake = None
 
     def _capture(self) -> None:
         try:
@@ -491,9 +335,11 @@ class KeaDhcpServer:
             return
         self._sniffer_ready.set()
         server_ip = str(self.settings.server_ip)
+        wake = self._wake
+        assert wake is not None
         try:
             while not self._stopping.is_set():
-                readable, _, _ = select.select([sock.ins.fileno(), self._wake_r], [], [], 5.0)
+                readable, _, _ = select.select([sock.ins.fileno(), wake.fileno()], [], [], 5.0)
                 if sock.ins.fileno() not in readable:
                     continue
                 data = receive(sock, 0)
@@ -512,12 +358,9 @@ class KeaDhcpServer:
                         msg, direction=SENT if not note else RECEIVED, source=frame.src_ip,
                         destination=frame.dst_ip, note=note))
                     continue
-                with self._lock:
-                    ignored = msg.mac not in self._allow or msg.mac in self._ignore
-                    why = ("MAC not on the allowlist" if msg.mac not in self._allow
-                           else "fault knob: ignore" if ignored else "")
+                why = self._ignored_because(msg.mac)
                 self._transcript.append(DhcpMessageRecord.from_message(
                     msg, direction=RECEIVED, source=frame.src_ip, destination=frame.dst_ip,
-                    ignored=ignored, note=why))
+                    ignored=bool(why), note=why))
         finally:
             sock.close()

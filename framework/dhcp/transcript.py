@@ -232,9 +232,6 @@ class Transcript:
             f"last messages for it: {last}"
         )
 
-    def to_dicts(self, mac: str | None = None) -> list[dict[str, Any]]:
-        return [r.to_dict() for r in self.records(mac)]
-
 
 def export_transcript(path: str | os.PathLike[str] | None, *, server: dict[str, Any],
                       records: Iterable[DhcpMessageRecord]) -> str:

@@ -8,6 +8,7 @@ the socket stays in the namespace it was created in.
 
 from __future__ import annotations
 
+import os
 import select
 import socket
 
@@ -33,3 +34,30 @@ def receive(sock: L2Socket, timeout: float) -> bytes | None:
         return None
     _, data, _ = sock.recv_raw()
     return data or None
+
+
+class Wakeup:
+    """A pipe a serving thread's ``select()`` also waits on, so ``stop()`` ends it at once
+    instead of at the loop's next timeout (both backends' threads use one)."""
+
+    def __init__(self) -> None:
+        self._r, self._w = os.pipe()
+
+    def fileno(self) -> int:
+        return self._r
+
+    def set(self) -> None:
+        try:
+            os.write(self._w, b"x")
+        except OSError:
+            pass
+
+    def drain(self) -> None:
+        os.read(self._r, 64)
+
+    def close(self) -> None:
+        for fd in (self._r, self._w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass

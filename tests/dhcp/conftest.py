@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from framework.dhcp import DhcpBackend, create_backend
+from framework.dhcp.settings import ServerSettings
 from framework.netns import TestNetwork, have_privileges
 from tests.dhcp.wire_clients import Dhclient, RawClient, Udhcpc
 
@@ -39,13 +40,14 @@ def net(request: pytest.FixtureRequest) -> Iterator[TestNetwork]:
         yield network
 
 
-def backend_settings(net: TestNetwork, **overrides: object) -> dict[str, object]:
+def backend_settings(net: TestNetwork, **overrides: object) -> ServerSettings:
+    """The standard settings on br0 in the lab namespace, with ``overrides`` applied."""
     settings: dict[str, object] = dict(
         pool=POOL, fixed=FIXED, allowlist=ALLOWED, router=LAB_IP, dns=[LAB_IP],
         domain="lab.test", lease_time=600, netns=net.lab.name,
     )
     settings.update(overrides)
-    return settings
+    return ServerSettings.build("br0", LAB_IP, **settings)  # type: ignore[arg-type]
 
 
 @pytest.fixture(params=["scapy", "kea"])
@@ -56,7 +58,7 @@ def backend_name(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def dhcp(net: TestNetwork, backend_name: str) -> Iterator[DhcpBackend]:
     """The backend under test on br0 in the lab namespace, with the standard settings."""
-    with create_backend(backend_name, "br0", LAB_IP, **backend_settings(net)) as server:
+    with create_backend(backend_name, backend_settings(net)) as server:
         yield server
 
 

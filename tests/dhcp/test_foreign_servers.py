@@ -18,6 +18,7 @@ import yaml
 from framework.dhcp.packet import BROADCAST_IP, BROADCAST_MAC, build_frame
 from framework.dhcp.probe import RogueDhcpServerError, refuse_rogue_servers
 from framework.dhcp.server import DhcpServer
+from framework.dhcp.settings import ServerSettings
 from framework.dhcp.watch import ForeignDhcpWatch
 from framework.netns import TestNetwork
 from tests.dhcp.conftest import ALLOWED, LAB_IP, PHONE_MACS, POOL
@@ -59,7 +60,8 @@ def test_the_watch_sees_a_server_started_mid_run_answer_a_phone(
         net: TestNetwork, tmp_path: Path, udhcpc: Callable[..., Udhcpc],
         server: type[ForeignServer]) -> None:
     phone = PHONE_MACS[0]
-    ours = DhcpServer("br0", LAB_IP, pool=POOL, allowlist=list(ALLOWED), netns=net.lab.name)
+    ours = DhcpServer(ServerSettings.build("br0", LAB_IP, pool=POOL, allowlist=list(ALLOWED),
+                                           netns=net.lab.name))
     ours.start()
     try:
         with ForeignDhcpWatch("br0", own_ips=[LAB_IP], netns=net.lab.name) as watch:

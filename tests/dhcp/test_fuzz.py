@@ -30,7 +30,7 @@ from framework.dhcp.packet import (
 )
 from framework.dhcp.server import DhcpServer
 from framework.netns import TestNetwork
-from tests.dhcp.conftest import LAB_IP, PHONE_MACS, backend_settings
+from tests.dhcp.conftest import PHONE_MACS, backend_settings
 from tests.dhcp.wire_clients import Udhcpc, send_frames
 
 pytestmark = pytest.mark.netns
@@ -142,7 +142,7 @@ def test_hand_packed_frames_are_what_scapy_would_build() -> None:
 
 @pytest.fixture
 def server(net: TestNetwork) -> Iterator[DhcpServer]:
-    with DhcpServer("br0", LAB_IP, **backend_settings(net)) as srv:  # type: ignore[arg-type]
+    with DhcpServer(backend_settings(net)) as srv:
         yield srv
 
 

@@ -7,6 +7,7 @@ import pytest
 from framework.dhcp.kea import KeaDhcpServer
 from framework.dhcp.probe import RogueDhcpServerError, probe_dhcp_servers, refuse_rogue_servers
 from framework.dhcp.server import DhcpServer
+from framework.dhcp.settings import ServerSettings
 from framework.netns import TestNetwork, interface_mac
 
 pytestmark = pytest.mark.netns
@@ -28,8 +29,8 @@ def test_a_server_we_did_not_start_is_found_and_named(net: TestNetwork) -> None:
     """Kea on a phone port stands in for the office server that must not be there."""
     rogue = net.client(0)
     rogue.ip("addr", "add", f"{ROGUE_IP}/24", "dev", "eth0")
-    with KeaDhcpServer("eth0", ROGUE_IP, pool=("192.0.2.150", "192.0.2.160"),
-                       allowlist=[_lab_mac(net)], netns=rogue.name) as kea:
+    with KeaDhcpServer(ServerSettings.build("eth0", ROGUE_IP, pool=("192.0.2.150", "192.0.2.160"),
+                                            allowlist=[_lab_mac(net)], netns=rogue.name)) as kea:
         kea.set_options(_lab_mac(net), {66: b"rogue.example"})
         seen = probe_dhcp_servers("br0", netns=net.lab.name, timeout=0.5)
 
@@ -51,8 +52,9 @@ def test_probe_can_ask_as_a_phone_mac_and_sees_every_server(net: TestNetwork) ->
     servers = []
     for i, ip in enumerate(("192.0.2.66", "192.0.2.67")):
         net.client(i).ip("addr", "add", f"{ip}/24", "dev", "eth0")
-        servers.append(DhcpServer("eth0", ip, pool=(f"192.0.2.{170 + 10 * i}", f"192.0.2.{175 + 10 * i}"),
-                                  allowlist=[phone], netns=net.client(i).name).start())
+        settings = ServerSettings.build("eth0", ip, pool=(f"192.0.2.{170 + 10 * i}", f"192.0.2.{175 + 10 * i}"),
+                                        allowlist=[phone], netns=net.client(i).name)
+        servers.append(DhcpServer(settings).start())
     try:
         seen = probe_dhcp_servers("br0", netns=net.lab.name, timeout=0.5, mac=phone)
     finally:

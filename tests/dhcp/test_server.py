@@ -16,6 +16,7 @@ import pytest
 from framework.dhcp.options import encode_vendor_suboptions
 from framework.dhcp.packet import BROADCAST_IP, DhcpConfigError, DhcpServerError
 from framework.dhcp.server import DhcpServer
+from framework.dhcp.settings import ServerSettings
 from framework.netns import TestNetwork
 from tests.dhcp.conftest import ALLOWED, FIXED, LAB_IP, PHONE_MACS, backend_settings
 from tests.dhcp.wire_clients import Dhclient, RawClient, Udhcpc
@@ -25,7 +26,7 @@ NETNS_PREFIX = "hilt-ds"
 
 @pytest.fixture
 def server(net: TestNetwork) -> Iterator[DhcpServer]:
-    with DhcpServer("br0", LAB_IP, **backend_settings(net)) as srv:  # type: ignore[arg-type]
+    with DhcpServer(backend_settings(net)) as srv:
         yield srv
 
 
@@ -242,9 +243,9 @@ def test_export_json_records_settings_knobs_and_counters(server: DhcpServer, tmp
 @pytest.mark.netns
 def test_start_names_a_missing_interface_or_namespace(net: TestNetwork) -> None:
     with pytest.raises(DhcpServerError, match=r"br9 \(netns hilt-ds-lab\).*no interface 'br9'"):
-        DhcpServer("br9", LAB_IP, allowlist=ALLOWED, netns=net.lab.name).start()
+        DhcpServer(ServerSettings.build("br9", LAB_IP, allowlist=ALLOWED, netns=net.lab.name)).start()
     with pytest.raises(DhcpServerError, match=r"network namespace 'hilt-ds-nowhere' does not exist"):
-        DhcpServer("br0", LAB_IP, allowlist=ALLOWED, netns="hilt-ds-nowhere").start()
+        DhcpServer(ServerSettings.build("br0", LAB_IP, allowlist=ALLOWED, netns="hilt-ds-nowhere")).start()
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
@@ -263,7 +264,7 @@ def test_start_names_a_missing_interface_or_namespace(net: TestNetwork) -> None:
 ])
 def test_bad_settings_fail_at_construction_naming_the_setting(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(DhcpConfigError, match=message):
-        DhcpServer("br0", LAB_IP, **kwargs)  # type: ignore[arg-type]
+        ServerSettings.build("br0", LAB_IP, **kwargs)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(("options", "message"), [
@@ -273,6 +274,6 @@ def test_bad_settings_fail_at_construction_naming_the_setting(kwargs: dict[str, 
     ({160: "http://192.0.2.1"}, r"option 160 must be bytes, got str"),
 ])
 def test_bad_option_sets_are_refused_naming_mac_and_option(options: dict[int, object], message: str) -> None:
-    server = DhcpServer("br0", LAB_IP, allowlist=ALLOWED)
+    server = DhcpServer(ServerSettings.build("br0", LAB_IP, allowlist=ALLOWED))
     with pytest.raises(DhcpConfigError, match="option set for 00:90:8f:0d:00:02: " + message):
         server.set_options("00-90-8F-0D-00-02", options)  # type: ignore[arg-type]

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from framework.dhcp.server import DhcpServer
+from framework.dhcp.settings import ServerSettings
 from framework.netns import Netns, have_privileges
 from framework.phone import Phone400HD, PhoneBroken
 from framework.rig import Rig, load_rig
@@ -33,9 +34,10 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Rig, DhcpSer
         mp.setenv("HIL_SECRETS_FILE", str(workdir / "secrets.env"))
         rig = load_rig(path)
         lab = rig.lab
-        with DhcpServer(lab.interface, str(lab.address.ip),
-                        fixed={p.mac_colon: str(p.address) for p in rig.phones},
-                        allowlist=[p.mac_colon for p in rig.phones], netns=lab.netns) as dhcp:
+        settings = ServerSettings.build(lab.interface, str(lab.address.ip),
+                                        fixed={p.mac_colon: str(p.address) for p in rig.phones},
+                                        allowlist=[p.mac_colon for p in rig.phones], netns=lab.netns)
+        with DhcpServer(settings) as dhcp:
             yield rig, dhcp
 
 
