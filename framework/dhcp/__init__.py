@@ -13,6 +13,10 @@
 - :mod:`framework.dhcp.base`: the :class:`DhcpBackend` contract and :func:`create_backend`.
 
 Importing this package is cheap; the scapy-based modules load when first used.
+
+Imports (layer 10 of pyproject.toml's contracts): framework.rig, framework.resolution
+and the bottom modules (records, errors, netns); never framework.services, its
+independent sibling, nor anything above (console, power, phone, runner...).
 """
 
 from framework.dhcp.base import BACKENDS, DhcpBackend, create_backend
