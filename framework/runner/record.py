@@ -14,7 +14,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -26,24 +26,10 @@ from framework.records import (
     atomic_write,
     document,
     dumps,
-    evidence_item,
     load_cases,
 )
 
 log = logging.getLogger(__name__)
-
-
-def _case(case: CaseResult | Mapping[str, Any]) -> CaseResult:
-    """Transition: a producer not yet converted hands a dict; it is validated here."""
-    if isinstance(case, CaseResult):
-        return case
-    return CaseResult.from_json(dict(case), where="case entry")
-
-
-def evidence_entry(path: Path, run_dir: Path, kind: str) -> dict[str, Any]:
-    """Transition only, until session.py and release/install.py call
-    :func:`framework.records.evidence_item`: the same item as a dict."""
-    return evidence_item(path, run_dir, kind).to_json()
 
 
 class CertificationRecord:
@@ -55,19 +41,15 @@ class CertificationRecord:
     lengthen every case. Phone and run updates, and ``finish``, write it at once.
     """
 
-    def __init__(self, run_dir: Path, run: RunRecord | Mapping[str, Any],
-                 phones: Iterable[PhoneRecord | Mapping[str, Any]]):
+    def __init__(self, run_dir: Path, run: RunRecord, phones: Iterable[PhoneRecord]):
         self.run_dir = run_dir
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.path = run_dir / "certification.json"
         self.jsonl = run_dir / "cases.jsonl"
         self._lock = threading.Lock()        # the in-memory record
         self._write_lock = threading.Lock()  # certification.json
-        self.run = run if isinstance(run, RunRecord) else RunRecord.from_json(dict(run),
-                                                                              where="run")
-        self.phones: list[PhoneRecord] = [
-            p if isinstance(p, PhoneRecord) else PhoneRecord.from_json(dict(p), where="phone")
-            for p in phones]
+        self.run = run
+        self.phones: list[PhoneRecord] = list(phones)
         self.cases: list[CaseResult] = []
         if self.jsonl.exists():  # resuming: keep what finished before
             self.cases = load_cases(self.jsonl)
@@ -84,27 +66,24 @@ class CertificationRecord:
             f.flush()
             os.fsync(f.fileno())
 
-    def add_case(self, case: CaseResult | Mapping[str, Any]) -> CaseResult:
-        """Record a finished case, durable on return; the typed case is returned."""
-        typed = _case(case)
+    def add_case(self, case: CaseResult) -> None:
+        """Record a finished case, durable on return."""
         with self._lock:
-            self._append(typed)
-            self.cases.append(typed)
+            self._append(case)
+            self.cases.append(case)
         self._dirty.set()
-        return typed
 
-    def amend_case(self, case: CaseResult | Mapping[str, Any]) -> bool:
+    def amend_case(self, case: CaseResult) -> bool:
         """Replace a finished case (same ``id`` and ``phone``) by its amended entry, e.g.
         a late request that arrived after its verdict: appended to ``cases.jsonl`` (the
         last line of a case wins when read back) and durable before returning. False when
         the record holds no such case."""
-        typed = _case(case)
         with self._lock:
-            index = next((i for i, c in enumerate(self.cases) if c.key == typed.key), None)
+            index = next((i for i, c in enumerate(self.cases) if c.key == case.key), None)
             if index is None:
                 return False
-            self._append(typed)
-            self.cases[index] = typed
+            self._append(case)
+            self.cases[index] = case
         self._dirty.set()
         return True
 

@@ -12,13 +12,13 @@ import pytest
 from framework.records import load_record
 from framework.report.merge import SourceRun, merge
 from framework.runner.record import CertificationRecord
-from tests.records.samples import case, phone_meta, run_meta
+from tests.records.samples import case, phone_record, run_record
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run(reports: Path, run_id: str, rig: str, verdicts: list[str]) -> Path:
-    rec = CertificationRecord(reports / run_id, run_meta(run_id, rig=rig), [phone_meta()])
+    rec = CertificationRecord(reports / run_id, run_record(run_id, rig=rig), [phone_record()])
     for i, v in enumerate(verdicts):
         rec.add_case(case(f"case-{i}", "ph1", v))
     rec.finish()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from framework.records import CaseResult, ObservedRequest
+from framework.records import CaseResult, ObservedRequest, PhoneRecord, RunRecord
 
 EXPECTED: dict[str, Any] = {
     "rule": "T10-2/r2-host", "promise": "promised", "source": "66/67", "profile": "2.2",
@@ -25,6 +25,14 @@ def phone_meta(name: str = "ph1", **over: Any) -> dict[str, Any]:
     return {"name": name, "model": "440HD", "mac": "00908F000001", "address": "192.0.2.11",
             "firmware": "2.2.8.61", "expected_firmware": "2.2.8.61", "profile": None,
             "state": "pending", **over}
+
+
+def run_record(run_id: str = "r1", **over: Any) -> RunRecord:
+    return RunRecord.from_json(run_meta(run_id, **over))
+
+
+def phone_record(name: str = "ph1", **over: Any) -> PhoneRecord:
+    return PhoneRecord.from_json(phone_meta(name, **over))
 
 
 def case_json(case_id: str = "a", phone: str = "ph1", verdict: str = "passed",

@@ -18,6 +18,7 @@ from framework.explore.oracle import PlannerOracle
 from framework.report import html
 from framework.resolution import get_profile
 from tests.explore.conftest import SIM_PROFILE
+from tests.records.samples import phone_meta, run_meta
 
 
 def _findings(deviations: list[str], profile: Any = SIM_PROFILE) -> dict[str, Any]:
@@ -29,9 +30,8 @@ def _findings(deviations: list[str], profile: Any = SIM_PROFILE) -> dict[str, An
 
 
 def _record() -> dict[str, Any]:
-    return {"run": {"id": "x", "rig": "sim", "status": "finished"},
-            "phones": [{"name": "ph2", "model": "440HD", "mac": "00908F000002",
-                        "firmware": "3.4.8.M4", "state": "ok"}],
+    return {"run": run_meta("x", status="finished"),
+            "phones": [phone_meta("ph2", mac="00908F000002", firmware="3.4.8.M4", state="ok")],
             "cases": [], "summary": {"total": 0, "passed": 0, "failed": 0, "broken": 0,
                                      "observed": 0, "skipped": 0}}
 

@@ -13,14 +13,14 @@ import pytest
 from framework.records import load_record
 from framework.report import diff, html
 from framework.runner.record import CertificationRecord
-from tests.records.samples import case, phone_meta, run_meta
+from tests.records.samples import case, phone_record, run_record
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def make_run(d: Path, verdicts: dict[tuple[str, str], str], firmware: str = "2.2.8.61") -> Path:
-    rec = CertificationRecord(d, run_meta(d.name, start=0.0),
-                              [phone_meta(firmware=firmware)])
+    rec = CertificationRecord(d, run_record(d.name, start=0.0),
+                              [phone_record(firmware=firmware)])
     for (case_id, model), v in verdicts.items():
         rec.add_case(case(case_id, f"ph-{model}", v, model=model, firmware=firmware,
                           observed=[], start=0.0))
