@@ -21,7 +21,6 @@ from framework.runner.serve import (
     OptionsFileError,
     default_pool,
     load_options_file,
-    watch_foreign_dhcp,
 )
 
 app = typer.Typer(help="The lab side: serve DHCP and provisioning on a bench interface.",
@@ -43,11 +42,9 @@ def serve_command(
         "--allow-other-dhcp", help="start even if another DHCP server answers")] = False,
 ) -> None:
     """Run the DHCP server and all provisioning services in the foreground, with a live log."""
-    from framework.dhcp.probe import RogueDhcpServerError, refuse_rogue_servers
-    from framework.dhcp.server import DhcpServer
-    from framework.dhcp.watch import DhcpWatchError
+    from framework.errors import RigFault
     from framework.netns import NamespaceError, Netns
-    from framework.services import ContentStore, ProvisioningServices, RequestLog, Zone
+    from framework.runner.stack import LabStack, StackConfig
 
     try:
         iface = ipaddress.IPv4Interface(addr)
@@ -65,59 +62,39 @@ def serve_command(
                 raise OptionsFileError(f"--pool {a} is outside {iface.network}")
     except (OptionsFileError, ValueError) as exc:
         raise typer.BadParameter(str(exc)) from None
+    if netns:  # a namespace that is not there is a bad argument, not a rig fault
+        try:
+            with Netns(netns).entered():
+                pass
+        except NamespaceError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--netns") from None
+    elif not Path(f"/sys/class/net/{interface}").exists():
+        raise typer.BadParameter(f"{interface}: no such interface on this host",
+                                 param_hint="--interface")
+    config = StackConfig(interface=interface, address=iface, pool=(start, end),
+                         macs=tuple(p.mac for p in phones), netns=netns, state_dir=state_dir,
+                         refuse_other_dhcp=not allow_other_dhcp)
     stop = threading.Event()
-    with contextlib.ExitStack() as stack:
-        if netns:
-            try:
-                stack.enter_context(Netns(netns).entered())
-            except NamespaceError as exc:
-                raise typer.BadParameter(str(exc), param_hint="--netns") from None
-        if not allow_other_dhcp:
-            try:
-                refuse_rogue_servers(interface)
-            except RogueDhcpServerError as exc:
-                typer.echo(f"hil lab serve: refusing to start: {exc} "
-                           "(--allow-other-dhcp to override)", err=True)
-                raise typer.Exit(3) from None
-            except OSError as exc:
-                raise typer.BadParameter(f"{interface}: {exc.strerror or exc}",
-                                         param_hint="--interface") from None
-        sink = stack.enter_context(open(log, "a")) if log else None
+    with contextlib.ExitStack() as exits:
+        sink = exits.enter_context(open(log, "a")) if log else None
         live = LiveLog(sink, typer.echo)
-        server_ip = str(iface.ip)
-        dhcp = DhcpServer(interface, server_ip, netmask=str(iface.network.netmask),
-                          pool=(start, end), allowlist=[p.mac for p in phones], router=None,
-                          dns=[server_ip], domain=None, lease_time=600)
-        dhcp.subscribe(live.dhcp)
+        lab = LabStack(config, on_dhcp=live.dhcp)
+        try:
+            exits.enter_context(lab)
+        except RigFault as exc:
+            typer.echo(f"hil lab serve: {exc}", err=True)
+            raise typer.Exit(3) from None
         for p in phones:
-            dhcp.set_options(p.mac, p.options)
-        macs = {p.mac for p in phones}
-        content = ContentStore(client_filter=lambda ip: dhcp.mac_for_ip(ip) in macs)
+            lab.dhcp.set_options(p.mac, p.options)
         if files:
             for f in sorted(files.rglob("*")):
                 if f.is_file():
-                    content.serve("/" + str(f.relative_to(files)), file=f)
-        request_log = RequestLog(mac_resolver=dhcp.mac_for_ip)
-        request_log.subscribe(live.request)
-        zone = Zone({})
-        services = ProvisioningServices(server_ip, state_dir=state_dir, log=request_log,
-                                        content=content, zone=zone)
-        try:
-            dhcp.start()
-            stack.callback(dhcp.stop)
-            services.start()
-            stack.callback(services.stop)
-        except OSError as exc:
-            typer.echo(f"hil lab serve: cannot start on {interface} {server_ip}: {exc}", err=True)
-            raise typer.Exit(3) from None
-        try:  # another DHCP server appearing mid-run: a warning line, live
-            stack.callback(watch_foreign_dhcp(interface, server_ip, live, netns=netns).stop)
-        except DhcpWatchError as exc:
-            typer.echo(f"hil lab serve: cannot watch for other DHCP servers: {exc}", err=True)
-            raise typer.Exit(3) from None
+                    lab.services.content.serve("/" + str(f.relative_to(files)), file=f)
+        lab.services.log.subscribe(live.request)
+        lab.foreign_dhcp.subscribe(live.foreign_dhcp)  # a warning line, live
         typer.echo(f"serving {len(phones)} phone(s) on {interface} {iface}: DHCP pool "
-                   f"{start}-{end}, DNS/TFTP/HTTP/HTTPS/FTP on {server_ip}; lab CA "
-                   f"{services.ca_pem_path}. Ctrl-C stops.")
+                   f"{start}-{end}, DNS/TFTP/HTTP/HTTPS/FTP on {iface.ip}; lab CA "
+                   f"{lab.services.ca_pem_path}. Ctrl-C stops.")
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
         stop.wait()

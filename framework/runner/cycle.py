@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from framework.errors import RigFault
+from framework.records import CaseResult, ObservedRequest
 from framework.rig import PhoneSpec
 from framework.runner.verdict import Judgement, Observed, Verdict, judge
 from framework.services.log import build_url
@@ -325,10 +326,10 @@ def judge_cycles(expected: Any, window: CaseWindow, *, mac: str, interp: Any,
     return Judgement(Verdict.PASSED, f"{where}; in each: {judgements[0].reason}", (), True)
 
 
-def amend_late(entry: dict[str, Any], expected: Any, window: CaseWindow, late: Sequence[Any],
-               *, mac: str, interp: Any, settle_s: float, model: str = "") -> dict[str, Any]:
-    """The case entry amended by its late requests (made after the phone had been quiet for
-    the settle window and the verdict was given, before the next case's ACK).
+def amend_late(entry: CaseResult, expected: Any, window: CaseWindow, late: Sequence[Any],
+               *, mac: str, interp: Any, settle_s: float, model: str = "") -> CaseResult:
+    """The case result amended by its late requests (made after the phone had been quiet
+    for the settle window and the verdict was given, before the next case's ACK).
 
     Lab convention (not a manual sentence): a provisioning cycle ends when the phone falls
     quiet; a request after that, even a repeat of an expected URL, is a late request and
@@ -336,31 +337,28 @@ def amend_late(entry: dict[str, Any], expected: Any, window: CaseWindow, late: S
     case is judged again, so the reason says what else they break. An unpromised case stays
     *observed* and a broken one *broken*; both say what came late."""
     files, dns = observed(late)
-    late_seen = offset_dicts(files + dns, window.trigger_at)
-    said = ", ".join(f"{d['url'] or 'DNS query for ' + str(d['host'])} at "
-                     f"+{d['offset_s']:.1f} s after the trigger" for d in late_seen)
-    out = dict(entry)
-    out["late"] = late_seen
-    out["observed"] = sorted(list(entry.get("observed", [])) + late_seen,
-                             key=lambda o: o["time"])
+    late_seen = [ObservedRequest.from_json(d, where=f"case {entry.id}")
+                 for d in offset_dicts(files + dns, window.trigger_at)]
+    said = ", ".join(f"{o.url or 'DNS query for ' + str(o.host)} at "
+                     f"+{o.offset_s or 0.0:.1f} s after the trigger" for o in late_seen)
+    update: dict[str, Any] = {
+        "late": late_seen,
+        "observed": sorted([*entry.observed, *late_seen], key=lambda o: o.time)}
     head = (f"late request{'s' if len(late_seen) > 1 else ''} {said} (after the phone had "
             f"been quiet for {settle_s:g} s and its verdict was given)")
-    if entry.get("verdict") in (Verdict.BROKEN.value, Verdict.SKIPPED.value) \
+    if entry.verdict in (Verdict.BROKEN.value, Verdict.SKIPPED.value) \
             or expected is None or not window.cycles:
-        out["reason"] = f"{entry.get('reason')}; {head}"
-        return out
+        return entry.amended(**update, reason=f"{entry.reason}; {head}")
     last = window.cycles[-1]
     joined = Cycle(last.ack_at, [*last.records, *late])
     again = judge_cycles(expected, CaseWindow(window.trigger_at, [*window.cycles[:-1], joined],
                                               window.closed_at), mac=mac, interp=interp,
                          model=model)
-    differences = [f"late: {d['url'] or d['host']} at +{d['offset_s']:.1f} s"
-                   for d in late_seen]
-    out["differences"] = [*differences, *again.differences]
-    out["matches_core"] = False
+    differences = [f"late: {o.url or o.host} at +{o.offset_s or 0.0:.1f} s" for o in late_seen]
     rest = again.reason if again.verdict is not Verdict.PASSED else \
-        f"before it: {entry.get('reason')}"
-    out["reason"] = f"{head}; {rest}"
-    if entry.get("verdict") != Verdict.OBSERVED.value:
-        out["verdict"] = Verdict.FAILED.value
-    return out
+        f"before it: {entry.reason}"
+    update.update(differences=[*differences, *again.differences], matches_core=False,
+                  reason=f"{head}; {rest}")
+    if entry.verdict != Verdict.OBSERVED.value:
+        update["verdict"] = Verdict.FAILED.value
+    return entry.amended(**update)

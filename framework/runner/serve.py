@@ -146,14 +146,3 @@ class LiveLog:
                "client_mac": message.chaddr, "client_ip": message.yiaddr}
         self.write(obj, f"WARNING {message.describe()}: the phones may not be provisioned "
                         "by us")
-
-
-def watch_foreign_dhcp(interface: str, server_ip: str, live: LiveLog, *,
-                       netns: str | None = None) -> Any:
-    """Start a :class:`~framework.dhcp.watch.ForeignDhcpWatch` on the bench interface that
-    warns on ``live`` whenever another DHCP server answers; the caller stops it."""
-    from framework.dhcp.watch import ForeignDhcpWatch
-
-    watch = ForeignDhcpWatch(interface, own_ips=[server_ip], netns=netns)
-    watch.subscribe(live.foreign_dhcp)
-    return watch.start()
