@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _bench import (
     BenchError,
+    add_trigger,
     common_parser,
     emit,
     load_average,
@@ -29,7 +30,7 @@ from _bench import (
 
 def main() -> None:
     p = common_parser(__doc__.splitlines()[0], phones=4, boot=0.3, settle=0.6, cases=None)
-    p.add_argument("--trigger", choices=("reprovision", "power-cycle"), default="reprovision")
+    add_trigger(p)
     p.add_argument("--no-capture", action="store_true",
                    help="per-case packet capture off (to measure what it costs)")
     args = p.parse_args()

@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _bench import (
     ALL_CASES,
     BenchError,
+    add_trigger,
     common_parser,
     emit,
     load_average,
@@ -45,7 +46,8 @@ def naive_run(rig: Path, cases: list[Any], *, fixed_sleep_s: float, off_time_s: 
     from framework.errors import RigFault
     from framework.resolution import PhoneIdentity, PhoneSettings, resolve
     from framework.runner.catalogue import LAB_DNS_NAME
-    from framework.runner.session import LAB_CONFIG, LabSession, RunOptions
+    from framework.runner.options import RunOptions
+    from framework.runner.session import LAB_CONFIG, LabSession
 
     with tempfile.TemporaryDirectory(prefix="hil-bench-") as reports:
         session = LabSession(RunOptions(rig_path=rig, reports_dir=Path(reports),
@@ -97,8 +99,7 @@ def main() -> None:
                    help="the script's sleep after power-on, seconds (default 2.0)")
     p.add_argument("--off-time", type=positive(float, "--off-time"), default=3.0,
                    help="outlet off time, seconds (default 3.0, as our driver)")
-    p.add_argument("--trigger", choices=("reprovision", "power-cycle"), default="reprovision",
-                   help="our run's trigger (default reprovision)")
+    add_trigger(p, "our run's trigger (default reprovision)")
     args = p.parse_args()
     cases = select_cases(args.cases)
     load_before = load_average()

@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _bench import (
     BenchError,
+    add_trigger,
     check_phones,
     common_parser,
     emit,
@@ -50,7 +51,7 @@ def main() -> None:
     p = common_parser(__doc__.splitlines()[0], phones=8, boot=0.3, settle=0.6, cases=12)
     p.add_argument("--phones-list", type=phones_list, default=[1, 2, 4, 8],
                    help="phone counts to run (must include 1; default 1,2,4,8)")
-    p.add_argument("--trigger", choices=("reprovision", "power-cycle"), default="reprovision")
+    add_trigger(p)
     args = p.parse_args()
     for n in args.phones_list:
         check_phones(n)

@@ -127,7 +127,7 @@ _GROUPS = {
     "report": "framework.report.cli",
 }
 _COMMANDS = {
-    "run": "framework.runner.run_cli",
+    "run": "framework.run",
     "explore": "framework.explore.cli",
 }
 

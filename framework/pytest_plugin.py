@@ -1,56 +1,72 @@
 """The pytest plugin: `pytest testcases --rig FILE` runs every case on every phone.
 
-Thin over :mod:`framework.runner.session`. At the end of collection the plugin knows every
-(case, phone) item; the lab session starts once and runs them in one lane per phone, all
-lanes at once. Each test item then waits for its own result (an event) and reports it:
+Thin over :mod:`framework.runner.session`. Its options are generated from
+framework.runner.options.RunOptions (the declaration ``hil run`` uses too). The rig is
+loaded once per run, when the phones are first needed to parametrize the cases (or given
+by ``hil run``, which loaded it already: :class:`GivenRun`).
+
+The run starts when pytest's test loop starts (``pytest_runtestloop``), outside any test
+and so outside pytest-timeout's per-test limit: the lab session starts, the release of
+``--firmware``/``--restore`` is installed (framework.release.install.prepare), and every
+(case, phone) item left after selection goes to its phone's lane, all lanes at once. A
+rig that cannot start ends the run before any case with exit 3, a release that cannot be
+used with exit 2. Each test item then waits for its own result and reports it:
 
 - *passed* -> the test passes;
 - *failed* -> ``pytest.fail`` (Allure: failed, a product failure);
 - *broken* -> :class:`RigFault` raised (Allure: broken, a rig fault);
 - *observed* (the profile does not promise this row) -> skipped with the observation.
+
+Top layer: imports the runner and the release, never imported by them.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Generator, Mapping
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
 from framework.errors import RigFault
+from framework.records import CaseResult
 from framework.runner.catalogue import Case
-from framework.runner.session import ROOT, LabSession, RunOptions
+from framework.runner.options import FlagSpec, OptionError, RunOptions, run_flags
+from framework.runner.session import LabSession
+
+if TYPE_CHECKING:
+    from framework.rig import Rig
 
 _ITEMS_KEY = pytest.StashKey[list[tuple[Case, str]]]()
+_RUN_KEY = pytest.StashKey[tuple[RunOptions, "Rig"]]()
+_PHONES_KEY = pytest.StashKey[list[str]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("hil", "400HD hardware-in-the-loop lab")
-    g.addoption("--rig", default=str(ROOT / "rigs" / "sim.yaml"),
-                help="rig file (default: rigs/sim.yaml, the simulated rig)")
-    g.addoption("--profile", default=None,
-                help="firmware behaviour profile (2.2, 3.4); default: from each phone's version")
-    g.addoption("--phones", default=None, help="comma-separated subset of the rig's phones")
-    g.addoption("--settle", type=float, default=None,
-                help="seconds to keep listening after the last request (default: 0.6 sim, 3 real)")
-    g.addoption("--trigger", choices=("reprovision", "power-cycle"), default="reprovision",
-                help="how a case starts: console re-provisioning or a PDU power cycle")
-    g.addoption("--reports", default=str(ROOT / "reports"), help="where runs write their records")
-    g.addoption("--run-id", default=None, help="run directory name under --reports")
-    g.addoption("--no-manage-sim", action="store_true",
-                help="do not start/stop the simulated rig (it is already up)")
-    g.addoption("--firmware", action="append", default=None, metavar="PATH",
-                help="install this release (image directory or file; repeatable) first")
-    g.addoption("--restore", action="store_true",
-                help="first put back what each phone ran before the last --firmware")
-    g.addoption("--resume", default=None,
-                help="an earlier run directory: keep its finished cases, run the missing ones")
-    g.addoption("--allow-other-dhcp", action="store_true",
-                help="start even if another DHCP server answers on the lab interface")
+    for spec in run_flags():
+        g.addoption(spec.name, **_addoption_kwargs(spec))
     g.addoption("--hil-progress", action="store_true",
                 help="print one line per finished case as lanes finish them")
+
+
+def _addoption_kwargs(spec: FlagSpec) -> dict[str, Any]:
+    """``spec`` as argparse needs it; values stay None when not given, so that
+    :meth:`RunOptions.from_flags` applies the field's own default."""
+    kw: dict[str, Any] = {"dest": spec.dest, "help": spec.help}
+    if spec.switch:
+        kw["action"] = "store_true"
+        return kw
+    kw.update(default=None, type=float if spec.type is float else str)
+    if spec.repeatable:
+        kw["action"] = "append"
+    if spec.choices:
+        kw["choices"] = spec.choices
+    if spec.metavar:
+        kw["metavar"] = spec.metavar
+    return kw
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -59,23 +75,42 @@ def pytest_configure(config: pytest.Config) -> None:
                             "needs(capability): skip on rigs without that capability")
 
 
-def _phones(config: pytest.Config) -> list[str]:
+class GivenRun:
+    """A plugin object for ``pytest.main(..., plugins=[GivenRun(options, rig)])``: the run's
+    options and its already-loaded rig, used instead of this plugin's flags (``hil run``
+    checked both before pytest started; the rig file is read once)."""
+
+    def __init__(self, options: RunOptions, rig: Rig) -> None:
+        self.options = options
+        self.rig = rig
+
+    def pytest_configure(self, config: pytest.Config) -> None:
+        config.stash[_RUN_KEY] = (self.options, self.rig)
+
+
+def _run(config: pytest.Config) -> tuple[RunOptions, Rig]:
+    """This run's options and rig: given by ``hil run``, or from the flags (the rig file
+    loaded here, once)."""
+    given = config.stash.get(_RUN_KEY, None)
+    if given is not None:
+        return given
     from framework.rig import RigError, load_rig
 
     try:
-        rig = load_rig(config.getoption("--rig"))
-    except RigError as exc:
+        options = RunOptions.from_flags(vars(config.option))
+        rig = load_rig(options.rig_path)
+    except (OptionError, RigError) as exc:
         raise pytest.UsageError(str(exc)) from None
-    names = [p.name for p in rig.phones]
-    wanted = config.getoption("--phones")
-    if wanted:
-        chosen = [n.strip() for n in wanted.split(",") if n.strip()]
-        missing = [n for n in chosen if n not in names]
-        if missing:
-            raise pytest.UsageError(f"--phones: no phone {missing[0]!r} in the rig "
-                                    f"(phones: {', '.join(names)})")
-        return chosen
-    return names
+    config.stash[_RUN_KEY] = (options, rig)
+    return options, rig
+
+
+def _phones(config: pytest.Config) -> list[str]:
+    options, rig = _run(config)
+    try:
+        return options.phone_names(rig)
+    except OptionError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -85,9 +120,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             phones = _phones(metafunc.config)
             metafunc.config.stash[_PHONES_KEY] = phones
         metafunc.parametrize("hil_phone", phones, ids=phones)
-
-
-_PHONES_KEY = pytest.StashKey[list[str]]()
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -104,23 +136,34 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     session.config.stash[_ITEMS_KEY] = pairs
 
 
-@pytest.fixture(scope="session")
-def hil_lab(request: pytest.FixtureRequest) -> Any:
-    """The started lab session with every collected case scheduled in its lane."""
-    config = request.config
-    options = RunOptions(
-        rig_path=Path(config.getoption("--rig")),
-        profile=config.getoption("--profile"),
-        phones=config.stash.get(_PHONES_KEY, None),
-        settle_s=config.getoption("--settle"),
-        trigger=config.getoption("--trigger"),
-        reports_dir=Path(config.getoption("--reports")),
-        run_id=config.getoption("--run-id"),
-        manage_sim=not config.getoption("--no-manage-sim"),
-        resume=Path(config.getoption("--resume")) if config.getoption("--resume") else None,
-        allow_other_dhcp=config.getoption("--allow-other-dhcp"),
-    )
-    session = LabSession(options)
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
+    """The run around pytest's test loop: lab started, release installed and cases
+    scheduled before the first item; stopped after the last (``interrupted`` on Ctrl-C or
+    ``pytest.exit``). Nothing starts without (case, phone) items, with ``--collect-only``,
+    or when collection failed (the loop stops at once then)."""
+    config = session.config
+    pairs = config.stash.get(_ITEMS_KEY, [])
+    if (not pairs or config.option.collectonly
+            or (session.testsfailed and not config.option.continue_on_collection_errors)):
+        return (yield)
+    lab = _start(config, pairs)
+    status = "finished"  # also after -x or --maxfail: the run ended early, not interrupted
+    try:
+        return (yield)
+    except (KeyboardInterrupt, pytest.exit.Exception):
+        status = "interrupted"
+        raise
+    finally:
+        lab.stop(status)
+
+
+def _start(config: pytest.Config, pairs: list[tuple[Case, str]]) -> LabSession:
+    """Start the lab session, install the release if asked, schedule ``pairs``; refuse
+    the run (exit 3: rig, exit 2: release) when that cannot be done."""
+    options, rig = _run(config)
+    options = options.model_copy(update={"phones": config.stash.get(_PHONES_KEY, None)})
+    session = LabSession(options, rig=rig)
     from framework.labgrid.fence import active_guard
 
     session.guard = active_guard()  # lab scale: stop when the place's lock is lost
@@ -129,25 +172,29 @@ def hil_lab(request: pytest.FixtureRequest) -> Any:
         session.start()
     except RigFault as exc:
         _refuse(config, f"rig not usable: {exc}", returncode=3)
-    firmware = [Path(p) for p in config.getoption("--firmware") or []]
-    if firmware or config.getoption("--restore"):  # issue 11: framework/release/install.py
+    if options.firmware or options.restore:
         from framework.release import ReleaseError
         from framework.release.install import prepare
 
         try:
-            prepare(session, firmware, restore=config.getoption("--restore"))
+            prepare(session, list(options.firmware), restore=options.restore)
         except ReleaseError as exc:
             session.stop("failed-to-start")
             _refuse(config, f"release not usable: {exc}", returncode=2)
-    items = config.stash.get(_ITEMS_KEY, [])
-    session.schedule(items, on_done=_progress(len(items)) if config.getoption("--hil-progress")
+    session.schedule(pairs, on_done=_progress(len(pairs)) if config.getoption("--hil-progress")
                      else None)
     _allure_environment(config, session)
-    yield session
-    session.stop("interrupted" if config.stash.get(_INTERRUPTED_KEY, False) else "finished")
+    return session
 
 
-_INTERRUPTED_KEY = pytest.StashKey[bool]()
+@pytest.fixture(scope="session")
+def hil_lab() -> LabSession:
+    """The lab session of this run, started with every collected case scheduled in its
+    lane (by :func:`pytest_runtestloop`, before the first test)."""
+    session = _CURRENT.get("session")
+    if session is None:
+        raise RigFault("no lab session: this test is not one of the run's (case, phone) items")
+    return session
 
 
 _REFUSED: dict[str, str] = {}
@@ -181,13 +228,22 @@ def _refuse(config: pytest.Config, line: str, *, returncode: int) -> NoReturn:
 
 
 def pytest_keyboard_interrupt(excinfo: Any) -> None:
-    """Ctrl-C: the session fixture's teardown still runs; the record says 'interrupted'."""
+    """Ctrl-C while the run starts (e.g. during the release install): the record says
+    'interrupted' (once the test loop runs, its wrapper stops the session)."""
     session = _CURRENT.get("session")
     if session is not None:
         session.stop("interrupted")
 
 
 _CURRENT: dict[str, LabSession] = {}
+
+
+def _typed(result: CaseResult | Mapping[str, Any]) -> CaseResult:
+    """A lane's result as a :class:`CaseResult` (the runner's lanes may still hand a dict
+    with the record's keys)."""
+    if isinstance(result, CaseResult):
+        return result
+    return CaseResult.from_json(dict(result), where="lane result")
 
 
 def _progress(total: int) -> Any:
@@ -202,13 +258,14 @@ def _progress(total: int) -> Any:
     done = [0]
     colours = {"passed": "green", "failed": "red", "broken": "yellow", "observed": "blue"}
 
-    def on_done(result: dict[str, Any]) -> None:
+    def on_done(result: CaseResult | Mapping[str, Any]) -> None:
+        case = _typed(result)
         with lock:
             done[0] += 1
-            v = result["verdict"]
+            v = case.verdict
             console.print(f"[{done[0]:>4}/{total}] [{colours.get(v, 'white')}]{v:<8}[/] "
-                          f"{result['id']} on {result['phone']} ({result['model']}) "
-                          f"{result['end'] - result['start']:.2f}s")
+                          f"{case.id} on {case.phone} ({case.model}) "
+                          f"{case.end - case.start:.2f}s")
 
     return on_done
 
@@ -220,7 +277,7 @@ def _allure_environment(config: pytest.Config, session: LabSession) -> None:
     d = Path(alluredir)
     d.mkdir(parents=True, exist_ok=True)
     env = {"rig": session.rig.name, "run": session.run_id,
-           "framework.revision": session.record.run["framework_revision"] if session.record
+           "framework.revision": session.record.run.framework_revision if session.record
            else "unknown"}
     for lane in session.lanes.values():
         env[f"phone.{lane.spec.name}"] = (f"{lane.spec.model} {lane.spec.mac} "
@@ -237,53 +294,53 @@ def _allure_environment(config: pytest.Config, session: LabSession) -> None:
 
 def report_case(session: LabSession, case: Case, phone: str) -> None:
     """Wait for (case, phone) in its lane and turn the verdict into the test outcome."""
-    result = session.result(case.id, phone)
+    result = _typed(session.result(case.id, phone))
     _allure(session, result)
-    verdict = result["verdict"]
+    verdict = result.verdict
     if verdict == "passed":
         return
     if verdict == "failed":
-        pytest.fail(f"{phone} ({result['model']}, {result['firmware']}): {result['reason']}",
+        pytest.fail(f"{phone} ({result.model}, {result.firmware}): {result.reason}",
                     pytrace=False)
     if verdict == "observed":
-        pytest.skip(f"observed (not judged): {result['reason']}")
+        pytest.skip(f"observed (not judged): {result.reason}")
     if verdict == "skipped":
-        pytest.skip(result["reason"])
-    raise RigFault(f"{phone}: {result['reason']}")
+        pytest.skip(result.reason)
+    raise RigFault(f"{phone}: {result.reason}")
 
 
-def _allure(session: LabSession, result: dict[str, Any]) -> None:
+def _allure(session: LabSession, result: CaseResult) -> None:
     try:
         import allure
     except ImportError:
         return
-    allure.dynamic.label("model", str(result["model"]))
-    allure.dynamic.label("firmware", str(result["firmware"]))
-    allure.dynamic.label("mac", str(result["mac"]))
-    allure.dynamic.label("profile", str(result["profile"]))
-    allure.dynamic.label("row", str(result["id"]))
-    allure.dynamic.label("verdict", str(result["verdict"]))
-    allure.dynamic.suite(str(result["group"]))
-    allure.dynamic.sub_suite(str(result["model"]))
-    allure.dynamic.title(f"{result['id']} on {result['phone']} ({result['model']})")
-    allure.dynamic.description(f"{result['title']}\n\nManual: {result['manual']}")
-    for code, value in result["options"].items():
+    allure.dynamic.label("model", str(result.model))
+    allure.dynamic.label("firmware", str(result.firmware))
+    allure.dynamic.label("mac", str(result.mac))
+    allure.dynamic.label("profile", str(result.profile))
+    allure.dynamic.label("row", str(result.id))
+    allure.dynamic.label("verdict", str(result.verdict))
+    allure.dynamic.suite(str(result.group))
+    allure.dynamic.sub_suite(str(result.model))
+    allure.dynamic.title(f"{result.id} on {result.phone} ({result.model})")
+    allure.dynamic.description(f"{result.title}\n\nManual: {result.manual}")
+    for code, value in result.options.items():
         allure.dynamic.parameter(f"option {code}", value)
-    exp = result.get("expected") or {}
+    exp = result.expected or {}
     with allure.step(f"expected (core, rule {exp.get('rule')}): firmware "
                      f"{exp.get('firmware_url')}, configuration {exp.get('config_url')}"):
         pass
-    with allure.step(f"phone triggered by {result.get('trigger', '-')}; "
-                     f"{len(result['observed'])} requests observed"):
+    with allure.step(f"phone triggered by {result.trigger or '-'}; "
+                     f"{len(result.observed)} requests observed"):
         pass
-    with allure.step(f"verdict {result['verdict']}: {result['reason']}"):
+    with allure.step(f"verdict {result.verdict}: {result.reason}"):
         pass
     types = {"expected-vs-observed": allure.attachment_type.TEXT,
              "request-log": allure.attachment_type.TEXT,
              "dhcp-transcript": allure.attachment_type.JSON,
              "console-log": allure.attachment_type.TEXT,
              "pcap": allure.attachment_type.PCAP}
-    for ev in result.get("evidence", []):
-        path = session.run_dir / ev["path"]
+    for ev in result.evidence:
+        path = session.run_dir / ev.path
         if path.exists() and os.path.getsize(path) < 20 * 1024 * 1024:
-            allure.attach.file(str(path), name=ev["kind"], attachment_type=types.get(ev["kind"]))
+            allure.attach.file(str(path), name=ev.kind, attachment_type=types.get(ev.kind))

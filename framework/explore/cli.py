@@ -87,7 +87,8 @@ def command(
     from framework.errors import RigFault
     from framework.explore.engine import ExploreConfig
     from framework.rig import RigError
-    from framework.runner.session import LabSession, RunOptions
+    from framework.runner.options import RunOptions
+    from framework.runner.session import LabSession
 
     if budget is not None and time_s is not None:
         raise typer.BadParameter("give --budget or --time, not both", param_hint="--budget")

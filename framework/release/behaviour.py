@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from framework.records import CaseResult, EvidenceItem, ObservedRequest
 
 if TYPE_CHECKING:
-    from framework.release.install import ImageOffer
+    from framework.release.offer import ImageOffer
 
 MANUAL = ("Admin Manual 10.2: the phone checks the image header and installs an image for "
           "its model only when the version differs")

@@ -18,7 +18,10 @@ others go on. The record's ``run.release`` names the images (file, model, versio
 SHA-256) and ``phones[].firmware_before`` / ``firmware`` the versions before and after.
 
 :func:`prepare` is the integration point for ``hil run --firmware/--restore`` and the
-pytest plugin: call it right after ``LabSession.start()``, before scheduling cases.
+pytest plugin: a step of the run, called right after ``LabSession.start()`` and before
+any case is scheduled (outside any test's timeout). Offering one image to one phone is
+framework.release.offer; the restore points ``--restore`` reads are framework.release.restore.
+Each case this records is a :class:`framework.records.CaseResult`.
 """
 
 from __future__ import annotations
@@ -26,15 +29,15 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import shutil
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from framework.errors import RigFault
+from framework.records import EvidenceItem, ObservedRequest, evidence_item
 from framework.release.behaviour import (
     INSTALLS_RELEASE,
     REJECTS_CORRUPTED,
@@ -45,50 +48,32 @@ from framework.release.behaviour import (
     case_entry,
     judge_refusal,
 )
-from framework.release.images import (
-    FirmwareImage,
-    Release,
-    ReleaseError,
-    load_release,
-    read_image,
+from framework.release.images import FirmwareImage, Release, ReleaseError, load_release
+from framework.release.offer import (
+    ImageOffer,
+    corrupted,
+    judge_install,
+    offer_image,
+    release_path,
+)
+from framework.release.restore import (
+    keep_images,
+    load_restore_point,
+    restore_point_file,
+    save_restore_point,
+    stored_images,
 )
 from framework.resolution import ResolutionInputError, get_profile, profile_for_version
+from framework.runner.cycle import phone_matcher
 
 if TYPE_CHECKING:
     from framework.runner.session import LabSession, Lane
 
 log = logging.getLogger(__name__)
 
-#: Where installs keep what each phone ran before, and a copy of every image installed,
-#: so that ``--restore`` can put the previous release back: ``<reports>/releases/``.
-RELEASES_DIR = "releases"
 #: How long after a whole image went out a phone that must refuse it gets to show a reboot
 #: anyway, in multiples of the run's request timeout (4 s sim, 30 s real bench).
 REFUSAL_WINDOW_FACTOR = 2.0
-
-
-@dataclass(frozen=True)
-class ImageOffer:
-    """What a phone did with an image it was offered: the transfer as the server saw it,
-    whether it rebooted afterwards, and the version it reports after."""
-
-    url: str
-    requested: bool
-    outcome: str | None          # the transfer's outcome in the request log
-    bytes_sent: int              # bytes the server sent for the image
-    image_bytes: int
-    rebooted: bool               # a DHCP DISCOVER after the transfer ended
-    version_before: str | None
-    version_after: str | None
-    started: float
-    finished: float
-
-    @property
-    def whole_image(self) -> bool:
-        return self.outcome == "served" and self.bytes_sent >= self.image_bytes
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -117,149 +102,67 @@ class InstallResult:
 # --- one phone -----------------------------------------------------------------------------
 
 
-def release_path(image: FirmwareImage) -> str:
-    """Where the lab serves ``image``: unique per content, so two releases never clash."""
-    return f"/release/{image.sha256[:12]}/{image.file}"
-
-
-def offer_image(session: LabSession, lane: Lane, data: bytes, path: str, *,
-                protocol: str = "tftp", timeout_s: float | None = None,
-                reboot_timeout_s: float | None = None) -> ImageOffer:
-    """Serve ``data`` at ``path``, point the phone at it by DHCP, power-cycle it and watch
-    what it does: the transfer (request log), the reboot (DISCOVER) and the version it
-    reports over the console afterwards. Raises RigFault when the phone cannot be driven.
-
-    ``timeout_s`` bounds the wait for the transfer after the boot, ``reboot_timeout_s`` the
-    wait for the DISCOVER of the reboot after a whole image went out (both default to the
-    run's boot timeout).
-    """
-    assert lane.link is not None
-    spec = lane.spec
-    timeout = timeout_s if timeout_s is not None else session.options.boot_timeout_s
-    reboot_timeout = reboot_timeout_s if reboot_timeout_s is not None else timeout
-    url = f"{protocol}://{session.lab_ip}{path}"
-    session.services.content.serve(path, data)
-    session.dhcp.set_options(spec.mac_colon, {lane.url_option: url.encode()})
-    session.services.log.forget_names(str(spec.address))
-    before = lane.firmware
-    started = time.time()
-    try:
-        lane.link.trigger("power-cycle")  # returns once the phone booted (DISCOVER + prompt)
-        ip = str(spec.address)
-        mac = spec.mac
-
-        def transfer(r: Any) -> bool:
-            mine = (r.client_mac or "").replace(":", "").upper() == mac or r.client_ip == ip
-            return bool(mine and r.protocol == protocol and r.path.endswith(path.lstrip("/")))
-
-        try:
-            rec = session.services.log.wait_for(
-                transfer, timeout=timeout, since=started,
-                what=f"{spec.name} fetching firmware {url}")
-        except TimeoutError:
-            rec = None
-        rebooted = False
-        if rec is not None:
-            try:
-                session.dhcp.wait_for(spec.mac_colon, "DISCOVER", since=rec.time,
-                                      timeout=reboot_timeout if rec.outcome == "served" else 0.1)
-                rebooted = True
-            except TimeoutError:
-                rebooted = False
-            if rebooted:  # the new firmware's boot: its lease, then its console
-                with contextlib.suppress(TimeoutError):
-                    session.dhcp.wait_for(spec.mac_colon, "ACK", since=rec.time,
-                                          timeout=timeout)
-        after = lane.link.identity().firmware
-    finally:
-        with contextlib.suppress(Exception):
-            session.dhcp.set_options(spec.mac_colon, {})
-    return ImageOffer(url=url, requested=rec is not None,
-                      outcome=None if rec is None else str(rec.outcome),
-                      bytes_sent=0 if rec is None else int(rec.bytes_sent),
-                      image_bytes=len(data), rebooted=rebooted, version_before=before,
-                      version_after=after, started=started, finished=time.time())
-
-
-def judge_install(offer: ImageOffer, image: FirmwareImage) -> str | None:
-    """None when the phone took ``image``; else the *broken* reason, in the user's words."""
-    if not offer.requested:
-        return f"the phone never requested the firmware {offer.url}"
-    if not offer.whole_image:
-        return (f"download of {image.file} cut: {offer.bytes_sent} of {offer.image_bytes} "
-                f"bytes sent ({offer.outcome})")
-    if offer.version_after != image.version:
-        what = "image rejected" if not offer.rebooted else "rebooted into another version"
-        return (f"version unchanged: reports {offer.version_after} after downloading "
-                f"{image.file} ({image.model} {image.version}): {what}")
-    if not offer.rebooted:
-        return f"reports {image.version} but no reboot was seen after the download"
-    return None
-
-
 def _evidence(session: LabSession, lane: Lane, since: float, name: str,
-              summary_doc: dict[str, Any]) -> list[dict[str, Any]]:
+              summary_doc: dict[str, Any]) -> list[EvidenceItem]:
     """Files under ``evidence/<phone>/<name>/``: the summary, this phone's requests, its
     DHCP transcript and console excerpt since ``since``."""
-    from framework.runner.record import evidence_entry
-
     d = session.run_dir / "evidence" / lane.spec.name / name.replace("/", "_")
     d.mkdir(parents=True, exist_ok=True)
     out = []
     summary = d / "summary.json"
     summary.write_text(json.dumps(summary_doc, indent=1, sort_keys=True))
-    out.append(evidence_entry(summary, session.run_dir, "summary"))
-    ip, mac = str(lane.spec.address), lane.spec.mac
+    out.append(evidence_item(summary, session.run_dir, "summary"))
+    mine = phone_matcher(lane.spec)
     reqs = d / "requests.jsonl"
     with reqs.open("w") as f:
         for r in session.services.log.records(since=since):
-            if (r.client_mac or "").replace(":", "").upper() == mac or r.client_ip == ip:
+            if mine(r):
                 f.write(json.dumps(r.to_dict(), sort_keys=True) + "\n")
-    out.append(evidence_entry(reqs, session.run_dir, "request-log"))
+    out.append(evidence_item(reqs, session.run_dir, "request-log"))
     dhcp = d / "dhcp-transcript.json"
     msgs = [m.to_dict() for m in session.dhcp.transcript(lane.spec.mac_colon) if m.time >= since]
     dhcp.write_text(json.dumps(msgs, indent=1, sort_keys=True))
-    out.append(evidence_entry(dhcp, session.run_dir, "dhcp-transcript"))
+    out.append(evidence_item(dhcp, session.run_dir, "dhcp-transcript"))
     if lane.link is not None:
         console = lane.link.console_excerpt(since, d / "console.log")
         if console is not None:
-            out.append(evidence_entry(console, session.run_dir, "console-log"))
+            out.append(evidence_item(console, session.run_dir, "console-log"))
     return out
 
 
-def corrupted(data: bytes) -> bytes:
-    """The image with its last byte flipped: same header, payload no longer matching."""
-    return data[:-1] + bytes([data[-1] ^ 0xFF]) if data else data
-
-
-def _observed(session: LabSession, lane: Lane, since: float) -> list[dict[str, Any]]:
-    ip, mac = str(lane.spec.address), lane.spec.mac
-    return [{"time": r.time, "protocol": r.protocol, "url": r.url, "host": r.host,
-             "outcome": str(r.outcome), "detail": f"{r.bytes_sent} bytes sent"}
+def _observed(session: LabSession, lane: Lane, since: float) -> list[ObservedRequest]:
+    """The phone's firmware-path requests since ``since``, as the record lists them."""
+    mine = phone_matcher(lane.spec)
+    return [ObservedRequest(time=r.time, protocol=r.protocol, url=r.url, host=r.host,
+                            outcome=str(r.outcome), detail=f"{r.bytes_sent} bytes sent")
             for r in session.services.log.records(since=since)
-            if ((r.client_mac or "").replace(":", "").upper() == mac or r.client_ip == ip)
-            and r.url and r.protocol in ("tftp", "http", "https", "ftp")]
+            if mine(r) and r.url and r.protocol in ("tftp", "http", "https", "ftp")]
 
 
 def _add_case(session: LabSession, lane: Lane, case: UpgradeCase, release_version: str,
               offer: ImageOffer | None, verdict: str, reason: str, start: float) -> None:
+    """Record an upgrade case (a :class:`CaseResult`) with its evidence, unless the run
+    (resumed) judged it before."""
     record = session.record
-    if record is None or any(c.key == (case.id, lane.spec.name)
-                             for c in record.cases):  # resumed run: judged before
-        return
     spec = lane.spec
+    if record is None or any(c.key == (case.id, spec.name) for c in record.cases):
+        return
+    end = time.time()
+    observed = _observed(session, lane, start)
+    evidence: list[EvidenceItem] = []
+    error: str | None = None
+    try:
+        evidence = _evidence(session, lane, start, case.id, {
+            "case": case.id, "verdict": verdict, "reason": reason,
+            "offer": offer.to_dict() if offer else None})
+    except OSError as exc:
+        error = str(exc)
     entry = case_entry(case, phone=spec.name, model=spec.model, mac=spec.mac,
                        release_version=release_version, url_option=lane.url_option,
-                       offer=offer, verdict=verdict, reason=reason, start=start,
-                       end=time.time(), observed=_observed(session, lane, start), evidence=[],
+                       offer=offer, verdict=verdict, reason=reason, start=start, end=end,
+                       observed=observed, evidence=evidence,
                        profile=lane.profile.name if lane.profile else None)
-    try:
-        entry = entry.amended(evidence=_evidence(session, lane, start, case.id, {
-            "case": case.id, "verdict": verdict, "reason": reason,
-            "offer": offer.to_dict() if offer else None}))
-    except OSError as exc:
-        entry = entry.amended(evidence_error=str(exc))
-    record.add_case(entry)
+    record.add_case(entry if error is None else entry.amended(evidence_error=error))
 
 
 def refusal_case(session: LabSession, lane: Lane, case: UpgradeCase, data: bytes, path: str,
@@ -424,83 +327,7 @@ def install_release(session: LabSession, release: Release, *,
     return results
 
 
-# --- restore points and the integration point -------------------------------------------------
-
-
-def releases_dir(session: LabSession) -> Path:
-    return session.options.reports_dir / RELEASES_DIR
-
-
-def restore_point_file(reports_dir: Path, rig_name: str) -> Path:
-    """``<reports>/releases/restore-<rig>.json``: per phone, what it ran before the last
-    install the lab made on that rig."""
-    return reports_dir / RELEASES_DIR / f"restore-{rig_name}.json"
-
-
-def restore_point_path(session: LabSession) -> Path:
-    return restore_point_file(session.options.reports_dir, session.rig.name)
-
-
-def load_restore_point(path: Path, rig_name: str) -> dict[str, dict[str, str]]:
-    """The phones of a restore point; ReleaseError (one line) when there is none."""
-    try:
-        phones = json.loads(path.read_text())["phones"]
-        if not isinstance(phones, dict):
-            raise TypeError
-        return phones
-    except (OSError, ValueError, KeyError, TypeError):
-        raise ReleaseError(f"--restore: no restore point for rig {rig_name!r} ({path}): no "
-                           f"release was installed on it by the lab") from None
-
-
-def restore_point_error(rig_path: Path, reports_dir: Path) -> str | None:
-    """For the CLI, before anything starts: why ``--restore`` cannot work, else None (a rig
-    file that does not load is left for the run to report)."""
-    from framework.rig import load_rig
-
-    try:
-        name = load_rig(rig_path).name
-    except Exception:
-        return None
-    try:
-        load_restore_point(restore_point_file(reports_dir, name), name)
-    except ReleaseError as exc:
-        return str(exc)
-    return None
-
-
-def _keep_images(session: LabSession, release: Release) -> None:
-    """Copy each image into the lab's image store (by SHA-256) for a later restore."""
-    store = releases_dir(session) / "images"
-    store.mkdir(parents=True, exist_ok=True)
-    for image in release.images:
-        target = store / f"{image.sha256}.img"
-        if not target.exists():
-            shutil.copyfile(image.path, target)
-
-
-def _stored_images(session: LabSession) -> list[FirmwareImage]:
-    store = releases_dir(session) / "images"
-    out = []
-    for path in sorted(store.glob("*.img")) if store.is_dir() else []:
-        with contextlib.suppress(ReleaseError):
-            out.append(read_image(path))
-    return out
-
-
-def _save_restore_point(session: LabSession, results: Mapping[str, InstallResult]) -> None:
-    """What each phone ran before this install (kept for phones that changed)."""
-    path = restore_point_path(session)
-    try:
-        point = json.loads(path.read_text())
-    except (OSError, ValueError):
-        point = {"rig": session.rig.name, "phones": {}}
-    for name, r in results.items():
-        if r.outcome == "installed" and r.version_before:
-            point["phones"][name] = {"model": r.model, "version": r.version_before,
-                                     "run": session.run_id}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(point, indent=1, sort_keys=True))
+# --- the integration point -------------------------------------------------------------------
 
 
 def prepare(session: LabSession, firmware_paths: Sequence[Path], restore: bool = False,
@@ -511,16 +338,17 @@ def prepare(session: LabSession, firmware_paths: Sequence[Path], restore: bool =
     runs the upgrade-behaviour cases around each install. Raises ReleaseError for a
     release that cannot be used (before any phone is touched).
     """
+    reports = session.options.reports_dir
     if not restore:
         release = load_release(list(firmware_paths))
-        _keep_images(session, release)
+        keep_images(reports, release)
         results = install_release(session, release, protocol=protocol, behaviour=behaviour)
-        _save_restore_point(session, results)
+        save_restore_point(reports, session.rig.name, session.run_id, results)
         return results
-    point = load_restore_point(restore_point_path(session), session.rig.name)
+    point = load_restore_point(restore_point_file(reports, session.rig.name), session.rig.name)
     given = load_release(list(firmware_paths), one_per_model=False).images \
         if firmware_paths else ()
-    pool = Release(tuple(given) + tuple(_stored_images(session)))
+    pool = Release(tuple(given) + tuple(stored_images(reports)))
 
     names = [n for n, lane in session.lanes.items()
              if n in point and lane.firmware != point[n]["version"]]

@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 #: How a case starts: console re-provisioning, or a power cycle through the phone's PDU.
 Trigger = Literal["reprovision", "power-cycle"]
+TRIGGERS: tuple[str, ...] = get_args(Trigger)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,8 @@ import pytest
 
 from framework.netns import Netns, have_privileges
 from framework.runner.catalogue import ALL_CASES, by_id
-from framework.runner.session import LabSession, RunOptions
+from framework.runner.options import RunOptions
+from framework.runner.session import LabSession
 from framework.sim.rigfile import write_sim_rig
 from tests.dhcp.foreign_servers import Udhcpd, have
 

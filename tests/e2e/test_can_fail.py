@@ -20,7 +20,8 @@ import pytest
 from framework.netns import have_privileges
 from framework.resolution import PhoneIdentity, PhoneSettings, get_profile, resolve
 from framework.runner.catalogue import ALL_CASES, LAB_DNS_NAME, Case, by_id
-from framework.runner.session import LabSession, RunOptions
+from framework.runner.options import RunOptions
+from framework.runner.session import LabSession
 from framework.sim.firmware import DEVIATIONS, REQUEST_DEVIATIONS, Faithful400HD
 from framework.sim.rigfile import MODELS, write_sim_rig
 

@@ -19,7 +19,8 @@ import pytest
 
 from framework.netns import have_privileges
 from framework.runner.catalogue import by_id
-from framework.runner.session import LabSession, RunOptions
+from framework.runner.options import RunOptions
+from framework.runner.session import LabSession
 from framework.sim.rigfile import write_sim_rig
 
 pytestmark = [pytest.mark.netns, pytest.mark.timeout(600),

@@ -25,7 +25,8 @@ from framework.explore.infer import profile_document
 from framework.explore.oracle import LaneOracle
 from framework.netns import have_privileges
 from framework.runner.catalogue import ALL_CASES
-from framework.runner.session import ROOT, LabSession, RunOptions
+from framework.runner.options import ROOT, RunOptions
+from framework.runner.session import LabSession
 from framework.sim.rigfile import write_sim_rig
 from tests.explore.conftest import (
     CASES_PER_PHONE,

@@ -19,7 +19,8 @@ from framework.errors import RigFault
 from framework.netns import Netns, have_privileges
 from framework.records import load_record
 from framework.runner.catalogue import by_id
-from framework.runner.session import ROOT, LabSession, RunOptions
+from framework.runner.options import ROOT, RunOptions
+from framework.runner.session import LabSession
 from framework.sim.rigfile import write_sim_rig
 
 pytestmark = [pytest.mark.netns, pytest.mark.timeout(600),

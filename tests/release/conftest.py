@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from framework.runner.session import LabSession, RunOptions
+from framework.runner.options import RunOptions
+from framework.runner.session import LabSession
 from framework.sim.image import build_image
 from framework.sim.rigfile import write_sim_rig
 

@@ -99,14 +99,12 @@ def test_a_reader_for_another_format_plugs_in(tmp_path: Path) -> None:
 
 
 def test_restore_needs_a_restore_point_of_that_rig(tmp_path: Path) -> None:
-    from framework.release.install import restore_point_error, restore_point_file
-    from framework.sim.rigfile import write_sim_rig
+    from framework.release.restore import restore_point_error, restore_point_file
 
-    rig = write_sim_rig(tmp_path / "rig.yaml", prefix="hilt-f0", phones=1)
-    problem = restore_point_error(rig, tmp_path / "reports")
+    problem = restore_point_error(tmp_path / "reports", "hilt-f0")
     assert problem is not None and "no restore point for rig 'hilt-f0'" in problem
     point = restore_point_file(tmp_path / "reports", "hilt-f0")
     point.parent.mkdir(parents=True)
     point.write_text('{"rig": "hilt-f0", "phones": {"ph1": {"model": "440HD", '
                      '"version": "2.2.8.61"}}}')
-    assert restore_point_error(rig, tmp_path / "reports") is None
+    assert restore_point_error(tmp_path / "reports", "hilt-f0") is None

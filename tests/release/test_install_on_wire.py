@@ -16,14 +16,8 @@ import pytest
 from framework.netns import have_privileges
 from framework.release import load_release
 from framework.release.images import FirmwareImage
-from framework.release.install import (
-    ImageOffer,
-    install_release,
-    judge_install,
-    offer_image,
-    prepare,
-    release_path,
-)
+from framework.release.install import install_release, prepare
+from framework.release.offer import ImageOffer, judge_install, offer_image, release_path
 from framework.runner.catalogue import by_id
 from framework.runner.session import LabSession
 from framework.sim.image import build_image
@@ -94,7 +88,7 @@ def test_a_release_moves_every_phone_and_restore_puts_the_old_one_back(
     # the matrix runs against the release's profile: pending under 3.4, promised under 2.2
     case = by_id(PROFILE_PROBE)
     after = lab.run_case(lab.lanes["ph1"], case)
-    assert (after["firmware"], after["profile"], after["verdict"]) == ("3.4.3.1", "3.4",
+    assert (after.firmware, after.profile, after.verdict) == ("3.4.3.1", "3.4",
                                                                        "observed")
 
     restored = prepare(lab, [old], restore=True)
@@ -106,7 +100,7 @@ def test_a_release_moves_every_phone_and_restore_puts_the_old_one_back(
     assert all(lane.link is not None and lane.link.identity().firmware == BASE
                for lane in lab.lanes.values())
     back = lab.run_case(lab.lanes["ph1"], case)
-    assert (back["firmware"], back["profile"], back["verdict"]) == (BASE, "2.2", "passed")
+    assert (back.firmware, back.profile, back.verdict) == (BASE, "2.2", "passed")
 
 
 def _offer(lab: LabSession, phone: str, data: bytes, name: str) -> ImageOffer:
@@ -177,9 +171,9 @@ def test_phones_that_do_not_take_the_release_are_broken_and_the_others_go_on(
     assert states["ph2"][0] == "quarantined" and "cut" in states["ph2"][1]
     assert states["ph3"][0] == "quarantined" and "rejected" in states["ph3"][1]
     case = by_id("t10-2/r2-host-ip")
-    assert lab.run_case(lab.lanes["ph1"], case)["verdict"] == "passed"
+    assert lab.run_case(lab.lanes["ph1"], case).verdict == "passed"
     refused = lab.run_case(lab.lanes["ph3"], case)
-    assert refused["verdict"] == "broken" and "release not installed" in refused["reason"]
+    assert refused.verdict == "broken" and "release not installed" in refused.reason
 
 
 def test_judging_names_what_went_wrong() -> None:

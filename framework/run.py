@@ -1,0 +1,219 @@
+"""`hil run`: the main job. The whole case matrix on a rig, then the reports.
+
+Its options are generated from framework.runner.options.RunOptions (the one declaration
+the pytest plugin uses too); ``-k`` and ``--hold-place``/``--hold-owner`` are its own.
+It loads the rig once, checks what can be checked before anything starts (rig file,
+``--phones``, the release of ``--firmware``, the restore point of ``--restore``,
+``--resume``), then runs pytest on ``testcases/`` in-process with the plugin, handing it
+those options and that rig (framework.pytest_plugin.GivenRun): a run is exactly what
+``pytest testcases --rig ...`` does. Allure results and JUnit XML go into the run
+directory; then the HTML certification report is rendered from the record (and the Allure
+HTML report when the ``allure`` generator is installed). Exit 0 only when no case failed
+and none was broken (observations are not verdicts); 2 on bad input or a release that
+cannot be used, 3 when the rig is not usable (the plugin's refusal).
+
+``--hold-place PLACE --hold-owner OWNER`` (given by `hil lab run`, framework.labgrid.fence):
+the run drives a labgrid place its parent locked. It dies with its parent, checks before
+every case that OWNER still holds the place (coordinator: ``LG_COORDINATOR``) and, once
+it does not, records the remaining cases as not run and exits 4.
+
+Top layer: imports the runner, the release and the report, never imported by them.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any, get_type_hints
+
+import typer
+
+from framework.records import RecordError, load_record
+from framework.report import html
+from framework.runner.options import ROOT, FlagSpec, OptionError, RunOptions, run_flags
+
+if TYPE_CHECKING:
+    from framework.rig import Rig
+
+
+def _flag_parameter(spec: FlagSpec) -> inspect.Parameter:
+    """``spec`` as a typer option: same flag, help and default as the pytest plugin's."""
+    default: Any = spec.default
+    if spec.switch:
+        annotation: Any = bool
+        default = False
+    elif spec.repeatable:
+        annotation = list[spec.type] | None  # type: ignore[name-defined]
+    else:
+        annotation = spec.type if default is not None else spec.type | None
+    option = typer.Option(spec.name, help=spec.help, metavar=spec.metavar,
+                          show_default=default not in (None, False) and "default" not in spec.help)
+    return inspect.Parameter(spec.dest, inspect.Parameter.KEYWORD_ONLY, default=default,
+                             annotation=Annotated[annotation, option])
+
+
+def with_run_options(body: Callable[..., None]) -> Callable[..., None]:
+    """A typer command taking every :class:`RunOptions` flag and ``body``'s own keyword
+    options; it builds the options (a bad value is a bad parameter naming its flag) and
+    calls ``body(options, **own)``."""
+    hints = get_type_hints(body, include_extras=True)
+    own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY, annotation=hints[p.name])
+           for p in list(inspect.signature(body).parameters.values())[1:]]
+    flags = run_flags()
+    params = [_flag_parameter(s) for s in flags] + own
+
+    @functools.wraps(body)
+    def command(**values: Any) -> None:
+        given = {s.dest: values.pop(s.dest) for s in flags}
+        try:
+            options = RunOptions.from_flags(given)
+        except OptionError as exc:
+            raise typer.BadParameter(exc.reason, param_hint=exc.flag) from None
+        body(options, **values)
+
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    del command.__wrapped__  # typer reads the signature above, not body's
+    return command
+
+
+@with_run_options
+def command(
+    options: RunOptions,
+    select: Annotated[str | None, typer.Option("-k", help="pytest -k expression")] = None,
+    hold_place: Annotated[str | None, typer.Option(
+        help="labgrid place this run drives, locked by its parent (`hil lab run`): die with "
+             "the parent; before every case check --hold-owner still holds it "
+             "(coordinator: LG_COORDINATOR), else the remaining cases are not run (exit 4)")
+                          ] = None,
+    hold_owner: Annotated[str | None, typer.Option(
+        help="labgrid user that must hold --hold-place (default: <login>.hil-<parent pid>)")
+                          ] = None,
+) -> None:
+    """Run every case on every phone of the rig and write the certification record."""
+    import datetime as dt
+
+    import pytest
+
+    from framework.pytest_plugin import GivenRun, refusal
+
+    rig = _checked(options)
+    fence = _fence(hold_place, hold_owner)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    run_id, reports = options.run_id, options.reports_dir
+    if options.resume is not None:
+        run_id, reports = options.resume.name, options.resume.parent
+    run_id = run_id or f"{stamp}-{options.rig_path.stem}"
+    run_dir = reports / run_id
+    options = options.model_copy(update={"run_id": run_id, "reports_dir": reports})
+    args = [str(ROOT / "testcases"), "--hil-progress", "-q", "--capture=sys",
+            "-p", "no:cacheprovider", "--alluredir", str(run_dir / "allure-results"),
+            "--junitxml", str(run_dir / "junit.xml"), "-o", "console_output_style=classic",
+            "--rootdir", str(ROOT), "-c", str(ROOT / "pyproject.toml")]
+    if select:
+        args += ["-k", select]
+    try:
+        code = pytest.main(args, plugins=[GivenRun(options, rig)])
+    except KeyboardInterrupt:
+        code = pytest.ExitCode.INTERRUPTED
+    if fence is not None and fence.parent_gone:  # its deadline stays armed until we exit
+        typer.echo(f"hil run: stopped: {fence.parent_gone}", err=True)
+        raise typer.Exit(fence.exit_code)
+    try:
+        doc = load_record(run_dir)
+    except RecordError as exc:
+        if refusal() is not None:  # refused before any case: the plugin said why, one line
+            raise typer.Exit(code or 2) from None
+        typer.echo(f"hil run: no certification record was written ({exc}); pytest exit {code}",
+                   err=True)
+        raise typer.Exit(2) from None
+    report = html.write(doc, run_dir / "certification.html")
+    allure = shutil.which("allure") or _local_allure()
+    if allure:
+        gen = subprocess.run([allure, "generate", str(run_dir / "allure-results"), "-o",
+                              str(run_dir / "allure-report")], capture_output=True, timeout=300,
+                             env={**os.environ, "NO_COLOR": "1"})
+        if gen.returncode == 0:
+            typer.echo(f"allure  {run_dir / 'allure-report' / 'index.html'}")
+    s = doc.summary
+    typer.echo(f"run {run_id}: {s['passed']} passed, {s['failed']} failed, {s['broken']} broken, "
+               f"{s['observed']} observed, {s['skipped']} skipped")
+    typer.echo(f"record  {run_dir / 'certification.json'}")
+    typer.echo(f"report  {report}")
+    ok = s["failed"] == 0 and s["broken"] == 0 and s["total"] > 0 and code in (0, 1)
+    if fence is not None:
+        fence.done()
+        if fence.lost:
+            typer.echo(f"hil run: stopped: {fence.lost}; the remaining cases were not run")
+            raise typer.Exit(fence.exit_code)
+    raise typer.Exit(0 if ok else 1)
+
+
+def _checked(options: RunOptions) -> Rig:
+    """The run's rig, loaded once, after everything that can be refused before any part of
+    the lab starts: a bad parameter (exit 2) naming the flag otherwise."""
+    from framework.rig import RigError, load_rig
+
+    if not options.rig_path.exists():
+        raise typer.BadParameter(f"{options.rig_path}: no such rig file", param_hint="--rig")
+    try:
+        rig = load_rig(options.rig_path)
+        options.phone_names(rig)
+    except RigError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--rig") from None
+    except OptionError as exc:
+        raise typer.BadParameter(exc.reason, param_hint=exc.flag) from None
+    if options.firmware:
+        from framework.release import ReleaseError, load_release
+
+        try:
+            load_release(list(options.firmware), one_per_model=not options.restore)
+        except ReleaseError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--firmware") from None
+    if options.restore:
+        from framework.release.restore import restore_point_error
+
+        problem = restore_point_error(options.reports_dir, rig.name)
+        if problem:
+            raise typer.BadParameter(problem, param_hint="--restore")
+    if options.resume is not None and not (options.resume / "cases.jsonl").exists():
+        raise typer.BadParameter(f"{options.resume}: not a run directory (no cases.jsonl)",
+                                 param_hint="--resume")
+    return rig
+
+
+def _fence(place: str | None, owner: str | None) -> Any:
+    """The run's fence for ``--hold-place`` (armed: death signal, watchdog), or None. Once
+    activated, the plugin hands its guard to the session before the first case
+    (framework.labgrid.fence.active_guard)."""
+    if place is None:
+        if owner is not None:
+            raise typer.BadParameter("--hold-owner needs --hold-place", param_hint="--hold-owner")
+        return None
+    from framework.labgrid.client import LabgridError, run_owner
+    from framework.labgrid.fence import Fence, activate
+
+    if not os.environ.get("LG_COORDINATOR"):
+        raise typer.BadParameter("needs the labgrid coordinator in LG_COORDINATOR",
+                                 param_hint="--hold-place")
+    try:
+        fence = Fence(place, owner or run_owner(os.getppid()))
+        fence.lock_guard.client()  # labgrid-client must be there before the run starts
+    except LabgridError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--hold-place") from None
+    fence.arm()
+    lost = fence.lock_guard()  # the lanes ask before every case; this is before the start
+    if lost:
+        typer.echo(f"hil run: not starting: {lost}", err=True)
+        raise typer.Exit(fence.exit_code)
+    activate(fence)
+    return fence
+
+
+def _local_allure() -> str | None:
+    local = ROOT / ".tools" / "node_modules" / ".bin" / "allure"
+    return str(local) if local.exists() else None
