@@ -99,7 +99,7 @@ def command(
 
     import pytest
 
-    from framework.pytest_plugin import GivenRun, refusal
+    from framework import pytest_plugin
 
     rig = _checked(options)
     fence = _fence(hold_place, hold_owner)
@@ -117,7 +117,9 @@ def command(
     if select:
         args += ["-k", select]
     try:
-        code = pytest.main(args, plugins=[GivenRun(options, rig)])
+        # the plugin module itself, registered under its name: the root conftest's
+        # pytest_plugins then finds it loaded (no second import, no assert-rewrite warning)
+        code = pytest.main(args, plugins=[pytest_plugin, pytest_plugin.GivenRun(options, rig)])
     except KeyboardInterrupt:
         code = pytest.ExitCode.INTERRUPTED
     if fence is not None and fence.parent_gone:  # its deadline stays armed until we exit
@@ -126,7 +128,7 @@ def command(
     try:
         doc = load_record(run_dir)
     except RecordError as exc:
-        if refusal() is not None:  # refused before any case: the plugin said why, one line
+        if pytest_plugin.refusal() is not None:  # refused before any case: the plugin said why, one line
             raise typer.Exit(code or 2) from None
         typer.echo(f"hil run: no certification record was written ({exc}); pytest exit {code}",
                    err=True)
