@@ -275,7 +275,7 @@ def _say(line: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} {line}", file=stream, flush=True)
 
 
-#: The fence of this process's `hil run --hold-place` (set by framework.runner.run_cli).
+#: The fence of this process's `hil run --hold-place` (set by framework.run).
 _ACTIVE: list[Fence] = []
 
 
