@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Generator, Mapping
+from collections.abc import Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -33,6 +33,7 @@ import pytest
 from framework.errors import RigFault
 from framework.records import CaseResult
 from framework.runner.catalogue import Case
+from framework.runner.lane import Done
 from framework.runner.options import FlagSpec, OptionError, RunOptions, run_flags
 from framework.runner.session import LabSession
 
@@ -238,15 +239,7 @@ def pytest_keyboard_interrupt(excinfo: Any) -> None:
 _CURRENT: dict[str, LabSession] = {}
 
 
-def _typed(result: CaseResult | Mapping[str, Any]) -> CaseResult:
-    """A lane's result as a :class:`CaseResult` (the runner's lanes may still hand a dict
-    with the record's keys)."""
-    if isinstance(result, CaseResult):
-        return result
-    return CaseResult.from_json(dict(result), where="lane result")
-
-
-def _progress(total: int) -> Any:
+def _progress(total: int) -> Done:
     import sys
     import threading
 
@@ -258,8 +251,7 @@ def _progress(total: int) -> Any:
     done = [0]
     colours = {"passed": "green", "failed": "red", "broken": "yellow", "observed": "blue"}
 
-    def on_done(result: CaseResult | Mapping[str, Any]) -> None:
-        case = _typed(result)
+    def on_done(case: CaseResult) -> None:
         with lock:
             done[0] += 1
             v = case.verdict
@@ -294,7 +286,7 @@ def _allure_environment(config: pytest.Config, session: LabSession) -> None:
 
 def report_case(session: LabSession, case: Case, phone: str) -> None:
     """Wait for (case, phone) in its lane and turn the verdict into the test outcome."""
-    result = _typed(session.result(case.id, phone))
+    result = session.result(case.id, phone)
     _allure(session, result)
     verdict = result.verdict
     if verdict == "passed":

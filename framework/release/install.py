@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from framework.errors import RigFault
-from framework.records import EvidenceItem, ObservedRequest, evidence_item
+from framework.records import EvidenceItem, ObservedRequest
 from framework.release.behaviour import (
     INSTALLS_RELEASE,
     REJECTS_CORRUPTED,
@@ -67,7 +67,8 @@ from framework.resolution import ResolutionInputError, get_profile, profile_for_
 from framework.runner.cycle import phone_matcher
 
 if TYPE_CHECKING:
-    from framework.runner.session import LabSession, Lane
+    from framework.runner.lane import Lane
+    from framework.runner.session import LabSession
 
 log = logging.getLogger(__name__)
 
@@ -104,30 +105,12 @@ class InstallResult:
 
 def _evidence(session: LabSession, lane: Lane, since: float, name: str,
               summary_doc: dict[str, Any]) -> list[EvidenceItem]:
-    """Files under ``evidence/<phone>/<name>/``: the summary, this phone's requests, its
-    DHCP transcript and console excerpt since ``since``."""
-    d = session.run_dir / "evidence" / lane.spec.name / name.replace("/", "_")
-    d.mkdir(parents=True, exist_ok=True)
-    out = []
-    summary = d / "summary.json"
-    summary.write_text(json.dumps(summary_doc, indent=1, sort_keys=True))
-    out.append(evidence_item(summary, session.run_dir, "summary"))
-    mine = phone_matcher(lane.spec)
-    reqs = d / "requests.jsonl"
-    with reqs.open("w") as f:
-        for r in session.services.log.records(since=since):
-            if mine(r):
-                f.write(json.dumps(r.to_dict(), sort_keys=True) + "\n")
-    out.append(evidence_item(reqs, session.run_dir, "request-log"))
-    dhcp = d / "dhcp-transcript.json"
-    msgs = [m.to_dict() for m in session.dhcp.transcript(lane.spec.mac_colon) if m.time >= since]
-    dhcp.write_text(json.dumps(msgs, indent=1, sort_keys=True))
-    out.append(evidence_item(dhcp, session.run_dir, "dhcp-transcript"))
-    if lane.link is not None:
-        console = lane.link.console_excerpt(since, d / "console.log")
-        if console is not None:
-            out.append(evidence_item(console, session.run_dir, "console-log"))
-    return out
+    """The run's evidence bundle of an install step or upgrade case, under
+    ``evidence/<phone>/<name>/``: the summary, this phone's requests, its DHCP transcript
+    and console excerpt since ``since`` (framework.runner.evidence, as the matrix's)."""
+    text = json.dumps(summary_doc, indent=1, sort_keys=True)
+    return session.evidence.bundle(lane.spec, lane.link, name, since=since,
+                                   summary=("summary.json", "summary", text))
 
 
 def _observed(session: LabSession, lane: Lane, since: float) -> list[ObservedRequest]:

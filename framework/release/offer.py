@@ -21,7 +21,8 @@ from framework.release.images import FirmwareImage
 from framework.runner.cycle import phone_matcher
 
 if TYPE_CHECKING:
-    from framework.runner.session import LabSession, Lane
+    from framework.runner.lane import Lane
+    from framework.runner.session import LabSession
 
 
 @dataclass(frozen=True)
