@@ -258,17 +258,19 @@ def runner_overheads(session: Any, repeat: int = 5) -> dict[str, float]:
 
     lane = next(iter(session.lanes.values()))
     out = {"services_check": statistics.median(
-               timed(session.services_fault) for _ in range(repeat)),
+               timed(session.probe.services_fault) for _ in range(repeat)),
            "phone_health": statistics.median(
                timed(lane.link.health) for _ in range(repeat))}
     if session.options.capture:
-        with tempfile.TemporaryDirectory(prefix="hil-bench-") as tmp:
-            def capture_slice() -> None:
-                cap = session._case_capture(lane, time.time() - 1.0, Path(tmp) / "x.pcap")
-                if cap is not None:
-                    cap.stop()
-            out["capture_slice"] = statistics.median(
-                timed(capture_slice) for _ in range(repeat))
+        # the run's own evidence writer, as a case does (the benchmark's reports directory
+        # is temporary): evidence/<phone>/bench-overhead/traffic.pcap
+        def capture_slice() -> None:
+            cap = session.evidence.traffic_slice(lane.spec, lane.capture, "bench-overhead",
+                                                 time.time() - 1.0)
+            if cap is not None:
+                cap.stop()
+        out["capture_slice"] = statistics.median(
+            timed(capture_slice) for _ in range(repeat))
     return {k: round(v, 4) for k, v in out.items()}
 
 

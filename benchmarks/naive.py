@@ -46,8 +46,9 @@ def naive_run(rig: Path, cases: list[Any], *, fixed_sleep_s: float, off_time_s: 
     from framework.errors import RigFault
     from framework.resolution import PhoneIdentity, PhoneSettings, resolve
     from framework.runner.catalogue import LAB_DNS_NAME
+    from framework.runner.lane import LAB_CONFIG
     from framework.runner.options import RunOptions
-    from framework.runner.session import LAB_CONFIG, LabSession
+    from framework.runner.session import LabSession
 
     with tempfile.TemporaryDirectory(prefix="hil-bench-") as reports:
         session = LabSession(RunOptions(rig_path=rig, reports_dir=Path(reports),

@@ -180,7 +180,7 @@ def swarm(rig: Path, sim_prefix: str, settle_s: float, capture: bool) -> dict[st
                             if mine(spec, r) and r.protocol != "dns" and r.url)
             sim_rss = sim_peak_rss_mib(sim_prefix)
             fw_rss = self_peak_rss_mib()
-            probes = session.probe.sent() if hasattr(session.probe, "sent") else {}
+            probes = session.probe.services.sent() if session.probe is not None else {}
         finally:
             session.stop()
     return {"phones": len(session.lanes), "quarantined": quarantined,

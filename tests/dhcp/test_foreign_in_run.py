@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from framework.netns import Netns, have_privileges
+from framework.records import CaseResult
 from framework.runner.catalogue import ALL_CASES, by_id
 from framework.runner.options import RunOptions
 from framework.runner.session import LabSession
@@ -60,8 +61,8 @@ def test_a_foreign_server_started_mid_run_breaks_the_cases_it_answers(tmp_path: 
             phone = session.rig.phones[0].name
             lab = Netns(session.rig.lab.netns or "")
 
-            def after_first_case(entry: dict[str, Any]) -> None:
-                if entry["id"] == CASES[0] and "server" not in started:
+            def after_first_case(entry: CaseResult) -> None:
+                if entry.id == CASES[0] and "server" not in started:
                     _plug_in(lab, foreign_ns)
                     started["server"] = Udhcpd(foreign_ns, FOREIGN_IP,
                                                ("192.0.2.150", "192.0.2.160"),
@@ -75,11 +76,11 @@ def test_a_foreign_server_started_mid_run_breaks_the_cases_it_answers(tmp_path: 
         foreign_ns.delete()
     console = started["server"].console if "server" in started else []
     first, after = results[0], results[1:]
-    assert first["verdict"] in ("passed", "observed"), first["reason"]
-    broken = [r for r in after if r["verdict"] == "broken"]
-    assert broken, (f"no case broken by the foreign server: {[r['verdict'] for r in after]}; "
+    assert first.verdict in ("passed", "observed"), first.reason
+    broken = [r for r in after if r.verdict == "broken"]
+    assert broken, (f"no case broken by the foreign server: {[r.verdict for r in after]}; "
                     f"udhcpd said {console}")
     for r in broken:
-        assert f"foreign DHCP server {FOREIGN_IP} ({FOREIGN_MAC})" in r["reason"], r["reason"]
-    assert not [r for r in after if r["verdict"] == "failed"], \
-        [(r["id"], r["verdict"], r["reason"]) for r in after]
+        assert f"foreign DHCP server {FOREIGN_IP} ({FOREIGN_MAC})" in r.reason, r.reason
+    assert not [r for r in after if r.verdict == "failed"], \
+        [(r.id, r.verdict, r.reason) for r in after]

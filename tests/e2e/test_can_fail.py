@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from framework.netns import have_privileges
+from framework.records import CaseResult
 from framework.resolution import PhoneIdentity, PhoneSettings, get_profile, resolve
 from framework.runner.catalogue import ALL_CASES, LAB_DNS_NAME, Case, by_id
 from framework.runner.options import RunOptions
@@ -60,7 +61,7 @@ def should_fail(deviation: str, model: str, mac: str) -> set[str]:
 
 
 def run_lab(tmp: Path, prefix: str, phones: int, deviations: dict[str, list[str]],
-            cases: list[Case], **kw: Any) -> dict[tuple[str, str], dict[str, Any]]:
+            cases: list[Case], **kw: Any) -> dict[tuple[str, str], CaseResult]:
     rig = write_sim_rig(tmp / "rig.yaml", prefix=prefix, phones=phones, deviations=deviations,
                         boot_time_s=0.2, **{k: v for k, v in kw.items() if k != "trigger"})
     opts = RunOptions(rig_path=rig, reports_dir=tmp / "reports", settle_s=0.4,
@@ -79,20 +80,20 @@ def test_each_deviation_fails_exactly_the_cases_that_catch_it(tmp_path: Path,
     deviations = {f"ph{i + 2}": [d] for i, d in enumerate(group)}
     results = run_lab(tmp_path, f"hilt-e{os.getpid() % 1000}", len(group) + 1, deviations,
                       ALL_CASES)
-    broken = [k for k, r in results.items() if r["verdict"] == "broken"]
+    broken = [k for k, r in results.items() if r.verdict == "broken"]
     assert not broken, f"rig faults in a deviation run: {broken[:3]} " \
-                       f"{[results[k]['reason'] for k in broken[:1]]}"
-    control = {cid for (cid, ph), r in results.items() if ph == "ph1" and r["verdict"] == "failed"}
+                       f"{[results[k].reason for k in broken[:1]]}"
+    control = {cid for (cid, ph), r in results.items() if ph == "ph1" and r.verdict == "failed"}
     assert control == set(), f"the faithful control phone failed {sorted(control)}"
     for i, deviation in enumerate(group):
         phone, n = f"ph{i + 2}", i + 2
         model = MODELS[(n - 1) % len(MODELS)]
         failed = {cid for (cid, ph), r in results.items() if ph == phone
-                  and r["verdict"] == "failed"}
+                  and r.verdict == "failed"}
         wanted = should_fail(deviation, model, _mac(n))
         assert failed == wanted, (
             f"{deviation} on {phone} ({model}): failed {sorted(failed)}, should fail "
-            f"{sorted(wanted)}; e.g. {[results[(c, phone)]['reason'] for c in sorted(failed ^ wanted)[:2]]}")
+            f"{sorted(wanted)}; e.g. {[results[(c, phone)].reason for c in sorted(failed ^ wanted)[:2]]}")
 
 
 def test_every_deviation_is_caught_by_some_case() -> None:
@@ -110,28 +111,28 @@ def test_dead_outlet_is_broken_not_failed(tmp_path: Path) -> None:
     cases = [by_id("t10-2/r2-host-ip"), by_id("t10-1/server-ftp")]
     results = run_lab(tmp_path, f"hilt-o{os.getpid() % 1000}", 2, {}, cases,
                       dead_outlets=[2], trigger="power-cycle")
-    assert {r["verdict"] for (c, ph), r in results.items() if ph == "ph1"} == {"passed"}
+    assert {r.verdict for (c, ph), r in results.items() if ph == "ph1"} == {"passed"}
     dead = [r for (c, ph), r in results.items() if ph == "ph2"]
-    assert [r["verdict"] for r in dead] == ["broken", "broken"]
-    assert "quarantined" in dead[1]["reason"]
+    assert [r.verdict for r in dead] == ["broken", "broken"]
+    assert "quarantined" in dead[1].reason
     _each_case_pcap_is_its_own_traffic(tmp_path / "reports" / "latest",
                                        [results[(c.id, "ph1")] for c in cases])
 
 
-def _each_case_pcap_is_its_own_traffic(run_dir: Path, entries: list[dict[str, Any]]) -> None:
+def _each_case_pcap_is_its_own_traffic(run_dir: Path, entries: list[CaseResult]) -> None:
     """The per-case pcap (sliced from the phone's run capture) holds that case's DHCP and
     file requests, from its start on, and nothing of the other case."""
     from scapy.layers.dhcp import BOOTP
     from scapy.utils import rdpcap
 
-    entries = sorted(entries, key=lambda e: e["start"])
+    entries = sorted(entries, key=lambda e: e.start)
     for entry, following in zip(entries, [*entries[1:], None], strict=True):
-        (pcap,) = [e for e in entry["evidence"] if e["kind"] == "pcap"]
-        frames = rdpcap(str(run_dir / pcap["path"]))
-        assert frames and all(float(f.time) >= entry["start"] - 0.001 for f in frames)
+        (pcap,) = [e for e in entry.evidence if e.kind == "pcap"]
+        frames = rdpcap(str(run_dir / pcap.path))
+        assert frames and all(float(f.time) >= entry.start - 0.001 for f in frames)
         if following is not None:
-            assert all(float(f.time) < following["start"] for f in frames)
+            assert all(float(f.time) < following.start for f in frames)
         assert any(BOOTP in f and f[BOOTP].op == 1 for f in frames), "no DHCP from the phone"
         payload = b"".join(bytes(f) for f in frames)  # TFTP RRQ, FTP RETR: names in clear
-        files = [o["url"].rsplit("/", 1)[1] for o in entry["observed"] if o.get("url")]
+        files = [o.url.rsplit("/", 1)[1] for o in entry.observed if o.url]
         assert files and all(name.encode() in payload for name in files), files

@@ -13,11 +13,11 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from framework.netns import have_privileges
+from framework.records import CaseResult
 from framework.runner.catalogue import by_id
 from framework.runner.options import RunOptions
 from framework.runner.session import LabSession
@@ -34,7 +34,7 @@ CASES = [by_id("t10-2/r3-host-ip-67-names"), by_id("t10-2/r2-host-ip"),
          by_id("t10-1/firmware-config-http"), by_id("t10-1/server-ftp")]
 
 
-def run(tmp: Path) -> tuple[dict[tuple[str, str], dict[str, Any]], Path]:
+def run(tmp: Path) -> tuple[dict[tuple[str, str], CaseResult], Path]:
     rig = write_sim_rig(tmp / "rig.yaml", prefix=f"hilt-tm{os.getpid() % 1000}", phones=3,
                         boot_time_s=0.2,
                         deviations={"ph2": ["late-request"], "ph3": ["reboot-after-config"]},
@@ -52,29 +52,31 @@ def run(tmp: Path) -> tuple[dict[tuple[str, str], dict[str, Any]], Path]:
 def test_late_requests_fail_their_own_case_and_a_reboot_is_judged_on_both_cycles(
         tmp_path: Path) -> None:
     results, run_dir = run(tmp_path)
-    broken = {k: r["reason"] for k, r in results.items() if r["verdict"] == "broken"}
+    broken = {k: r.reason for k, r in results.items() if r.verdict == "broken"}
     assert not broken, broken
 
     # the faithful control: nothing late, one cycle per case
     for c in CASES:
         r = results[(c.id, "ph1")]
-        assert r["verdict"] == "passed" and r["cycles"] == 1 and "late" not in r, r["reason"]
+        assert r.verdict == "passed" and r.cycles == 1 and r.late is None, r.reason
 
     # late-request: every case fails for its own late request, and only for it
     for c in CASES:
         r = results[(c.id, "ph2")]
-        config_url = r["expected"]["config_url"]
-        assert r["verdict"] == "failed", (c.id, r["reason"])
-        assert r["reason"].startswith(f"late request {config_url} at +"), (c.id, r["reason"])
-        assert [o["url"] for o in r["late"]] == [config_url], (c.id, r["late"])
-        offset = r["late"][0]["offset_s"]
-        first = max(o["offset_s"] for o in r["observed"] if o.get("url") == config_url
-                    and o not in r["late"])
+        assert r.expected is not None and r.late is not None, (c.id, r.reason)
+        config_url = r.expected["config_url"]
+        assert r.verdict == "failed", (c.id, r.reason)
+        assert r.reason.startswith(f"late request {config_url} at +"), (c.id, r.reason)
+        assert [o.url for o in r.late] == [config_url], (c.id, r.late)
+        offset = r.late[0].offset_s
+        assert offset is not None
+        first = max(o.offset_s for o in r.observed if o.url == config_url
+                    and o.offset_s is not None and o not in r.late)
         assert offset - first >= LATE_S - 0.3, (c.id, first, offset)
-        assert "unexpected request" not in r["reason"], (c.id, r["reason"])
-        late_files = [e for e in r["evidence"] if e["kind"] == "late-requests"]
+        assert "unexpected request" not in r.reason, (c.id, r.reason)
+        late_files = [e for e in r.evidence if e.kind == "late-requests"]
         assert len(late_files) == 1
-        lines = (run_dir / late_files[0]["path"]).read_text().splitlines()
+        lines = (run_dir / late_files[0].path).read_text().splitlines()
         # the raw records, protocol chatter (an FTP login) included
         assert [u for x in lines if (u := json.loads(x)["url"])] == [config_url]
 
@@ -87,11 +89,12 @@ def test_late_requests_fail_their_own_case_and_a_reboot_is_judged_on_both_cycles
     # reboot-after-config: two cycles per case, each judged, both as expected
     for c in CASES:
         r = results[(c.id, "ph3")]
-        assert r["verdict"] == "passed", (c.id, r["reason"])
-        assert r["cycles"] == 2 and len(r["ack_at"]) == 2, (c.id, r["cycles"])
-        assert "2 DHCP cycles" in r["reason"]
-        urls = [o["url"] for o in r["observed"] if o.get("url")]
-        expected = [u for u in (r["expected"]["firmware_url"], r["expected"]["config_url"]) if u]
+        assert r.verdict == "passed", (c.id, r.reason)
+        assert r.cycles == 2 and r.ack_at is not None and len(r.ack_at) == 2, (c.id, r.cycles)
+        assert "2 DHCP cycles" in r.reason
+        assert r.expected is not None
+        urls = [o.url for o in r.observed if o.url]
+        expected = [u for u in (r.expected["firmware_url"], r.expected["config_url"]) if u]
         assert urls == expected * 2, (c.id, urls)
-        console = [e for e in r["evidence"] if e["kind"] == "console-log"]
-        assert console and "Restarting system." in (run_dir / console[0]["path"]).read_text()
+        console = [e for e in r.evidence if e.kind == "console-log"]
+        assert console and "Restarting system." in (run_dir / console[0].path).read_text()

@@ -17,9 +17,10 @@ import pytest
 
 from framework.errors import RigFault
 from framework.netns import Netns, have_privileges
-from framework.records import load_record
+from framework.records import CaseResult, load_record
 from framework.runner.catalogue import by_id
 from framework.runner.options import ROOT, RunOptions
+from framework.runner.phones import DriverLink
 from framework.runner.session import LabSession
 from framework.sim.rigfile import write_sim_rig
 
@@ -39,13 +40,13 @@ def sim_cli(rig: Path, *args: str) -> None:
                    cwd=ROOT, check=True, capture_output=True, timeout=60)
 
 
-def verdicts(results: dict[tuple[str, str], dict[str, Any]], phone: str) -> list[str]:
-    return [r["verdict"] for (c, p), r in sorted(results.items(), key=lambda kv: kv[1]["start"])
+def verdicts(results: dict[tuple[str, str], CaseResult], phone: str) -> list[str]:
+    return [r.verdict for (c, p), r in sorted(results.items(), key=lambda kv: kv[1].start)
             if p == phone]
 
 
-def reasons(results: dict[tuple[str, str], dict[str, Any]], phone: str) -> str:
-    return " | ".join(r["reason"] for (c, p), r in results.items() if p == phone)
+def reasons(results: dict[tuple[str, str], CaseResult], phone: str) -> str:
+    return " | ".join(r.reason for (c, p), r in results.items() if p == phone)
 
 
 def test_phone_faults_mid_run_are_broken_and_quarantined(tmp_path: Path) -> None:
@@ -58,8 +59,8 @@ def test_phone_faults_mid_run_are_broken_and_quarantined(tmp_path: Path) -> None
         first_done: dict[str, bool] = {}
         cut_armed = threading.Event()
 
-        def inject(result: dict[str, Any]) -> None:
-            phone = result["phone"]
+        def inject(result: CaseResult) -> None:
+            phone = result.phone
             if first_done.setdefault(phone, True) is not True:
                 return
             first_done[phone] = False
@@ -82,7 +83,7 @@ def test_phone_faults_mid_run_are_broken_and_quarantined(tmp_path: Path) -> None
                     and record.path.endswith(".img"):
                 cut_armed.clear()
                 lane = session.lanes["ph4"]
-                assert lane.link is not None
+                assert isinstance(lane.link, DriverLink)
                 threading.Thread(target=lane.link.driver.power.off, daemon=True).start()
 
         session.services.log.subscribe(cut_power)
@@ -111,7 +112,7 @@ def test_phone_faults_mid_run_are_broken_and_quarantined(tmp_path: Path) -> None
     assert "no DHCP DISCOVER from the phone" in reasons(results, "ph7")
     states = {p.name: p.state for p in doc.phones}
     assert states == {"ph1": "ok", **{f"ph{n}": "quarantined" for n in range(2, 8)}}
-    assert not any(r["verdict"] == "failed" for r in results.values())
+    assert not any(r.verdict == "failed" for r in results.values())
 
 
 def test_lab_service_and_pdu_faults_name_the_service(tmp_path: Path) -> None:
@@ -128,10 +129,10 @@ def test_lab_service_and_pdu_faults_name_the_service(tmp_path: Path) -> None:
         sim_cli(rig, "fault", "pdu-unreachable", "on")
         session.options.trigger = "power-cycle"
         no_pdu = session.run_case(session.lanes["ph1"], cases[0])
-    assert by_ip["verdict"] == "passed"
-    assert by_name["verdict"] == "broken" and "lab DNS" in by_name["reason"]
-    assert by_ip_again["verdict"] == "passed", by_ip_again["reason"]
-    assert no_pdu["verdict"] == "broken" and "pdu1" in no_pdu["reason"]
+    assert by_ip.verdict == "passed"
+    assert by_name.verdict == "broken" and "lab DNS" in by_name.reason
+    assert by_ip_again.verdict == "passed", by_ip_again.reason
+    assert no_pdu.verdict == "broken" and "pdu1" in no_pdu.reason
 
 
 def test_start_up_faults_are_one_clear_rig_fault(tmp_path: Path) -> None:
@@ -173,9 +174,9 @@ def test_wrong_console_password_quarantines_only_that_phone(tmp_path: Path,
             ok = session.result(CASES[0].id, "ph1", timeout=120)
             bad = session.result(CASES[0].id, "ph2", timeout=120)
             run_dir = session.run_dir
-        assert ok["verdict"] == "passed"
-        assert bad["verdict"] == "broken" and "quarantined" in bad["reason"]
-        assert "auth" in bad["reason"].lower() or "password" in bad["reason"].lower()
+        assert ok.verdict == "passed"
+        assert bad.verdict == "broken" and "quarantined" in bad.reason
+        assert "auth" in bad.reason.lower() or "password" in bad.reason.lower()
         assert "not-the-password" not in (run_dir / "certification.json").read_text()
         doc = load_record(run_dir)
         assert {p.name: p.state for p in doc.phones}["ph2"] == "quarantined"

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from framework.records import CaseResult, RunRecord, load_record
 from framework.resolution import PhoneIdentity, get_profile, resolve
 from framework.rig.model import PhoneSpec
 from framework.runner.cycle import (
@@ -24,7 +25,7 @@ from framework.runner.cycle import (
     observed,
     starts_cycle,
 )
-from framework.runner.record import CertificationRecord, load_record
+from framework.runner.record import CertificationRecord
 from framework.runner.verdict import Verdict
 from framework.services.log import RequestLog, RequestRecord
 
@@ -52,9 +53,13 @@ def window(*cycles: tuple[float, list[RequestRecord]], trigger: float = 100.0) -
 
 
 def entry(verdict: str = "passed", reason: str = "requested the 2 expected URLs in order, "
-          "nothing else") -> dict[str, Any]:
-    return {"id": "t10-2/r3", "phone": "ph1", "verdict": verdict, "reason": reason,
-            "observed": [], "evidence": []}
+          "nothing else", **fields: Any) -> CaseResult:
+    return CaseResult.from_json({
+        "id": "t10-2/r3", "group": "t10-2", "title": "r3", "manual": "10.2", "phone": "ph1",
+        "model": "440HD", "mac": PHONE.mac, "firmware": None, "profile": "2.2",
+        "url_option": 66, "options": {}, "expected": None, "observed": [],
+        "verdict": verdict, "reason": reason, "start": 100.0, "end": 101.0, "evidence": [],
+        **fields})
 
 
 def test_one_cycle_is_judged_as_before() -> None:
@@ -90,30 +95,30 @@ def test_an_unexpected_late_request_fails_the_case_with_its_offset() -> None:
     w = window((100.1, [rec(100.2, FW), rec(100.3, CFG)]))
     late = [rec(102.2, "tftp://192.0.2.1/late.cfg")]
     out = amend_late(entry(), EXP, w, late, mac=PHONE.mac, interp=INTERP, settle_s=0.6)
-    assert out["verdict"] == "failed"
-    assert out["reason"].startswith("late request tftp://192.0.2.1/late.cfg at +2.2 s after "
-                                    "the trigger")
-    assert "unexpected request tftp://192.0.2.1/late.cfg" in out["reason"]
-    assert out["late"][0]["offset_s"] == 2.2
-    assert [o["url"] for o in out["observed"]] == ["tftp://192.0.2.1/late.cfg"]
+    assert out.verdict == "failed"
+    assert out.reason.startswith("late request tftp://192.0.2.1/late.cfg at +2.2 s after "
+                                 "the trigger")
+    assert "unexpected request tftp://192.0.2.1/late.cfg" in out.reason
+    assert out.late is not None and out.late[0].offset_s == 2.2
+    assert [o.url for o in out.observed] == ["tftp://192.0.2.1/late.cfg"]
 
 
 def test_a_late_repeat_of_an_expected_url_fails_too() -> None:
     w = window((100.1, [rec(100.2, FW), rec(100.3, CFG)]))
     out = amend_late(entry(), EXP, w, [rec(102.5, CFG)], mac=PHONE.mac, interp=INTERP,
                      settle_s=0.6)
-    assert out["verdict"] == "failed"
-    assert out["reason"].startswith(f"late request {CFG} at +2.5 s after the trigger")
-    assert "before it: requested the 2 expected URLs" in out["reason"]
-    assert out["differences"] == [f"late: {CFG} at +2.5 s"]
+    assert out.verdict == "failed"
+    assert out.reason.startswith(f"late request {CFG} at +2.5 s after the trigger")
+    assert "before it: requested the 2 expected URLs" in out.reason
+    assert out.differences == [f"late: {CFG} at +2.5 s"]
 
 
 def test_an_observed_case_stays_observed_and_says_what_came_late() -> None:
     w = window((100.1, [rec(100.2, FW), rec(100.3, CFG)]))
     out = amend_late(entry("observed", "not promised by profile 2.2 (...): matches"), EXP, w,
                      [rec(101.5, CFG)], mac=PHONE.mac, interp=INTERP, settle_s=0.6)
-    assert out["verdict"] == "observed" and out["matches_core"] is False
-    assert "late request" in out["reason"]
+    assert out.verdict == "observed" and out.matches_core is False
+    assert "late request" in out.reason
 
 
 def test_a_late_request_keeps_a_broken_case_broken() -> None:
@@ -121,21 +126,24 @@ def test_a_late_request_keeps_a_broken_case_broken() -> None:
     out = amend_late(entry("broken", "rig fault during the case: lab TFTP ..."), EXP, w,
                      [rec(101.0, "tftp://192.0.2.1/x.cfg")], mac=PHONE.mac, interp=INTERP,
                      settle_s=0.6)
-    assert out["verdict"] == "broken" and out["reason"].startswith("rig fault")
-    assert "late request tftp://192.0.2.1/x.cfg at +1.0 s" in out["reason"]
+    assert out.verdict == "broken" and out.reason.startswith("rig fault")
+    assert "late request tftp://192.0.2.1/x.cfg at +1.0 s" in out.reason
 
 
 def test_an_amended_case_replaces_the_first_verdict_in_the_record(tmp_path: Path) -> None:
-    record = CertificationRecord(tmp_path, {"id": "r"}, [])
-    first = {**entry(), "n": 1}
+    run = RunRecord(id="r", rig="sim", framework_revision="test", start=None, end=None,
+                    status="running")
+    record = CertificationRecord(tmp_path, run, [])
+    first = entry(cycles=1)
     record.add_case(first)
-    record.add_case({**entry(), "id": "other"})
-    assert record.amend_case({**first, "verdict": "failed", "reason": "late request ..."})
-    assert not record.amend_case({**first, "id": "never-ran"})
+    record.add_case(entry(id="other"))
+    assert record.amend_case(first.amended(verdict="failed", reason="late request ..."))
+    assert not record.amend_case(first.amended(id="never-ran"))
     record.finish()
     doc = load_record(tmp_path)
-    assert [c["verdict"] for c in doc["cases"]] == ["failed", "passed"]
-    assert doc["summary"]["failed"] == 1 and doc["summary"]["total"] == 2
+    assert [c.verdict for c in doc.cases] == ["failed", "passed"]
+    assert [c.cycles for c in doc.cases] == [1, None]
+    assert doc.summary["failed"] == 1 and doc.summary["total"] == 2
     # cases.jsonl keeps both versions (durable first); the last one of a case wins
     lines = [json.loads(x) for x in (tmp_path / "cases.jsonl").read_text().splitlines()]
     assert [c["verdict"] for c in lines] == ["passed", "passed", "failed"]
@@ -143,7 +151,7 @@ def test_an_amended_case_replaces_the_first_verdict_in_the_record(tmp_path: Path
     stale = json.loads((tmp_path / "certification.json").read_text())
     stale["cases"][0]["verdict"] = "passed"
     (tmp_path / "certification.json").write_text(json.dumps(stale))
-    assert load_record(tmp_path)["cases"][0]["verdict"] == "failed"
+    assert load_record(tmp_path).cases[0].verdict == "failed"
 
 
 def test_a_previous_cycles_dns_answer_logged_late_names_no_later_request() -> None:
