@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import tomllib
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any, Literal
 
 from framework.resolution.model import Promise, ResolutionInputError
@@ -133,94 +135,34 @@ class Rule:
     summary: str
 
 
-_T101 = "Admin Manual 2.2.8, 10.2.1, Table 10-1 (Option 160)"
-_T102 = "Admin Manual 2.2.8, 10.2.2, Table 10-2 (Option 66/67)"
-_S1023 = "Admin Manual 2.2.8, 10.2.3 (Option 43)"
-_PREC = "Admin Manual 2.2.8, 10.2.2: Option 160 has the highest priority, then 66/67, then 43"
-_FIELD = "not in the manual: field configurations [F]; expectation from switches"
-_NONE = "not in the manual; expectation from switches"
+def load_rules(text: str, where: str = "rules.toml") -> dict[str, Rule]:
+    """The rule table from its TOML text; a malformed table fails at import, naming the
+    rule and the key (a broken table must never judge a phone)."""
+    data = tomllib.loads(text)
+    citations = data.get("citations", {})
+    rules: dict[str, Rule] = {}
+    for n, row in enumerate(data.get("rule", []), 1):
+        rid = row.get("id", f"#{n}")
+        if set(row) != {"id", "promise", "citation", "summary"}:
+            raise ResolutionInputError(f"{where}: rule {rid}: keys must be id, promise, "
+                                       f"citation, summary; got {sorted(row)}")
+        if row["citation"] not in citations:
+            raise ResolutionInputError(f"{where}: rule {rid}: unknown citation "
+                                       f"{row['citation']!r}")
+        if rid in rules:
+            raise ResolutionInputError(f"{where}: rule {rid} appears twice")
+        try:
+            promise = Promise(row["promise"])
+        except ValueError:
+            raise ResolutionInputError(f"{where}: rule {rid}: unknown promise "
+                                       f"{row['promise']!r}") from None
+        rules[rid] = Rule(rid, promise, citations[row["citation"]], row["summary"])
+    return rules
 
-RULES: dict[str, Rule] = {
-    r.id: r
-    for r in [
-        # Option 160 (or the configured URL option), Table 10-1 forms.
-        Rule("T10-1/server", Promise.PROMISED, _T101,
-             "<protocol>://<server>: default firmware <MODEL>.img and config <MAC>.cfg"),
-        Rule("T10-1/firmware", Promise.PROMISED, _T101,
-             "<protocol>://<server>/<firmware>: that firmware, config <MAC>.cfg"),
-        Rule("T10-1/firmware-config", Promise.PROMISED, _T101,
-             "<protocol>://<server>/<firmware>;<config>: both names given"),
-        Rule("T10-1/config", Promise.PROMISED, _T101,
-             "<protocol>://<server>/;<config>: default firmware, that config"),
-        Rule("T10-1/subdirectory", Promise.UNSPECIFIED, _FIELD,
-             "names under a sub-directory of the server (config location is a switch)"),
-        Rule("T10-1/directory", Promise.UNSPECIFIED, _FIELD,
-             "a directory URL ending in '/': default names there"),
-        Rule("T10-1/bare-host", Promise.UNSPECIFIED, _NONE,
-             "no <protocol>:// in the URL option value"),
-        Rule("T10-1/absent", Promise.PROMISED, _PREC, "URL option not received"),
-        Rule("T10-1/empty", Promise.UNSPECIFIED, _NONE, "URL option present but empty"),
-        Rule("T10-1/unknown-protocol", Promise.UNSPECIFIED, _T101,
-             "a protocol other than ftp, tftp, http, https"),
-        Rule("T10-1/malformed", Promise.UNSPECIFIED, _NONE,
-             "value is not a usable URL (bytes, host or length)"),
-        # Option 66/67, Table 10-2 rows.
-        Rule("T10-2/r1-no-66", Promise.PROMISED, _T102,
-             "Option 66 absent or empty: no URL from 66/67, whatever 67 holds"),
-        Rule("T10-2/r2-host", Promise.PROMISED, _T102,
-             "66 server address without protocol, no names in 67: tftp and default names"),
-        Rule("T10-2/r3-host-67-names", Promise.PROMISED, _T102,
-             "66 server address without protocol, 67 'abc.img;efg.cfg': tftp and those names"),
-        Rule("T10-2/r4-protocol-host", Promise.PROMISED, _T102,
-             "66 '<protocol>://<server>', no names in 67: that protocol and default names"),
-        Rule("T10-2/r5-protocol-host-67-names", Promise.PROMISED, _T102,
-             "66 '<protocol>://<server>', 67 'abc.img;efg.cfg': that protocol and those names"),
-        Rule("T10-2/r6-66-names", Promise.PROMISED, _T102,
-             "66 '<protocol>://<server>/abc.img;efg.cfg': names from 66, 67 ignored"),
-        Rule("T10-2/x-host-66-names", Promise.UNSPECIFIED, _NONE,
-             "66 names without protocol (no table row): tftp, names from 66, 67 ignored"),
-        Rule("T10-2/x-directory", Promise.UNSPECIFIED, _FIELD,
-             "66 server address with a directory and no file names"),
-        Rule("T10-2/x-empty-names", Promise.UNSPECIFIED, _NONE,
-             "66 has ';' with no name on either side: read as no file names (67 used)"),
-        Rule("T10-2/x-67-single-name", Promise.UNSPECIFIED, _NONE,
-             "67 holds one name without ';' (switch option67_single_name)"),
-        Rule("T10-2/x-67-partial", Promise.UNSPECIFIED, _NONE,
-             "67 with one side of ';' empty: default name for that side"),
-        Rule("T10-2/x-67-malformed", Promise.UNSPECIFIED, _NONE,
-             "67 is not usable text: default names"),
-        Rule("T10-2/x-unknown-protocol", Promise.UNSPECIFIED, _T102,
-             "66 protocol other than tftp, ftp, http, https: no URL from 66/67"),
-        Rule("T10-2/x-malformed", Promise.UNSPECIFIED, _NONE,
-             "66 is not a usable server address: no URL from 66/67"),
-        # Option 43.
-        Rule("43/absent", Promise.PROMISED, _PREC, "Option 43 not received"),
-        Rule("43/url-string", Promise.PROMISED, _S1023,
-             "Option 43 as a URL string in Option 160 syntax"),
-        Rule("43/vendor-tlv", Promise.PROMISED, _S1023,
-             "Option 43 vendor TLV: the URL sub-option in Option 160 syntax"),
-        Rule("43/no-suboption", Promise.UNSPECIFIED, _S1023,
-             "Option 43 TLVs without the URL sub-option"),
-        Rule("43/malformed", Promise.UNSPECIFIED, _NONE, "Option 43 is not usable"),
-        # Value quirks: the value parses, but only through an unclear reading.
-        Rule("quirk/nul-padding", Promise.UNSPECIFIED, _NONE,
-             "trailing NUL bytes were ignored (switch trailing_nul)"),
-        Rule("quirk/whitespace", Promise.UNSPECIFIED, _NONE,
-             "white space other than after ';' (Table 10-1 example) was ignored"),
-        Rule("quirk/extra-names", Promise.UNSPECIFIED, _NONE,
-             "more than two ';'-separated names (switch extra_names)"),
-        Rule("quirk/long-option", Promise.UNSPECIFIED, _NONE,
-             "a value over 255 bytes: RFC 3396 long options, which the manual never mentions"),
-        # Whole-result rules.
-        Rule("none", Promise.PROMISED, _PREC, "no source yields a URL: nothing requested"),
-        Rule("method/static", Promise.UNSPECIFIED,
-             "Admin Manual 10.2: provisioning/method=Static uses the configured URLs",
-             "DHCP options ignored; configured URLs used"),
-        Rule("method/disable", Promise.UNSPECIFIED,
-             "Admin Manual 10.2: provisioning/method=Disable",
-             "provisioning disabled: nothing requested"),
-    ]
-}
+
+#: Every rule of the core, by id (framework/resolution/rules.toml).
+RULES: dict[str, Rule] = load_rules(
+    resources.files("framework.resolution").joinpath("rules.toml").read_text(encoding="utf-8"))
 
 
 @dataclass(frozen=True)
