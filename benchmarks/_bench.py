@@ -148,6 +148,8 @@ class MatrixRun:
     verdicts: dict[str, int]
     lanes: list[LaneTiming]
     peak_rss_mib: float
+    #: what did not pass, with the reason (a benchmark's verdicts must be explainable)
+    not_passed: list[dict[str, str]] = field(default_factory=list)
     #: seconds per call, median over the lanes, of the runner's per-case steps that are
     #: not the phone's time (measured after the run, when asked)
     overheads: dict[str, float] = field(default_factory=dict)
@@ -167,7 +169,7 @@ class MatrixRun:
                            "tail_s": round(ln.tail_s, 3), "gaps_s": round(ln.gaps_s, 3),
                             "worst_tail": list(ln.worst_tail),
                            "triggers": ln.triggers} for ln in self.lanes],
-                "peak_rss_mib": round(self.peak_rss_mib, 1),
+                "peak_rss_mib": round(self.peak_rss_mib, 1), "not_passed": self.not_passed,
                 **({"overheads_s": self.overheads} if self.overheads else {})}
 
 
@@ -215,6 +217,7 @@ def run_matrix(rig: Path, cases: Sequence[Case], *, settle_s: float, boot_time_s
             lanes: dict[str, LaneTiming] = {}
             verdicts: dict[str, int] = {}
             previous_end: dict[str, float] = {}
+            not_passed: list[dict[str, str]] = []
             for entry in sorted(results, key=lambda e: float(e.start)):
                 name = entry.phone
                 lane = lanes.setdefault(name, LaneTiming(name))
@@ -233,6 +236,9 @@ def run_matrix(rig: Path, cases: Sequence[Case], *, settle_s: float, boot_time_s
                 path = str(entry.trigger or "none")
                 lane.triggers[path] = lane.triggers.get(path, 0) + 1
                 verdicts[entry.verdict] = verdicts.get(entry.verdict, 0) + 1
+                if entry.verdict != "passed":
+                    not_passed.append({"id": entry.id, "phone": name,
+                                       "verdict": entry.verdict, "reason": entry.reason})
             overheads = runner_overheads(session) if measure_overheads else {}
         finally:
             t2 = time.monotonic()
@@ -242,7 +248,8 @@ def run_matrix(rig: Path, cases: Sequence[Case], *, settle_s: float, boot_time_s
                      settle_s=settle_s, trigger=trigger, wall_s=wall,
                      limit_s=max(ln.limit_s for ln in lanes.values()), setup_s=setup,
                      teardown_s=teardown, verdicts=verdicts, lanes=list(lanes.values()),
-                     peak_rss_mib=self_peak_rss_mib(), overheads=overheads)
+                     peak_rss_mib=self_peak_rss_mib(), overheads=overheads,
+                     not_passed=not_passed)
 
 
 def runner_overheads(session: Any, repeat: int = 5) -> dict[str, float]:
