@@ -28,7 +28,18 @@ table{border-collapse:collapse;margin:.6em 0 1.4em} th,td{border:1px solid #ccc;
 font-size:13px;vertical-align:top;text-align:left} th{background:#f3f3f3}
 td.v{color:#fff;font-weight:600;text-align:center} .sum span{margin-right:1.2em}
 code{font-size:12px} details{margin:.3em 0} .reason{color:#444}
+@media print{
+@page{size:A4;margin:10mm 10mm 14mm}
+body{margin:0;padding-bottom:7mm;box-decoration-break:clone;-webkit-box-decoration-break:clone;
+print-color-adjust:exact;-webkit-print-color-adjust:exact}
+#matrix{break-after:page} #matrix th,#matrix td{font-size:9px;padding:0 4px;line-height:1.2}
+#manifest-digest{position:fixed;bottom:0;left:0;right:0;font:8px monospace;color:#333}
+details::details-content{content-visibility:visible;display:block}
+}
 """
+# print (hil report pdf): the matrix alone on page 1 (compact cells); the footer
+# #manifest-digest is fixed, so Chromium repeats it on every page, in the bottom padding
+# that box-decoration-break:clone gives each page; closed <details> print their content.
 
 
 def _esc(value: Any) -> str:
