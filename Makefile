@@ -5,7 +5,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMPS := .stamps
 APT_PACKAGES := iproute2 busybox isc-dhcp-client kea-dhcp4-server dnsutils tcpdump curl \
-                snmp snmpd ser2net openssh-server openssh-client socat chromium dnsmasq-base
+                snmp snmpd ser2net openssh-server openssh-client socat chromium dnsmasq-base \
+                fonts-dejavu-core
+# chromium + fonts-dejavu-core: `hil report pdf` prints the HTML report to a searchable PDF.
 # `make test` leaves out tests marked slow (soaks: the 100,000-packet fuzz, the 500-case
 # exploration, competing labgrid runs...); `make test-slow` runs those, `make test-all` both.
 PYTEST_ARGS ?=
