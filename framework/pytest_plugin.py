@@ -95,12 +95,15 @@ def _run(config: pytest.Config) -> tuple[RunOptions, Rig]:
     given = config.stash.get(_RUN_KEY, None)
     if given is not None:
         return given
+    from framework.report.signing import KeyFileError, load_private_key
     from framework.rig import RigError, load_rig
 
     try:
         options = RunOptions.from_flags(vars(config.option))
         rig = load_rig(options.rig_path)
-    except (OptionError, RigError) as exc:
+        if options.sign is not None:
+            load_private_key(str(options.sign))  # refused before the lab starts
+    except (OptionError, RigError, KeyFileError) as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[_RUN_KEY] = (options, rig)
     return options, rig
@@ -237,6 +240,25 @@ def pytest_keyboard_interrupt(excinfo: Any) -> None:
 
 
 _CURRENT: dict[str, LabSession] = {}
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A plain ``pytest testcases`` run ends with its MANIFEST.json (after junit.xml),
+    signed with ``--sign KEY``; `hil run` writes it itself, after its renderings."""
+    lab = _CURRENT.get("session")
+    plugins = session.config.pluginmanager.get_plugins()
+    if lab is None or any(isinstance(p, GivenRun) for p in plugins):
+        return
+    from framework.records import RecordError
+    from framework.report import manifest
+    from framework.report.signing import load_private_key
+
+    sign = lab.options.sign
+    try:
+        manifest.write(lab.run_dir, load_private_key(str(sign)) if sign else None)
+    except (RecordError, OSError):
+        return  # no record (the run was refused): nothing to list
 
 
 def _progress(total: int) -> Done:

@@ -8,7 +8,9 @@ It loads the rig once, checks what can be checked before anything starts (rig fi
 those options and that rig (framework.pytest_plugin.GivenRun): a run is exactly what
 ``pytest testcases --rig ...`` does. Allure results and JUnit XML go into the run
 directory; then the HTML certification report is rendered from the record (and the Allure
-HTML report when the ``allure`` generator is installed). Exit 0 only when no case failed
+HTML report when the ``allure`` generator is installed), both showing the evidence digest
+(and with ``--sign KEY`` the key's fingerprint); last, ``MANIFEST.json`` lists every file
+of the run (framework.report.manifest), signed with ``--sign KEY``. Exit 0 only when no case failed
 and none was broken (observations are not verdicts); 2 on bad input or a release that
 cannot be used, 3 when the rig is not usable (the plugin's refusal).
 
@@ -28,12 +30,13 @@ import os
 import shutil
 import subprocess
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, get_type_hints
 
 import typer
 
 from framework.records import RecordError, load_record
-from framework.report import html
+from framework.report import html, manifest, signing
 from framework.runner.options import ROOT, FlagSpec, OptionError, RunOptions, run_flags
 
 if TYPE_CHECKING:
@@ -102,6 +105,7 @@ def command(
     from framework import pytest_plugin
 
     rig = _checked(options)
+    key = _signing_key(options)
     fence = _fence(hold_place, hold_owner)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     run_id, reports = options.run_id, options.reports_dir
@@ -133,19 +137,30 @@ def command(
         typer.echo(f"hil run: no certification record was written ({exc}); pytest exit {code}",
                    err=True)
         raise typer.Exit(2) from None
-    report = html.write(doc, run_dir / "certification.html")
+    seal = manifest.Seal(manifest.evidence_digest(run_dir),
+                         signing.fingerprint(key) if key else None)
+    report = html.write(doc, run_dir / "certification.html", seal=seal)
     allure = shutil.which("allure") or _local_allure()
     if allure:
+        _seal_allure_environment(run_dir, seal)
         gen = subprocess.run([allure, "generate", str(run_dir / "allure-results"), "-o",
                               str(run_dir / "allure-report")], capture_output=True, timeout=300,
                              env={**os.environ, "NO_COLOR": "1"})
         if gen.returncode == 0:
             typer.echo(f"allure  {run_dir / 'allure-report' / 'index.html'}")
+    sealed = manifest.write(run_dir, key)
     s = doc.summary
     typer.echo(f"run {run_id}: {s['passed']} passed, {s['failed']} failed, {s['broken']} broken, "
                f"{s['observed']} observed, {s['skipped']} skipped")
     typer.echo(f"record  {run_dir / 'certification.json'}")
     typer.echo(f"report  {report}")
+    signed = f"signed by key {signing.short(sealed.fingerprint)}" if sealed.fingerprint \
+        else "unsigned"
+    typer.echo(f"manifest {run_dir / manifest.MANIFEST} ({signed}; evidence "
+               f"sha256:{sealed.evidence_digest})")
+    if sealed.evidence_digest != seal.evidence_digest:  # a file changed under the renderings
+        typer.echo("hil run: the evidence changed while the reports were rendered: "
+                   f"`hil report verify {run_dir}` and re-render", err=True)
     ok = s["failed"] == 0 and s["broken"] == 0 and s["total"] > 0 and code in (0, 1)
     if fence is not None:
         fence.done()
@@ -186,6 +201,31 @@ def _checked(options: RunOptions) -> Rig:
         raise typer.BadParameter(f"{options.resume}: not a run directory (no cases.jsonl)",
                                  param_hint="--resume")
     return rig
+
+
+def _signing_key(options: RunOptions) -> Any:
+    """The private key of ``--sign``, loaded before anything starts (a bad parameter
+    naming the reference, never the key, otherwise); None without ``--sign``."""
+    if options.sign is None:
+        return None
+    try:
+        return signing.load_private_key(str(options.sign))
+    except signing.KeyFileError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--sign") from None
+
+
+def _seal_allure_environment(run_dir: Path, seal: manifest.Seal) -> None:
+    """The Allure environment (written by the plugin at the start) names the evidence
+    digest and the signing key before `allure generate` renders it."""
+    env = run_dir / "allure-results" / "environment.properties"
+    if not env.parent.is_dir():
+        return
+    lines = [line for line in (env.read_text().splitlines() if env.exists() else [])
+             if not line.startswith(("evidence_sha256=", "signing_key="))]
+    lines.append(f"evidence_sha256={seal.evidence_digest}")
+    if seal.fingerprint:
+        lines.append(f"signing_key={seal.fingerprint}")
+    env.write_text("".join(f"{line}\n" for line in lines))
 
 
 def _fence(place: str | None, owner: str | None) -> Any:

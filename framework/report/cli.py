@@ -1,8 +1,15 @@
-"""`hil report ...`: render and compare certification records."""
+"""`hil report ...`: render, compare, seal and hand over certification records.
+
+``keygen``, ``sign``, ``verify`` and ``bundle`` work on a run's MANIFEST.json
+(framework.report.manifest). Exit codes: 0 done / verified, 1 does not verify (or, for
+``diff``, some verdict changed), 2 bad input (a missing run or key, an unreadable bundle;
+``diff`` of a run that does not verify without ``--unverified``).
+"""
 
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -14,7 +21,8 @@ from framework.records import CertificationDocument, RecordError, load_record
 from framework.report import diff as diff_mod
 from framework.report import html
 
-app = typer.Typer(help="Certification reports: render, diff, merge.", no_args_is_help=True)
+app = typer.Typer(help="Certification reports: render, diff, merge, sign, verify, bundle.",
+                  no_args_is_help=True)
 
 
 def _load(path: Path) -> CertificationDocument:
@@ -39,8 +47,15 @@ def diff_command(
     a: Annotated[Path, typer.Argument(help="the earlier run (directory or certification.json)")],
     b: Annotated[Path, typer.Argument(help="the later run")],
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    unverified: Annotated[bool, typer.Option(
+        "--unverified", help="compare even runs that do not verify against their manifest")
+                          ] = False,
 ) -> None:
-    """Cases whose verdict changed between two runs; exit 1 when any did."""
+    """Cases whose verdict changed between two runs; exit 1 when any did.
+
+    Both runs must verify (`hil report verify`) unless --unverified: exit 2 otherwise."""
+    if not unverified:
+        _refuse_unverified([a, b])
     changes = diff_mod.diff(_load(a), _load(b))
     if as_json:
         typer.echo(json.dumps([c.__dict__ for c in changes], indent=2))
@@ -82,3 +97,157 @@ def merge_command(
                f"{s['failed']} failed, {s['broken']} broken, {s['observed']} observed")
     typer.echo(f"record  {path}")
     typer.echo(f"report  {out / 'certification.html'}")
+
+
+def _refuse_unverified(runs: list[Path]) -> None:
+    from framework.report.manifest import verify
+
+    bad = []
+    for r in runs:
+        run_dir = r if r.is_dir() else r.parent
+        if not (run_dir / "certification.json").exists():
+            continue  # _load names it
+        bad += [f"{run_dir}: {p}" for p in verify(run_dir).problems]
+    if bad:
+        for line in bad:
+            typer.echo(line, err=True)
+        typer.echo("hil report diff: refused: a run does not verify (--unverified to compare "
+                   "anyway)", err=True)
+        raise typer.Exit(2)
+
+
+@app.command("keygen")
+def keygen_command(out: Annotated[Path, typer.Argument(
+        help="private key file to write (PEM PKCS#8, mode 0600); the public key goes to "
+             "OUT.pub")]) -> None:
+    """Write a new Ed25519 key pair for signing runs."""
+    from framework.report.signing import KeyFileError, keygen, short
+
+    try:
+        private, public, fp = keygen(out)
+    except KeyFileError as exc:
+        raise typer.BadParameter(str(exc), param_hint="OUT") from None
+    typer.echo(f"private {private}")
+    typer.echo(f"public  {public}")
+    typer.echo(f"key     {short(fp)} (sha256 {fp})")
+
+
+def _run_dir(run: Path) -> Path:
+    run_dir = run if run.is_dir() else run.parent
+    if not (run_dir / "certification.json").is_file():
+        raise typer.BadParameter(f"{run}: not a run directory (no certification.json)",
+                                 param_hint="RUN")
+    return run_dir
+
+
+@app.command("sign")
+def sign_command(
+    run: Annotated[Path, typer.Argument(help="run directory")],
+    key: Annotated[str, typer.Option("--key", help="Ed25519 private key: a PEM file or "
+                                     "env:NAME (never copied into the run)")],
+    force: Annotated[bool, typer.Option(
+        "--force", help="sign even if files changed since the existing manifest")] = False,
+) -> None:
+    """Re-write a finished run's MANIFEST.json and sign it.
+
+    Refuses (exit 1) when files were added, removed or changed since an existing manifest
+    listed them, unless --force."""
+    from framework.report import manifest
+    from framework.report.signing import KeyFileError, load_private_key, short
+
+    run_dir = _run_dir(run)
+    try:
+        private = load_private_key(key)
+    except KeyFileError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--key") from None
+    if (run_dir / manifest.MANIFEST).exists() and not force:
+        changed = manifest.verify(run_dir).file_problems
+        if changed:
+            for line in changed:
+                typer.echo(line, err=True)
+            typer.echo(f"hil report sign: refused: {len(changed)} file(s) changed since "
+                       f"{run_dir / manifest.MANIFEST} was written (--force to sign them)",
+                       err=True)
+            raise typer.Exit(1)
+    seal = manifest.write(run_dir, private)
+    typer.echo(f"manifest {run_dir / manifest.MANIFEST} signed by key "
+               f"{short(seal.fingerprint or '')}; evidence sha256:{seal.evidence_digest}")
+
+
+@app.command("verify")
+def verify_command(
+    run: Annotated[Path, typer.Argument(help="run directory or a bundle (.tar.gz)")],
+    key: Annotated[str | None, typer.Option(
+        "--key", help="the signer's Ed25519 public key (PEM file or env:NAME): the run "
+                      "must be signed by it")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Recompute every hash of a run and check its manifest's signature.
+
+    One line per problem; exit 0 when it verifies, 1 when not, 2 on bad input."""
+    from framework.report import bundle, manifest
+    from framework.report.signing import KeyFileError, load_public_key, raw_public
+
+    expected = None
+    if key is not None:
+        try:
+            expected = raw_public(load_public_key(key))
+        except KeyFileError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--key") from None
+    if not run.exists():
+        raise typer.BadParameter(f"{run}: no such run directory or bundle", param_hint="RUN")
+    with tempfile.TemporaryDirectory(prefix="hil-verify-") as tmp:
+        if bundle.is_bundle(run):
+            try:
+                run_dir = bundle.extract(run, Path(tmp))
+            except bundle.BundleError as exc:
+                raise typer.BadParameter(str(exc), param_hint="RUN") from None
+        elif run.is_dir():
+            run_dir = run
+        else:
+            run_dir = run.parent
+        result = manifest.verify(run_dir, expected)
+    if as_json:
+        typer.echo(json.dumps({**result.to_json(), "run": str(run)}, indent=2))
+        raise typer.Exit(0 if result.ok else 1)
+    for line in result.problems:
+        typer.echo(line)
+    signed = (f"signed by key {result.signed_by[:16]}" if result.signed_by
+              else "not signed")
+    if result.ok:
+        typer.echo(f"verified {run}: {result.files} files, evidence sha256:"
+                   f"{result.evidence_digest}, {signed}")
+        raise typer.Exit(0)
+    typer.echo(f"NOT verified {run}: {len(result.problems)} problem(s)")
+    raise typer.Exit(1)
+
+
+@app.command("bundle")
+def bundle_command(
+    run: Annotated[Path, typer.Argument(help="run directory")],
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="the .tar.gz to write "
+                                             "(default: ./<run-id>.tar.gz)")] = None,
+) -> None:
+    """Write one .tar.gz of a run (with its MANIFEST.json) that `hil report verify` accepts.
+
+    Refuses (exit 1) a run that does not verify; a run without a manifest gets an unsigned
+    one first."""
+    from framework.report import bundle, manifest
+
+    run_dir = _run_dir(run).resolve()
+    if not (run_dir / manifest.MANIFEST).exists():
+        manifest.write(run_dir)
+        typer.echo(f"manifest {run_dir / manifest.MANIFEST} (written now, unsigned)")
+    result = manifest.verify(run_dir)
+    if not result.ok:
+        for line in result.problems:
+            typer.echo(line, err=True)
+        typer.echo("hil report bundle: refused: the run does not verify", err=True)
+        raise typer.Exit(1)
+    try:
+        path = bundle.write(run_dir, out or Path(f"{run_dir.name}.tar.gz"))
+    except bundle.BundleError as exc:
+        raise typer.BadParameter(str(exc), param_hint="-o") from None
+    signed = f"signed by key {result.signed_by[:16]}" if result.signed_by else "not signed"
+    typer.echo(f"bundle  {path} ({result.files} files + MANIFEST.json, {signed}, evidence "
+               f"sha256:{result.evidence_digest})")

@@ -6,6 +6,11 @@ every case with expected and observed requests and its evidence (SHA-256). A run
 disagreement as its minimal options, what the core expected, what the phone did and how
 often it reproduced; apart, the flaky ones (not reproduced in every re-run) with each
 attempt's requests; then the inferred behaviour table.
+
+The header and the footer (``<footer id="manifest-digest">``) show the run's evidence
+digest (``evidence sha256:<hex>``, framework.report.manifest) and, when the run is signed,
+the key's fingerprint: the page cannot show the hash of the manifest that lists it, so it
+shows the digest of the record and evidence that manifest binds.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from framework.records import CaseResult, CertificationDocument
+from framework.report.manifest import Seal, evidence_digest, seal_of
 
 _COLOURS = {"passed": "#2e7d32", "failed": "#c62828", "broken": "#ef6c00",
             "observed": "#1565c0", "skipped": "#757575"}
@@ -31,9 +37,9 @@ code{font-size:12px} details{margin:.3em 0} .reason{color:#444}
 @media print{
 @page{size:A4;margin:10mm 10mm 14mm}
 body{margin:0;padding-bottom:7mm;box-decoration-break:clone;-webkit-box-decoration-break:clone;
-print-color-adjust:exact;-webkit-print-color-adjust:exact}
+print-color-adjust:exact;-webkit-print-color-adjust:exact;font-variant-ligatures:none}
 #matrix{break-after:page} #matrix th,#matrix td{font-size:9px;padding:0 4px;line-height:1.2}
-#manifest-digest{position:fixed;bottom:0;left:0;right:0;font:8px monospace;color:#333}
+#manifest-digest{position:fixed;bottom:0;left:0;right:0;margin:0;font:8px monospace;color:#333}
 details::details-content{content-visibility:visible;display:block}
 }
 """
@@ -56,7 +62,18 @@ def _column(c: CaseResult) -> tuple[str, str, str]:
     return c.firmware or "?", c.model or "?", c.phone or "?"
 
 
-def render(doc: CertificationDocument, explore: dict[str, Any] | None = None) -> str:
+def _seal_html(seal: Seal | None) -> str:
+    if seal is None:
+        return "evidence sha256: not computed (no run directory)"
+    out = f"evidence <code>sha256:{_esc(seal.evidence_digest)}</code>"
+    if seal.fingerprint:
+        out += (f" · signed by key <code title='{_esc(seal.fingerprint)}'>"
+                f"{_esc(seal.fingerprint[:16])}</code>")
+    return out
+
+
+def render(doc: CertificationDocument, explore: dict[str, Any] | None = None,
+           seal: Seal | None = None) -> str:
     run, phones, cases, summary = doc.run, doc.phones, doc.cases, doc.summary
     columns = sorted({_column(c) for c in cases})
     rows = list(dict.fromkeys(c.id for c in cases))
@@ -68,7 +85,8 @@ def render(doc: CertificationDocument, explore: dict[str, Any] | None = None) ->
     out.append(f"<h1>400HD provisioning certification</h1><div class='meta'>run "
                f"<code>{_esc(run.id)}</code> · rig {_esc(run.rig)} · framework "
                f"{_esc(run.framework_revision)} · {_when(run.start)} → "
-               f"{_when(run.end)} · status {_esc(run.status)}</div>")
+               f"{_when(run.end)} · status {_esc(run.status)}</div>"
+               f"<div class='meta' id='evidence-digest'>{_seal_html(seal)}</div>")
     out.append("<div class='sum' id='summary'>" + "".join(
         f"<span style='color:{_COLOURS.get(k, '#000')}'>{_esc(k)}: <b>{v}</b></span>"
         for k, v in summary.items()) + "</div>")
@@ -106,6 +124,7 @@ def render(doc: CertificationDocument, explore: dict[str, Any] | None = None) ->
             out.append(_case_block(c))
     if explore is not None:
         out.append(explore_section(explore))
+    out.append(f"<footer id=\"manifest-digest\" class='meta'>{_seal_html(seal)}</footer>")
     out.append("</body></html>")
     return "\n".join(out)
 
@@ -242,9 +261,15 @@ def _case_block(c: CaseResult) -> str:
     return "".join(parts)
 
 
-def write(doc: CertificationDocument, path: Path, explore: dict[str, Any] | None = None) -> Path:
-    """Write the report; an exploration's findings next to the record are included."""
+def write(doc: CertificationDocument, path: Path, explore: dict[str, Any] | None = None,
+          seal: Seal | None = None) -> Path:
+    """Write the report; an exploration's findings next to the record are included. The
+    seal shown is ``seal``, else the evidence digest of the run directory the report is
+    written into (with its manifest's key when that manifest seals the same evidence)."""
     if explore is None:
         explore = load_explore(path.parent)
-    path.write_text(render(doc, explore))
+    if seal is None and (path.parent / "certification.json").exists():
+        digest, old = evidence_digest(path.parent), seal_of(path.parent)
+        seal = Seal(digest, old.fingerprint if old and old.evidence_digest == digest else None)
+    path.write_text(render(doc, explore, seal))
     return path

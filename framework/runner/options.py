@@ -111,6 +111,10 @@ class RunOptions(BaseModel):
     allow_other_dhcp: Annotated[bool, Flag(
         "--allow-other-dhcp", "start even if another DHCP server answers on the lab "
         "interface")] = False
+    #: Sign the run's MANIFEST.json with this Ed25519 key (a reference, never copied).
+    sign: Annotated[Path | None, Flag(
+        "--sign", "sign the run's MANIFEST.json with this Ed25519 private key: a PEM file "
+        "or env:NAME (never copied into the run)", metavar="KEY")] = None
     manage_sim: Annotated[bool, Flag(
         "--no-manage-sim", "the simulated rig is already up: neither start nor stop it",
         inverted=True)] = True
