@@ -61,7 +61,9 @@ def test_too_many_phones_is_one_line_exit_2() -> None:
 @pytest.mark.timeout(300)
 @pytest.mark.skipif(not have_privileges()[0], reason="needs root for namespaces")
 def test_matrix_prints_wall_limit_ratio() -> None:
-    doc = one_json(run("matrix.py", "--phones", "2", "--cases", "3", "--settle", "0.3",
+    # The sim's own settle window (0.6 s): below it a transfer that pauses longer than the
+    # window under load is a late request, and late requests fail promised cases (#20).
+    doc = one_json(run("matrix.py", "--phones", "2", "--cases", "3", "--settle", "0.6",
                        "--json"))
     assert doc["phones"] == 2 and doc["cases"] == 3
     assert doc["limit_s"] > 0 and doc["wall_s"] >= doc["limit_s"] * 0.95
