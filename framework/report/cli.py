@@ -42,6 +42,65 @@ def html_command(run: Annotated[Path, typer.Argument(help="run directory or cert
     typer.echo(str(target))
 
 
+@app.command("pdf")
+def pdf_command(
+    run: Annotated[Path, typer.Argument(help="run directory (reports/latest too)")],
+    key: Annotated[str | None, typer.Option(
+        "--key", help="Ed25519 private key to sign the re-written manifest with: a PEM file "
+                      "or env:NAME (never copied into the run); unsigned without it")] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="re-write the manifest even if evidence changed since it was "
+                        "written")] = False,
+) -> None:
+    """Print the run's report to certification.pdf (headless Chromium), then re-write
+    MANIFEST.json so that it lists the PDF (signed with --key).
+
+    The HTML is rendered again first, showing the current evidence digest (and --key's
+    fingerprint): the matrix is on page 1, the digest on every page. Exit 2 when no browser
+    can print it; 1 when files other than the renderings changed since the manifest."""
+    from framework.report import manifest
+    from framework.report import pdf as pdf_mod
+    from framework.report.signing import KeyFileError, fingerprint, load_private_key, short
+
+    run_dir = _run_dir(run)
+    try:
+        browser = pdf_mod.find_browser()  # before anything in the run is re-written
+    except pdf_mod.PdfError as exc:
+        typer.echo(f"hil report pdf: error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        private = load_private_key(key) if key is not None else None
+    except KeyFileError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--key") from None
+    if (run_dir / manifest.MANIFEST).exists() and not force:
+        changed = [p for p in manifest.verify(run_dir).file_problems
+                   if not manifest.is_rendering(p.split(": ", 1)[1].split(" (", 1)[0])]
+        if changed:
+            for line in changed:
+                typer.echo(line, err=True)
+            typer.echo(f"hil report pdf: refused: {len(changed)} file(s) changed since "
+                       f"{run_dir / manifest.MANIFEST} was written (--force to list them)",
+                       err=True)
+            raise typer.Exit(1)
+    seal = manifest.Seal(manifest.evidence_digest(run_dir),
+                         fingerprint(private) if private else None)
+    html.write(_load(run_dir), run_dir / pdf_mod.HTML, seal=seal)
+    try:
+        out = pdf_mod.write(run_dir, browser=browser)
+    except pdf_mod.PdfError as exc:
+        typer.echo(f"hil report pdf: error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    sealed = manifest.write(run_dir, private)
+    typer.echo(f"pdf      {out}")
+    signed = f"signed by key {short(sealed.fingerprint)}" if sealed.fingerprint else "unsigned"
+    typer.echo(f"manifest {run_dir / manifest.MANIFEST} ({signed}; evidence "
+               f"sha256:{sealed.evidence_digest})")
+    if sealed.evidence_digest != seal.evidence_digest:
+        typer.echo("hil report pdf: the evidence changed while the PDF was printed: "
+                   f"`hil report verify {run_dir}` and print it again", err=True)
+        raise typer.Exit(1)
+
+
 @app.command("diff")
 def diff_command(
     a: Annotated[Path, typer.Argument(help="the earlier run (directory or certification.json)")],
