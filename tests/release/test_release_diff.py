@@ -62,7 +62,8 @@ def test_diff_between_two_releases_shows_exactly_the_affected_rows(tmp_path: Pat
 
     proc = subprocess.run([sys.executable, "-m", "framework.cli", "report", "diff",
                            str(tmp_path / "reports" / "release-2.2.9.0"),
-                           str(tmp_path / "reports" / "release-2.2.9.1"), "--json"],
+                           str(tmp_path / "reports" / "release-2.2.9.1"), "--json",
+                           "--unverified"],  # runs of a bare LabSession: no MANIFEST.json
                           capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.returncode == 1, proc.stderr  # exit 1: some verdict changed
     changed = {(c["case"], c["model"], c["before"], c["after"])

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from framework.records import load_record
-from framework.report import diff, html
+from framework.report import diff, html, manifest
 from framework.runner.record import CertificationRecord
 from tests.records.samples import case, phone_record, run_record
 
@@ -42,6 +42,8 @@ def test_diff_names_changed_cases(tmp_path: Path) -> None:
                  firmware="2.2.9.1")
     changes = diff.diff(load_record(a), load_record(b))
     assert [(c.case, c.before, c.after) for c in changes] == [("x", "passed", "failed")]
+    for run in (a, b):  # `hil report diff` compares runs that verify (MANIFEST.json)
+        manifest.write(run)
     proc = subprocess.run([sys.executable, "-m", "framework.cli", "report", "diff", str(a), str(b),
                            "--json"], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert proc.returncode == 1

@@ -13,7 +13,7 @@ import pytest
 from framework.runner.options import OptionError, RunOptions, run_flags
 
 FLAGS = ["--rig", "--profile", "--phones", "--settle", "--trigger", "--firmware", "--restore",
-         "--reports", "--run-id", "--resume", "--allow-other-dhcp", "--no-manage-sim"]
+         "--reports", "--run-id", "--resume", "--allow-other-dhcp", "--sign", "--no-manage-sim"]
 
 
 class _Group:
