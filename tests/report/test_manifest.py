@@ -278,3 +278,24 @@ def test_keys_never_appear_in_the_manifest_or_output(tmp_path: Path,
         assert "PRIVATE KEY" not in text and "BEGIN PUBLIC KEY" not in text
     assert all(not p.name.endswith((".key", ".pub")) for p in run.rglob("*"))
     assert oct(keys["a"].stat().st_mode & 0o777) == "0o600"
+
+
+def test_hil_run_refuses_an_unreadable_signing_key_before_starting(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "framework.cli", "run", "--sign",
+                           str(tmp_path / "none.key"), "--reports", str(tmp_path / "reports")],
+                          capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "--sign" in proc.stderr
+    assert "none.key: no such file" in proc.stderr
+    assert not (tmp_path / "reports").exists()
+
+
+def test_the_allure_environment_names_the_evidence_and_the_key(tmp_path: Path) -> None:
+    from framework.run import _seal_allure_environment
+
+    env = tmp_path / "allure-results" / "environment.properties"
+    env.parent.mkdir()
+    env.write_text("rig=sim\nevidence_sha256=old\n")
+    _seal_allure_environment(tmp_path, manifest.Seal("ab" * 32, "cd" * 32))
+    assert env.read_text() == f"rig=sim\nevidence_sha256={'ab' * 32}\nsigning_key={'cd' * 32}\n"
+    assert manifest.is_rendering("allure-results/environment.properties")
