@@ -35,7 +35,7 @@ def write(run_dir: Path, out: Path) -> Path:
     tmp = target.with_name(f".{target.name}.part")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(tmp, "w:gz") as tar:
+        with tarfile.open(tmp, "w:gz", dereference=True) as tar:  # links: their files
             for name in sorted(names):
                 tar.add(run_dir / name, arcname=f"{run_dir.name}/{name}", recursive=False)
         tmp.replace(target)
