@@ -6,9 +6,10 @@ first page and repeats its ``<footer id="manifest-digest">evidence sha256:...</f
 every page. The browser is Debian's ``chromium`` (``make setup`` installs it with a font);
 ``chromium-headless-shell``, ``chromium-browser`` or ``google-chrome`` on PATH do as well.
 
-Each print runs in a private profile in a temporary directory, with a time limit; the PDF
-replaces ``certification.pdf`` only once it is complete. No browser, a browser that fails
-or hangs, or a missing HTML is one line (:class:`PdfError`), never a traceback.
+Each print runs in a private profile in a temporary directory, with a time limit; the
+browser writes ``.certification.pdf.partial`` next to the PDF, which it replaces only once
+complete. No browser, a browser that fails or hangs, or a missing HTML is one line
+(:class:`PdfError`), never a traceback.
 """
 
 from __future__ import annotations
@@ -79,11 +80,14 @@ def print_to_pdf(html_path: Path, out: Path, *, browser: str | None = None,
     if not html_path.is_file():
         raise PdfError(f"{html_path}: no such HTML report to print")
     exe = browser or find_browser()
+    # The browser writes next to the PDF (a snap's browser has a private /tmp), then the
+    # complete file replaces the PDF.
+    scratch = out.with_name(f".{out.name}.partial")
     with tempfile.TemporaryDirectory(prefix="hil-pdf-") as tmp:
-        scratch = Path(tmp) / PDF
-        env = {**os.environ, "HOME": tmp, "XDG_CONFIG_HOME": tmp, "XDG_CACHE_HOME": tmp}
+        env = {**os.environ, "XDG_CONFIG_HOME": tmp, "XDG_CACHE_HOME": tmp}
         cmd = [exe, *_FLAGS, f"--user-data-dir={Path(tmp) / 'profile'}",
                f"--print-to-pdf={scratch}", html_path.resolve().as_uri()]
+        scratch.unlink(missing_ok=True)
         try:
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, text=True, errors="replace",
@@ -94,20 +98,29 @@ def print_to_pdf(html_path: Path, out: Path, *, browser: str | None = None,
             _, stderr = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             _kill(proc)
+            scratch.unlink(missing_ok=True)
             raise PdfError(f"{exe} did not print {html_path} within {timeout:g} s") from None
+    try:
         if proc.returncode != 0:
             raise PdfError(f"{exe} failed to print {html_path} (exit {proc.returncode}): "
                            f"{_why(stderr)}")
-        if not scratch.is_file() or not scratch.read_bytes()[:5] == b"%PDF-":
+        if not _is_pdf(scratch):
             raise PdfError(f"{exe} wrote no PDF for {html_path}: {_why(stderr)}")
-        partial = out.with_name(f".{out.name}.partial")
         try:
-            shutil.copyfile(scratch, partial)
-            partial.replace(out)
+            scratch.replace(out)
         except OSError as exc:
-            partial.unlink(missing_ok=True)
             raise PdfError(f"{out}: cannot write the PDF: {exc.strerror or exc}") from None
+    finally:
+        scratch.unlink(missing_ok=True)
     return out
+
+
+def _is_pdf(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            return f.read(5) == b"%PDF-"
+    except OSError:
+        return False
 
 
 def write(run: Path, *, browser: str | None = None, timeout: float = TIMEOUT_S) -> Path:
