@@ -40,6 +40,10 @@ def html_command(run: Annotated[Path, typer.Argument(help="run directory or cert
     target = out or ((run if run.is_dir() else run.parent) / "certification.html")
     html.write(doc, target)
     typer.echo(str(target))
+    run_dir = run if run.is_dir() else run.parent
+    if target.parent.resolve() == run_dir.resolve() and (run_dir / "MANIFEST.json").exists():
+        typer.echo(f"note: {run_dir / 'MANIFEST.json'} lists the earlier {target.name}: "
+                   f"`hil report sign {run_dir} --key KEY --force` to seal this one", err=True)
 
 
 @app.command("pdf")
