@@ -224,6 +224,7 @@ class CaseListener:
         a phone may restart on its own until then, and a console check that meets a
         restart proves nothing about the rig)."""
         ack = first_ack
+        checked = False
         while True:
             cycle = Cycle(ack)
             window.cycles.append(cycle)
@@ -231,11 +232,21 @@ class CaseListener:
                 finished.clear()  # the console's end-of-cycle word is per cycle
             self._await_files(cycle, wanted, finished)
             began = self._settle(window, ack)
+            if began is None and on_settle is not None:
+                self._assign(window)
+                on_settle({r.protocol for c in window.cycles for r in c.records})
+                checked = True
+                # The health check went through the console: what the phone printed before
+                # its answer has been read now. A restart banner it brought in (a console
+                # slower than the settle window) means the phone was not quiet: follow
+                # that cycle, and check the rig again when the phone is quiet.
+                began = self._began_after(ack, window)
             if began is None or len(window.cycles) >= self.max_cycles:
                 break
+            checked = False
             ack = self.await_ack(ack + 1e-6)  # the next new lease, however late we heard
         self._assign(window)
-        if on_settle is not None:
+        if on_settle is not None and not checked:
             on_settle({r.protocol for c in window.cycles for r in c.records})
         window.closed_at = time.time()
         window.done = finished is not None and finished.is_set()

@@ -246,6 +246,45 @@ def test_a_new_dhcp_cycle_in_the_settle_window_is_followed_and_judged() -> None:
         "tftp://192.0.2.1/late.cfg"]
 
 
+def test_a_restart_the_health_check_brings_in_is_followed_and_checked_again() -> None:
+    """A console slower than the settle window: the reboot banner is read only while the
+    health check talks to the console. The phone was not quiet: the listener follows the
+    second cycle, and checks the rig again once the phone is quiet."""
+    log, dhcp = RequestLog(), _Dhcp()
+    banner: list[Any] = []
+
+    def restarts(callback: Any) -> Any:
+        banner.append(callback)
+        return lambda: None
+    listener = CaseListener(log, dhcp, SPEC, settle_s=0.2, request_timeout_s=3.0,
+                            boot_timeout_s=3.0, restarts=restarts)
+    t0 = time.time()
+    dhcp.add(_Msg(t0, "sent", "ACK"))
+    checks: list[int] = []
+
+    def second_cycle() -> None:
+        dhcp.add(_Msg(time.time(), "received", "DISCOVER"))
+        dhcp.add(_Msg(time.time(), "sent", "ACK"))
+        log.append(rec(time.time(), FW))
+        log.append(rec(time.time(), CFG))
+
+    def health_check(seen: set[str]) -> None:  # the console round trip reads the banner
+        checks.append(len(w.cycles))
+        if len(checks) == 1:
+            banner[0]()
+            threading.Thread(target=second_cycle, daemon=True).start()
+
+    w = CaseWindow(t0)
+    with listener:
+        log.append(rec(time.time(), FW))
+        log.append(rec(time.time(), CFG))
+        listener.listen(w, 2, t0, on_settle=health_check)
+    assert len(w.cycles) == 2 and [len(c.records) for c in w.cycles] == [2, 2], w
+    assert checks == [1, 2]  # checked when quiet after each cycle; the last check stands
+    assert judge_cycles(EXP, w, mac=PHONE.mac, interp=INTERP).verdict is Verdict.PASSED
+    assert listener.late(w, time.time() + 1) == []
+
+
 def test_a_tftp_request_keeps_a_host_name_only_if_this_cycle_looked_it_up() -> None:
     named = RequestRecord(time=50.0, protocol="tftp", client_ip=IP, host="audiocodes.lab.example",
                           path="440HD.img", url="tftp://audiocodes.lab.example/440HD.img",
