@@ -59,8 +59,9 @@ def pdf_command(
     """Print the run's report to certification.pdf (headless Chromium), then re-write
     MANIFEST.json so that it lists the PDF (signed with --key).
 
-    The HTML is rendered again first, showing the current evidence digest (and --key's
-    fingerprint): the matrix is on page 1, the digest on every page. Exit 2 when no browser
+    The HTML is rendered again, showing the current evidence digest (and --key's
+    fingerprint), and replaces certification.html once printed (a failed print changes
+    nothing): the matrix is on page 1, the digest on every page. Exit 2 when no browser
     can print it; 1 when files other than the renderings changed since the manifest."""
     from framework.report import manifest
     from framework.report import pdf as pdf_mod
@@ -88,9 +89,9 @@ def pdf_command(
             raise typer.Exit(1)
     seal = manifest.Seal(manifest.evidence_digest(run_dir),
                          fingerprint(private) if private else None)
-    html.write(_load(run_dir), run_dir / pdf_mod.HTML, seal=seal)
+    page = html.render(_load(run_dir), html.load_explore(run_dir), seal)
     try:
-        out = pdf_mod.write(run_dir, browser=browser)
+        out = pdf_mod.write(run_dir, page=page, browser=browser)
     except pdf_mod.PdfError as exc:
         typer.echo(f"hil report pdf: error: {exc}", err=True)
         raise typer.Exit(2) from None

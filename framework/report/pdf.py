@@ -82,6 +82,7 @@ def print_to_pdf(html_path: Path, out: Path, *, browser: str | None = None,
     exe = browser or find_browser()
     # The browser writes next to the PDF (a snap's browser has a private /tmp), then the
     # complete file replaces the PDF.
+    out = out.absolute()
     scratch = out.with_name(f".{out.name}.partial")
     with tempfile.TemporaryDirectory(prefix="hil-pdf-") as tmp:
         env = {**os.environ, "XDG_CONFIG_HOME": tmp, "XDG_CACHE_HOME": tmp}
@@ -123,14 +124,31 @@ def _is_pdf(path: Path) -> bool:
         return False
 
 
-def write(run: Path, *, browser: str | None = None, timeout: float = TIMEOUT_S) -> Path:
+def write(run: Path, *, page: str | None = None, browser: str | None = None,
+          timeout: float = TIMEOUT_S) -> Path:
     """Print a run's ``certification.html`` to ``certification.pdf`` next to it.
 
-    ``run`` is the run directory (``reports/latest`` too) or its HTML file. Returns the PDF.
+    ``run`` is the run directory (``reports/latest`` too) or its HTML file. With ``page``
+    (the HTML text, e.g. rendered again with the current seal) that page is printed and
+    becomes ``certification.html`` only once its PDF is written: a failed print leaves the
+    run as it was. Returns the PDF.
     """
-    html_path = run / HTML if run.is_dir() else run
     if not run.exists():
         raise PdfError(f"{run}: no such run directory")
-    if not html_path.is_file():
-        raise PdfError(f"{run}: no {HTML} to print (render it with `hil report html {run}`)")
-    return print_to_pdf(html_path, html_path.parent / PDF, browser=browser, timeout=timeout)
+    html_path = run / HTML if run.is_dir() else run
+    if page is None:
+        if not html_path.is_file():
+            raise PdfError(f"{run}: no {HTML} to print (render it with "
+                           f"`hil report html {run}`)")
+        return print_to_pdf(html_path, html_path.parent / PDF, browser=browser,
+                            timeout=timeout)
+    pending = html_path.with_name(f".partial.{html_path.name}")  # a browser goes by suffix
+    try:
+        pending.write_text(page)
+        out = print_to_pdf(pending, html_path.parent / PDF, browser=browser, timeout=timeout)
+        pending.replace(html_path)
+    except OSError as exc:
+        raise PdfError(f"{html_path}: cannot write the HTML: {exc.strerror or exc}") from None
+    finally:
+        pending.unlink(missing_ok=True)
+    return out

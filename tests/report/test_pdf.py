@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from framework.records import load_record
-from framework.report import html, pdf
+from framework.report import html, manifest, pdf
 from framework.runner.record import CertificationRecord
 from tests.records.samples import case, phone_record, run_record
 
@@ -94,6 +94,7 @@ def test_pdf_has_the_matrix_on_page_one_and_the_digest_on_every_page(tmp_path: P
     assert not list(run.glob(".*partial"))
     text = pages(out)
     assert len(text) >= 2, "the test needs a report longer than the matrix"
+    assert "<td" not in "".join(text), "the page is printed, not its source"
     first = text[0]
     assert "Matrix (firmware × model × row)" in first
     for fw in FIRMWARES:
@@ -135,6 +136,7 @@ def test_cli_prints_then_lists_the_pdf_in_the_signed_manifest(tmp_path: Path) ->
     digest = result["evidence_digest"]
     assert shown_digest(run) == digest
     text = pages(run / "certification.pdf")
+    assert "Matrix (firmware × model × row)" in text[0] and "<td" not in "".join(text)
     assert all(f"evidence sha256:{digest}" in page for page in text)
     fp = statement["predicate"]["signer"]["keyid"]
     assert all(fp[:16] in page for page in text), "every page names the signing key"
@@ -159,6 +161,30 @@ def test_no_browser_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "no Chromium to print the PDF with" in lines[0], proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_failed_print_changes_nothing_in_the_run(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "r1")
+    manifest.write(run)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake_browser(bin_dir, "echo 'cannot print' >&2; exit 1")
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    proc = hil("report", "pdf", str(run), env={**os.environ, "PATH": str(bin_dir)})
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
+    assert "cannot print" in proc.stderr
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+    assert hil("report", "verify", str(run)).returncode == 0
+
+
+@needs_browser
+def test_relative_run_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_run(tmp_path / "r1")
+    monkeypatch.chdir(tmp_path)
+    out = pdf.write(Path("r1"), page=(Path("r1") / "certification.html").read_text())
+    assert (tmp_path / "r1" / "certification.pdf").read_bytes()[:5] == b"%PDF-"
+    assert out.is_absolute() and sorted(p.name for p in (tmp_path / "r1").glob(".*")) == []
 
 
 def fake_browser(d: Path, body: str) -> str:
