@@ -78,15 +78,10 @@ def pdf_command(
     except KeyFileError as exc:
         raise typer.BadParameter(str(exc), param_hint="--key") from None
     if (run_dir / manifest.MANIFEST).exists() and not force:
-        changed = [p for p in manifest.verify(run_dir).file_problems
-                   if not manifest.is_rendering(p.split(": ", 1)[1].split(" (", 1)[0])]
-        if changed:
-            for line in changed:
-                typer.echo(line, err=True)
-            typer.echo(f"hil report pdf: refused: {len(changed)} file(s) changed since "
-                       f"{run_dir / manifest.MANIFEST} was written (--force to list them)",
-                       err=True)
-            raise typer.Exit(1)
+        _refuse_changes("pdf", run_dir, [
+            p for p in manifest.verify(run_dir).file_problems
+            if not manifest.is_rendering(p.split(": ", 1)[1].split(" (", 1)[0])],
+            "--force to list them")
     seal = manifest.Seal(manifest.evidence_digest(run_dir),
                          fingerprint(private) if private else None)
     page = html.render(_load(run_dir), html.load_explore(run_dir), seal)
@@ -225,14 +220,8 @@ def sign_command(
     except KeyFileError as exc:
         raise typer.BadParameter(str(exc), param_hint="--key") from None
     if (run_dir / manifest.MANIFEST).exists() and not force:
-        changed = manifest.verify(run_dir).file_problems
-        if changed:
-            for line in changed:
-                typer.echo(line, err=True)
-            typer.echo(f"hil report sign: refused: {len(changed)} file(s) changed since "
-                       f"{run_dir / manifest.MANIFEST} was written (--force to sign them)",
-                       err=True)
-            raise typer.Exit(1)
+        _refuse_changes("sign", run_dir, manifest.verify(run_dir).file_problems,
+                        "--force to sign them")
     seal = manifest.write(run_dir, private)
     typer.echo(f"manifest {run_dir / manifest.MANIFEST} signed by key "
                f"{short(seal.fingerprint or '')}; evidence sha256:{seal.evidence_digest}")
@@ -315,3 +304,17 @@ def bundle_command(
     signed = f"signed by key {result.signed_by[:16]}" if result.signed_by else "not signed"
     typer.echo(f"bundle  {path} ({result.files} files + MANIFEST.json, {signed}, evidence "
                f"sha256:{result.evidence_digest})")
+
+
+def _refuse_changes(command: str, run_dir: Path, changed: list[str], hint: str) -> None:
+    """Exit 1, naming each file changed since the run's manifest was written: re-sealing
+    would make a tampered run verify again."""
+    from framework.report import manifest
+
+    if not changed:
+        return
+    for line in changed:
+        typer.echo(line, err=True)
+    typer.echo(f"hil report {command}: refused: {len(changed)} file(s) changed since "
+               f"{run_dir / manifest.MANIFEST} was written ({hint})", err=True)
+    raise typer.Exit(1)
