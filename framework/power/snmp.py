@@ -23,17 +23,40 @@ from pysnmp.hlapi.v3arch.asyncio import (
     ObjectType,
     SnmpEngine,
     UdpTransportTarget,
+    UsmUserData,
     get_cmd,
     set_cmd,
+    usmAesCfb128Protocol,
+    usmDESPrivProtocol,
+    usmHMAC128SHA224AuthProtocol,
+    usmHMAC192SHA256AuthProtocol,
+    usmHMAC256SHA384AuthProtocol,
+    usmHMAC384SHA512AuthProtocol,
+    usmHMACMD5AuthProtocol,
+    usmHMACSHAAuthProtocol,
 )
 from pysnmp.proto.rfc1905 import NoSuchInstance, NoSuchObject
 
 from framework.netns import setns
 from framework.power.outlet import PowerBackendError
 
+_AUTH = {"MD5": usmHMACMD5AuthProtocol, "SHA": usmHMACSHAAuthProtocol,
+         "SHA224": usmHMAC128SHA224AuthProtocol, "SHA256": usmHMAC192SHA256AuthProtocol,
+         "SHA384": usmHMAC256SHA384AuthProtocol, "SHA512": usmHMAC384SHA512AuthProtocol}
+_PRIV = {"DES": usmDESPrivProtocol, "AES": usmAesCfb128Protocol}
 
-def _auth(pdu: Any) -> CommunityData:
-    # mpModel 0 is SNMPv1, 1 is SNMPv2c; the community name is a secret reference.
+
+def _auth(pdu: Any) -> CommunityData | UsmUserData:
+    """The PDU's credentials: a community (v1/v2c) or a USM user (v3); every key and
+    community is a secret reference, resolved here and nowhere else."""
+    if pdu.snmp_version == "3":
+        v3 = pdu.v3
+        auth_key = v3.auth_key.resolve() if v3.auth_key is not None else None
+        priv_key = v3.priv_key.resolve() if v3.priv_key is not None else None
+        return UsmUserData(v3.user, authKey=auth_key, privKey=priv_key,
+                           authProtocol=_AUTH[v3.auth_protocol] if auth_key else None,
+                           privProtocol=_PRIV[v3.priv_protocol] if priv_key else None)
+    # mpModel 0 is SNMPv1, 1 is SNMPv2c
     return CommunityData(pdu.community.resolve(), mpModel=0 if pdu.snmp_version == "1" else 1)
 
 
@@ -157,7 +180,8 @@ async def _request(engine: SnmpEngine, pdu: Any, oid: str, value: int | None,
     verb = "SET" if value is not None else "GET"
     if indication:
         # no answer at all: timeout, unreachable, or a community the agent ignores
-        hint = " (agent down, unreachable, or wrong community)" \
+        hint = (" (agent down, unreachable, or wrong community)" if pdu.snmp_version != "3"
+                else " (agent down, unreachable, or wrong SNMPv3 user or keys)") \
             if "timeout" in str(indication).lower() else ""
         raise PowerBackendError(f"SNMP {verb} {oid}: {indication}{hint}")
     if status:

@@ -34,7 +34,7 @@ from framework.rig.model import PDU_DRIVERS, Rig
 
 Loc = tuple[str | int, ...]
 
-_SECRET_KEYS = {"password", "community", "env"}
+_SECRET_KEYS = {"password", "community", "env", "auth_key", "priv_key"}
 _TOO_LARGE = f"the rig file is larger than {MAX_BYTES} bytes: refused"
 _MAX_LINES = 100  # problems listed; the rest are counted
 

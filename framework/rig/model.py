@@ -44,6 +44,7 @@ __all__ = [
     "Rig",
     "SecretRef",
     "SerialConsoleSpec",
+    "SnmpV3",
     "SshConsoleSpec",
     "firmware_family",
 ]
@@ -217,11 +218,38 @@ class _PduBase(_Record):
         return self.name
 
 
+class SnmpV3(_Record):
+    """SNMPv3 USM credentials (RFC 3414); the keys are secret references, never values."""
+
+    user: str = Field(min_length=1, max_length=32, description="USM security name")
+    auth_protocol: Literal["MD5", "SHA", "SHA224", "SHA256", "SHA384", "SHA512"] = "SHA"
+    auth_key: SecretRef | None = Field(default=None, description="authentication passphrase")
+    priv_protocol: Literal["DES", "AES"] = Field(default="AES", description="AES is AES-128")
+    priv_key: SecretRef | None = Field(default=None, description="privacy passphrase "
+                                       "(needs auth_key)")
+
+    @model_validator(mode="after")
+    def _priv_needs_auth(self) -> SnmpV3:
+        if self.priv_key is not None and self.auth_key is None:
+            _fail("priv_key needs auth_key (SNMPv3 has no privacy without authentication)")
+        return self
+
+
 class _SnmpPdu(_PduBase):
     host: Host
     port: Port = 161
-    community: SecretRef = Field(description="read-write community (v1/v2c)")
-    snmp_version: Literal["1", "2c"] = "2c"
+    community: SecretRef | None = Field(default=None, description="read-write community "
+                                        "(v1/v2c)")
+    snmp_version: Literal["1", "2c", "3"] = "2c"
+    v3: SnmpV3 | None = Field(default=None, description="SNMPv3 user (snmp_version 3)")
+
+    @model_validator(mode="after")
+    def _credentials_match_version(self) -> _SnmpPdu:
+        if self.snmp_version == "3" and self.v3 is None:
+            _fail("snmp_version 3 needs v3: {user, auth_key, priv_key}")
+        if self.snmp_version != "3" and self.community is None:
+            _fail(f"snmp_version {self.snmp_version} needs community: {{env: NAME}}")
+        return self
 
     @property
     def lock_key(self) -> str:
@@ -229,9 +257,11 @@ class _SnmpPdu(_PduBase):
 
 
 class ApcSnmpPdu(_SnmpPdu):
-    """APC Switched Rack PDU over SNMP (PowerNet-MIB sPDUOutletCtl)."""
+    """APC Switched Rack PDU over SNMP (PowerNet-MIB): ``ap79xx`` uses sPDUOutletCtl,
+    ``ap89xx`` rPDUOutletControlOutletCommand and rPDUOutletStatusOutletState."""
 
     driver: Literal["apc-snmp"]
+    model: Literal["ap79xx", "ap89xx"] = "ap79xx"
 
 
 class PoeSnmpPdu(_SnmpPdu):

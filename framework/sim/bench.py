@@ -117,7 +117,8 @@ class SimLab:
         try:
             passwords = {p.spec.name: p.spec.credentials.password.resolve()
                          for p in bench.phones}
-            communities = {pdu.name: pdu.community.resolve() for pdu in bench.pdus}
+            communities = {pdu.name: pdu.community.resolve() for pdu in bench.pdus
+                           if pdu.community is not None}
         except SecretError as exc:
             raise SimConfigError(f"{bench.source}: {exc}") from None
         self.build_network()

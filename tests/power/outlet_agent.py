@@ -3,7 +3,10 @@
 Run by snmpd as ``pass_persist BASE python outlet_agent.py STATE.json``. STATE.json maps
 an index suffix (``"3"`` or ``"1.3"``) to its INTEGER value; SETs write the file back and
 append ``[suffix, value]`` to ``sets`` so a test can see what the PDU was told, in order. Values outside ``allowed`` get ``wrong-value``, like a
-real PDU. Protocol: snmpd(8) / snmpd.conf(5), "pass_persist".
+real PDU. With ``rpdu`` as the third argument the table is PowerNet-MIB's rPDU outlet
+group under 1.3.6.1.4.1.318.1.1.12.3: a SET of rPDUOutletControlOutletCommand (``3.1.1.4.N``)
+also updates the read-only rPDUOutletStatusOutletState (``5.1.1.4.N``: 1 on, 2 off), as an
+AP89xx does. Protocol: snmpd(8) / snmpd.conf(5), "pass_persist".
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 def main() -> None:
     state_path = Path(sys.argv[1])
     allowed = {int(v) for v in sys.argv[2].split(",")} if len(sys.argv) > 2 else {1, 2, 3}
+    rpdu = len(sys.argv) > 3 and sys.argv[3] == "rpdu"
     lines = iter(sys.stdin.readline, "")
 
     def load() -> tuple[str, dict[str, int]]:
@@ -63,7 +67,7 @@ def main() -> None:
                 reply("NONE")
         elif command == "set":
             kind, _, raw = next(lines).strip().partition(" ")
-            if suffix not in values:
+            if suffix not in values or (rpdu and not suffix.startswith("3.1.1.4.")):
                 reply("not-writable")
             elif kind != "integer":
                 reply("wrong-type")
@@ -71,6 +75,8 @@ def main() -> None:
                 reply("wrong-value")
             else:
                 values[suffix] = int(raw)
+                if rpdu:  # immediateOn(1)/immediateReboot(3) end on, immediateOff(2) off
+                    values["5.1.1.4." + suffix.rsplit(".", 1)[1]] = 2 if int(raw) == 2 else 1
                 save(base, values, suffix, int(raw))
                 reply("DONE")
         else:

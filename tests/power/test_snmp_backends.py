@@ -13,7 +13,18 @@ import pytest
 from framework.power import PowerError, power_switch
 from framework.rig.model import ApcSnmpPdu, PoeSnmpPdu
 from tests.power.conftest import COMMUNITY, COMMUNITY_VAR
-from tests.power.snmp_peer import APC_BASE, POE_BASE, SnmpPeer
+from tests.power.snmp_peer import (
+    APC_BASE,
+    POE_BASE,
+    RPDU_BASE,
+    V3_AUTH_KEY,
+    V3_AUTH_ONLY_USER,
+    V3_PRIV_KEY,
+    V3_USER,
+    SnmpPeer,
+)
+
+AUTH_VAR, PRIV_VAR = "HILT_R_PDU_V3_AUTH", "HILT_R_PDU_V3_PRIV"
 
 pytestmark = [pytest.mark.netns, pytest.mark.usefixtures("in_lab")]
 
@@ -110,3 +121,77 @@ def test_poe_wrong_group_is_reported(snmp_peer: SnmpPeer) -> None:
 def test_outlet_outside_the_rig_range_is_refused() -> None:
     with pytest.raises(ValueError, match=r"PDU apc1 has outlets 1\.\.8, not 9"):
         power_switch(apc(), 9)
+
+
+# --- AP89xx (PowerNet-MIB rPDU outlet group) and SNMPv3 ---------------------------------
+
+def apc_v3(monkeypatch: pytest.MonkeyPatch, *, user: str = V3_USER, priv: bool = True,
+           auth_key: str = V3_AUTH_KEY, **extra: object) -> ApcSnmpPdu:
+    monkeypatch.setenv(AUTH_VAR, auth_key)
+    monkeypatch.setenv(PRIV_VAR, V3_PRIV_KEY)
+    v3: dict[str, object] = {"user": user, "auth_protocol": "SHA" if priv else "MD5",
+                             "auth_key": {"env": AUTH_VAR}}
+    if priv:
+        v3.update(priv_protocol="AES", priv_key={"env": PRIV_VAR})
+    spec = {"name": "apc1", "driver": "apc-snmp", "host": "192.0.2.250", "outlets": 8,
+            "snmp_version": "3", "v3": v3, "timeout_s": 1.0, "retries": 1, **extra}
+    return ApcSnmpPdu.model_validate(spec)
+
+
+def test_ap89xx_commands_the_outlet_and_reads_its_status(snmp_peer: SnmpPeer) -> None:
+    switch = power_switch(apc(model="ap89xx"), 6)
+    switch.off()
+    # rPDUOutletStatusOutletState.6, read by net-snmp: outletStatusOff(2)
+    assert snmp_peer.snmpget(f"{RPDU_BASE}.5.1.1.4.6") == "2"
+    assert switch.state() is False
+    switch.cycle(off_time=0.05)
+    assert snmp_peer.sets("rpdu")[-3:] == [("3.1.1.4.6", 2), ("3.1.1.4.6", 2),
+                                           ("3.1.1.4.6", 1)]
+    assert switch.state() is True and snmp_peer.table("rpdu")["5.1.1.4.6"] == 1
+    assert snmp_peer.table("apc")["6"] == 1, "the AP79xx column was used"
+    assert snmp_peer.table("rpdu")["3.1.1.4.5"] == 1, "a neighbouring outlet was touched"
+
+
+def test_ap89xx_missing_outlet_names_the_status_oid(snmp_peer: SnmpPeer) -> None:
+    with pytest.raises(PowerError, match=rf"SNMP GET {RPDU_BASE}\.5\.1\.1\.4\.12: no such "):
+        power_switch(apc(model="ap89xx", outlets=24), 12).state()
+
+
+def test_snmpv3_auth_priv_user(snmp_peer: SnmpPeer, monkeypatch: pytest.MonkeyPatch) -> None:
+    switch = power_switch(apc_v3(monkeypatch, model="ap89xx"), 7)
+    switch.off()
+    assert snmp_peer.snmpget(f"{RPDU_BASE}.5.1.1.4.7", v3=True) == "2"
+    assert switch.state() is False
+    switch.on()
+    assert snmp_peer.table("rpdu")["5.1.1.4.7"] == 1
+
+
+def test_snmpv3_auth_only_user_on_ap79xx(snmp_peer: SnmpPeer,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    switch = power_switch(apc_v3(monkeypatch, user=V3_AUTH_ONLY_USER, priv=False), 8)
+    switch.off()
+    assert snmp_peer.table("apc")["8"] == 2
+    switch.on()
+    assert switch.state() is True
+
+
+def test_snmpv3_wrong_key_fails_without_showing_it(snmp_peer: SnmpPeer,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(PowerError) as err:
+        power_switch(apc_v3(monkeypatch, auth_key="not-the-auth-key", timeout_s=0.3), 1).off()
+    message = str(err.value)
+    assert message.startswith("PDU apc1 (apc-snmp 192.0.2.250:161) outlet 1: off failed")
+    assert "not-the-auth-key" not in message and V3_AUTH_KEY not in message
+    assert snmp_peer.table("apc")["1"] == 1
+
+
+@pytest.mark.parametrize(("extra", "reason"), [
+    ({"snmp_version": "3"}, "snmp_version 3 needs v3"),
+    ({"community": None}, "snmp_version 2c needs community"),
+    ({"snmp_version": "3", "v3": {"user": "u", "priv_key": {"env": "X"}}},
+     "priv_key needs auth_key"),
+    ({"model": "ap99xx"}, "ap79xx"),
+])
+def test_snmp_credentials_are_checked_on_load(extra: dict[str, object], reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        apc(**extra)

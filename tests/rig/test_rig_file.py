@@ -126,7 +126,7 @@ BAD_RIGS: list[tuple[str, Mutation, str]] = [
     ("no PDU host", drop("pdus.0.host"), "pdus[0].host: required key is missing"),
     ("misspelt PDU key", put("pdus.0.comunity", "x"),
      "pdus[0].comunity: unknown key (allowed here: name, outlets, timeout_s, retries, host, "
-     "port, community, snmp_version, driver)"),
+     "port, community, snmp_version, v3, driver, model)"),
     ("port out of range", put("pdus.0.port", 70000),
      "pdus[0].port: expected a number <= 65535 (got 70000)"),
     ("duplicate PDU", lambda d: d["pdus"].append(dict(d["pdus"][0])),
