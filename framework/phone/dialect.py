@@ -10,7 +10,9 @@ outside"); a family whose real prompts or commands differ gets its own row here,
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from framework.rig.shell import ShellSpec
 
 
 @dataclass(frozen=True)
@@ -27,9 +29,16 @@ class ShellDialect:
     login_prompt: str = r"\S+ login: "
     password_prompt: str = r"Password: "
     login_incorrect: str = r"Login incorrect"
-    #: ``{user}`` is replaced by the login name; any model and directory match.
-    shell_prompt: str = r"\[{user}@[^\] ]+ [^\]]*\]\$ "
+    #: ``{user}`` is replaced by the login name; any model and directory match, and both
+    #: ``[admin@440HD ~]$ `` (2.2.x) and ``[admin@C450HD /home/ipphone]# `` (UC 3.4.6).
+    shell_prompt: str = r"\[{user}@[^\] ]+ [^\]]*\][$#] "
     release_command: str = "cat /etc/release"
+    #: the ``/etc/release`` keys of the model and the firmware version (real dumps also
+    #: show ``BUILD_PROFILE=``; there is no ``MAC=`` line)
+    release_model_field: str = "HW_TYPE"
+    release_version_field: str = "SWVERSION"
+    #: tried in turn for the MAC of the phone's interface: BusyBox's sysfs, then ``ip``
+    mac_commands: tuple[str, ...] = ("cat /sys/class/net/eth0/address", "ip link show eth0")
     reboot_command: str = "reboot"
     reboot_banner: str = r"Restarting system\."
     factory_reset_command: str = "factory_reset"
@@ -49,6 +58,22 @@ class ShellDialect:
     def prompt_for(self, user: str) -> re.Pattern[str]:
         return re.compile(self.shell_prompt.replace("{user}", re.escape(user)))
 
+    def with_shell(self, shell: ShellSpec | None) -> ShellDialect:
+        """This dialect with the fields a rig file sets (``shell:``, framework.rig.shell)."""
+        if shell is None:
+            return self
+        over: dict[str, object] = {}
+        if shell.prompt is not None:
+            over["shell_prompt"] = shell.prompt
+        if shell.login_prompt is not None:
+            over["login_prompt"] = shell.login_prompt
+        if shell.release_fields is not None:
+            over["release_model_field"] = shell.release_fields.model
+            over["release_version_field"] = shell.release_fields.version
+        if shell.mac_commands is not None:
+            over["mac_commands"] = tuple(shell.mac_commands)
+        return replace(self, **over)  # type: ignore[arg-type]
+
 
 #: Firmware major version -> dialect. 2.x is the Admin Manual 2.2.8 phone (LTRT-11950).
 #: [?] 3.x (LTRT-11973) is assumed to keep the same shell until a real 3.x bench says
@@ -60,8 +85,9 @@ DIALECTS: dict[str, ShellDialect] = {
 
 
 def dialect_for(version: str) -> ShellDialect:
-    """The dialect of firmware ``version`` (``2.2.8.61`` -> the 2.x row)."""
-    major = version.split(".", 1)[0]
+    """The dialect of firmware ``version`` (``2.2.8.61`` -> the 2.x row,
+    ``UC_3.4.6.604.1`` -> the 3.x row)."""
+    major = version.removeprefix("UC_").split(".", 1)[0]
     try:
         return DIALECTS[major]
     except KeyError:

@@ -27,7 +27,8 @@ from framework.rig.model import PhoneSpec, Rig
 
 @dataclass(frozen=True)
 class PhoneRelease:
-    """``/etc/release`` as read back: ``SWVERSION``, ``HW_TYPE``, ``MAC`` (12 upper hex)."""
+    """``/etc/release`` as read back (``HW_TYPE``, ``SWVERSION``, all its ``fields``) and
+    the MAC of the phone's interface (12 upper hex)."""
 
     model: str
     mac: str
@@ -77,20 +78,35 @@ class Phone400HD(PhoneShell):
         return f"Phone400HD({self.spec.name}, {self.spec.model}, {self.spec.mac}, {state})"
 
     def release(self) -> PhoneRelease:
-        """Read ``/etc/release``: model (HW_TYPE), MAC and firmware version (SWVERSION)."""
+        """Read ``/etc/release`` (model ``HW_TYPE``, version ``SWVERSION``: the dialect's
+        keys) and the MAC of the phone's interface (``ShellDialect.mac_commands``)."""
         with self._operation("reading /etc/release"):
-            out = self._shell().run(self.dialect.release_command, self.command_timeout_s)
+            d = self.dialect
+            out = self._shell().run(d.release_command, self.command_timeout_s)
             fields = {m.group(1): m.group(2)
                       for m in re.finditer(r"(?m)^([A-Z_]+)=(.*?)\s*$", out)}
-            missing = [k for k in ("SWVERSION", "HW_TYPE", "MAC") if k not in fields]
+            keys = (d.release_model_field, d.release_version_field)
+            missing = [k for k in keys if k not in fields]
             if missing:
                 raise PhoneError(f"/etc/release lacks {', '.join(missing)}: got {out[:200]!r}")
-            mac = re.sub(r"[^0-9A-Fa-f]", "", fields["MAC"]).upper()
-            return PhoneRelease(fields["HW_TYPE"], mac, fields["SWVERSION"], fields)
+            return PhoneRelease(fields[keys[0]], self._interface_mac(), fields[keys[1]],
+                                fields)
+
+    def _interface_mac(self) -> str:
+        """The MAC of the phone's interface, 12 upper hex (the first command that prints one)."""
+        said = []
+        for command in self.dialect.mac_commands:
+            out = self._shell().run(command, self.command_timeout_s)
+            found = _MAC_AFTER_ETHER.search(out) or _MAC.search(out)
+            if found:
+                return re.sub(r"[^0-9A-Fa-f]", "", found.group("mac")).upper()
+            said.append(f"`{command}` printed {out.strip()[:80]!r}")
+        raise PhoneError(f"no MAC address from the phone's interface: {'; '.join(said)}")
 
     def verify_identity(self) -> PhoneRelease:
-        """``/etc/release`` must match the rig's model, MAC and firmware; else the phone is
-        broken (a wrong phone behind this outlet or console makes every verdict wrong)."""
+        """``/etc/release`` and the interface MAC must match the rig's model, MAC and
+        firmware; else the phone is broken (a wrong phone behind this outlet or console
+        makes every verdict wrong)."""
         with self._operation("checking identity"):
             got = self.release()
             spec = self.spec
@@ -183,6 +199,10 @@ class Phone400HD(PhoneShell):
                                    f"stick: getcfg says {back!r}{said}")
             if out:
                 self._note(f"setcfg {key}: read back as set; it also printed {out[:120]!r}")
+
+
+_MAC = re.compile(r"(?P<mac>\b[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}\b)")
+_MAC_AFTER_ETHER = re.compile(r"link/ether\s+" + _MAC.pattern)
 
 
 def _check_token(key: str, what: str) -> None:

@@ -88,7 +88,7 @@ class PhoneShell:
         self.command_timeout_s = command_timeout_s
         self.off_time_s = off_time_s
         try:
-            self.dialect: ShellDialect = dialect_for(spec.firmware)
+            self.dialect: ShellDialect = dialect_for(spec.firmware).with_shell(spec.shell)
         except LookupError as exc:
             raise PhoneError(f"phone {spec.name}: {exc}") from None
         self.kind = console_kind or ("serial" if spec.console.serial is not None else "ssh")

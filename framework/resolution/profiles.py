@@ -258,8 +258,9 @@ def get_profile(name: str) -> Profile:
 
 
 def profile_for_version(version: str) -> Profile:
-    """The profile for a firmware version string such as ``2.2.8.61`` or ``3.4.3``."""
-    parts = version.strip().split(".")
+    """The profile for a firmware version string such as ``2.2.8.61``, ``3.4.3`` or
+    ``UC_3.4.6.604.1`` (the UC firmware line)."""
+    parts = version.strip().removeprefix("UC_").split(".")
     key = ".".join(parts[:2])
     if key in PROFILES:
         return PROFILES[key]

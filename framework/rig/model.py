@@ -25,6 +25,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from framework.rig.secrets import SecretRef
+from framework.rig.shell import ShellSpec
 
 __all__ = [
     "PDU_DRIVERS",
@@ -96,19 +97,20 @@ Mac = Annotated[str, BeforeValidator(_mac), WithJsonSchema(
     {"type": "string", "pattern": r"^[0-9A-Fa-f]{2}([:-]?)[0-9A-Fa-f]{2}(\1[0-9A-Fa-f]{2}){4}$",
      "description": "MAC address; normalised to 12 upper-case hex digits"})]
 
-_VERSION = re.compile(r"^\d+\.\d+(?:\.[0-9A-Za-z]+)*$")
+#: 2.2.x ``2.2.8.61`` and UC ``UC_3.4.6.604.1`` (the UC firmware line's SWVERSION)
+_VERSION = re.compile(r"^(?:UC_)?\d+\.\d+(?:\.[0-9A-Za-z]+)*$")
 
 
 def _firmware(value: Any) -> str:
     if isinstance(value, int | float) and not isinstance(value, bool):
         _fail(f"a firmware version must be quoted in YAML (unquoted it was read as the number {value})")
     if not isinstance(value, str) or not _VERSION.match(value.strip()):
-        _fail(f"expected a firmware version like 2.2.8.61 (got {value!r})")
+        _fail(f"expected a firmware version like 2.2.8.61 or UC_3.4.6.604.1 (got {value!r})")
     return value.strip()
 
 
 FirmwareVersion = Annotated[str, BeforeValidator(_firmware), WithJsonSchema(
-    {"type": "string", "pattern": _VERSION.pattern, "description": "e.g. 2.2.8.61 (SWVERSION)"})]
+    {"type": "string", "pattern": _VERSION.pattern, "description": "e.g. 2.2.8.61 or UC_3.4.6.604.1 (SWVERSION)"})]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
 
@@ -375,8 +377,9 @@ class Credentials(_Record):
 
 
 def firmware_family(version: str) -> str:
-    """The behaviour-profile family of a version: ``2.2.8.61`` -> ``2.2``."""
-    return ".".join(version.split(".")[:2])
+    """The behaviour-profile family of a version: ``2.2.8.61`` -> ``2.2``,
+    ``UC_3.4.6.604.1`` -> ``3.4``."""
+    return ".".join(version.removeprefix("UC_").split(".")[:2])
 
 
 class PhoneSpec(_Record):
@@ -390,6 +393,8 @@ class PhoneSpec(_Record):
     power: PowerRef
     console: ConsoleSpec
     credentials: Credentials
+    #: the shell dialect where it differs from the firmware family's (framework.rig.shell)
+    shell: ShellSpec | None = None
 
     @property
     def mac_colon(self) -> str:
@@ -450,6 +455,16 @@ class Rig(_Record):
     phones: list[PhoneSpec] = Field(min_length=1)
     sim: dict[str, Any] | None = None
     labgrid: LabgridPlace | None = None
+    #: firmware family (``"3.4"``) -> shell dialect of its phones; a phone's own wins
+    shell: dict[str, ShellSpec] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _family_shells(self) -> Rig:
+        for i, p in enumerate(self.phones):  # a phone's own fields win over its family's
+            if p.firmware_family in self.shell:
+                family = self.shell[p.firmware_family]
+                self.phones[i] = p.model_copy(update={"shell": family.under(p.shell)})
+        return self
 
     def phone(self, name: str) -> PhoneSpec:
         """The phone called ``name`` (KeyError naming the known phones otherwise)."""

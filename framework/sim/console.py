@@ -2,7 +2,8 @@
 
 The 400HD's management shell (PROVISIONING.md "Management", docs/CONTRACTS.md "The
 virtual phone, as seen from outside") is the same on serial and SSH: prompt
-``[admin@440HD ~]$ ``, ``cat /etc/release``, ``reboot``, ``factory_reset``, ``provision``,
+``[admin@440HD ~]$ ``, ``cat /etc/release``, ``cat /sys/class/net/eth0/address``,
+``ip link show eth0``, ``reboot``, ``factory_reset``, ``provision``,
 ``getcfg KEY`` and ``setcfg KEY VALUE``. The serial line belongs to the terminal server
 (it outlives phone reboots); the phone attaches its login session to it at each boot.
 """
@@ -123,6 +124,8 @@ class PhoneShell:
 
     @property
     def prompt(self) -> str:
+        if self.phone.version.startswith("UC_"):  # UC 3.4.x (a real C450HD on 3.4.6)
+            return f"[{self.user}@{self.phone.model} /home/ipphone]# "
         return f"[{self.user}@{self.phone.model} ~]$ "
 
     def run(self, line: str) -> CommandResult:
@@ -134,9 +137,16 @@ class PhoneShell:
             return CommandResult("")
         command, args = words[0], words[1:]
         phone = self.phone
-        if command == "cat" and args == ["/etc/release"]:
-            return CommandResult(f"SWVERSION={phone.version}\nHW_TYPE={phone.model}\n"
-                                 f"MAC={phone.mac.upper()}\n")
+        if command == "cat" and args == ["/etc/release"]:  # as real dumps: no MAC= line
+            return CommandResult(f"HW_TYPE={phone.model}\nBUILD_PROFILE=release\n"
+                                 f"SWVERSION={phone.version}\n")
+        mac = ":".join(phone.mac[i:i + 2] for i in range(0, 12, 2)).lower()
+        if command == "cat" and args == ["/sys/class/net/eth0/address"]:
+            return CommandResult(f"{mac}\n")
+        if command == "ip" and args in (["link", "show", "eth0"], ["link", "show", "dev", "eth0"]):
+            return CommandResult("2: eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc "
+                                 f"pfifo_fast qlen 1000\n    link/ether {mac} brd "
+                                 "ff:ff:ff:ff:ff:ff\n")
         if command == "cat":
             return CommandResult(f"cat: {' '.join(args) or '-'}: No such file or directory\n", 1)
         if command == "reboot":

@@ -21,7 +21,8 @@ def main() -> None:
     if os.isatty(0):
         tty.setraw(0, termios.TCSANOW)
     model = os.environ.get("HILT_PHONE_MODEL", sys.argv[1] if len(sys.argv) > 1 else "440HD")
-    phone = ScriptedPhone(0, fd_out=1, model=model)
+    version = os.environ.get("HILT_PHONE_VERSION", "2.2.8.61")  # UC_...: the `#` prompt
+    phone = ScriptedPhone(0, fd_out=1, model=model, version=version)
     phone.attach_shell(os.environ.get("USER", "admin"))
     phone.ended.wait()
     sys.stdout.flush()

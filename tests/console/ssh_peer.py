@@ -56,7 +56,8 @@ def make_host_key(path: Path) -> Path:
 
 @contextmanager
 def sshd(netns: Netns, host: str, port: int, username: str, password: str, workdir: Path,
-         *, model: str = "440HD", host_key: Path | None = None) -> Iterator[SshPeer]:
+         *, model: str = "440HD", version: str = "2.2.8.61", host_key: Path | None = None
+         ) -> Iterator[SshPeer]:
     """Run sshd in ``netns`` on ``host:port``; ``username``/``password`` logs in."""
     if shutil.which("sshd") is None and not Path("/usr/sbin/sshd").exists():
         raise RuntimeError("sshd is not installed (Debian package openssh-server)")
@@ -76,7 +77,7 @@ def sshd(netns: Netns, host: str, port: int, username: str, password: str, workd
         "UsePAM no\nPasswordAuthentication yes\nKbdInteractiveAuthentication no\n"
         "PubkeyAuthentication no\nPermitRootLogin yes\nStrictModes no\nUseDNS no\n"
         f"AllowUsers {username}\nAuthorizedKeysFile none\nLogLevel VERBOSE\n"
-        f"SetEnv HILT_PHONE_MODEL={model}\n"
+        f"SetEnv HILT_PHONE_MODEL={model} HILT_PHONE_VERSION={version}\n"
         f"ForceCommand {sys.executable} {PHONE_SHELL}\n")
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege-separation dir
     binds = " && ".join(f"mount --bind {shlex.quote(str(workdir / n))} /etc/{n}"

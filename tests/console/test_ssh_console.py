@@ -36,7 +36,7 @@ def test_password_login_and_commands(ssh_peer: SshPeer, log_dir: Path) -> None:
     with ssh(log) as con:
         con.read_until_prompt(timeout=5)
         assert con.run("cat /etc/release").splitlines() == [
-            "SWVERSION=2.2.8.61", "HW_TYPE=440HD", "MAC=00908F000001"]
+            "HW_TYPE=440HD", "BUILD_PROFILE=release", "SWVERSION=2.2.8.61"]
         con.sendline("setcfg provisioning/method static")
         con.read_until_prompt(timeout=5)
         assert con.run("getcfg provisioning/method") == "static"
@@ -83,7 +83,7 @@ def test_warn_and_record_then_reject_with_the_recorded_file(
     with ssh(PhoneLog.for_path(log_dir / "w.log"), known_hosts=known,
              host_key_policy="reject") as con:
         con.read_until_prompt(timeout=5)
-        assert con.run("cat /etc/release").startswith("SWVERSION=")
+        assert con.run("cat /etc/release").startswith("HW_TYPE=")
 
 
 def test_changed_host_key_is_rejected_against_known_hosts(

@@ -2,7 +2,10 @@
 
 It prints and answers what docs/CONTRACTS.md says the (virtual or real) phone does on its
 serial console: a boot log, then ``MODEL login: ``, ``Password: ``, the prompt
-``[admin@440HD ~]$ ``, and the shell commands ``cat /etc/release``, ``reboot``,
+``[admin@440HD ~]$ `` (on a ``UC_`` version the real UC 3.4 phone's
+``[admin@C450HD /home/ipphone]# ``), and the shell commands ``cat /etc/release`` (the
+real phone's keys: ``HW_TYPE``, ``BUILD_PROFILE``, ``SWVERSION``, no ``MAC=``), the MAC of
+``eth0`` (``cat /sys/class/net/eth0/address``; ``ip link show eth0``), ``reboot``,
 ``factory_reset``, ``provision``, ``getcfg``/``setcfg``. Like a tty in cooked mode it
 echoes what is typed (not the password) and ends lines with CR LF. Knobs let a test make
 it misbehave: no DHCP, stuck boot, other identity.
@@ -79,7 +82,7 @@ class ScriptedPhone:
                  version: str = "2.2.8.61", username: str = "admin", password: str = "1234",
                  echo: bool = True, boot_time: float = 0.05, send_discover: bool = True,
                  boot_hangs: bool = False, fd_out: int | None = None,
-                 late_prompt: bool = False) -> None:
+                 late_prompt: bool = False, sysfs: bool = True) -> None:
         self.fd = fd
         self.fd_out = fd if fd_out is None else fd_out
         self.ended = threading.Event()  # set when the line goes away or the shell exits
@@ -88,6 +91,7 @@ class ScriptedPhone:
         self.echo, self.boot_time = echo, boot_time
         self.send_discover, self.boot_hangs = send_discover, boot_hangs
         self.late_prompt = late_prompt  # a login prompt still in transit after power-off
+        self.sysfs = sysfs  # False: no /sys/class/net (the MAC comes from `ip link` only)
         self.settings = dict(DEFAULT_SETTINGS)
         self.dhcp = DhcpEvents()
         self.outlet = ScriptedOutlet(self)
@@ -204,7 +208,10 @@ class ScriptedPhone:
 
     # --- the shell -----------------------------------------------------------------------
     def _prompt(self) -> None:
-        self._out(f"[{self._user}@{self.model} ~]$ ")
+        if self.version.startswith("UC_"):
+            self._out(f"[{self._user}@{self.model} /home/ipphone]# ")
+        else:
+            self._out(f"[{self._user}@{self.model} ~]$ ")
 
     def _handle(self, line: str) -> None:
         self.typed.append(line)
@@ -231,7 +238,16 @@ class ScriptedPhone:
         if not words:
             self._prompt()
         elif command == "cat /etc/release":
-            self._out(f"SWVERSION={self.version}\nHW_TYPE={self.model}\nMAC={self.mac}\n")
+            self._out(f"HW_TYPE={self.model}\nBUILD_PROFILE=release\n"
+                      f"SWVERSION={self.version}\n")
+            self._prompt()
+        elif command == "cat /sys/class/net/eth0/address":
+            self._out(f"{self._mac_colon()}\n" if self.sysfs else
+                      "cat: can't open '/sys/class/net/eth0/address': No such file or directory\n")
+            self._prompt()
+        elif command == "ip link show eth0":
+            self._out("2: eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc pfifo_fast "
+                      f"qlen 1000\n    link/ether {self._mac_colon()} brd ff:ff:ff:ff:ff:ff\n")
             self._prompt()
         elif command == "reboot":
             self._out("Restarting system.\n")
@@ -263,6 +279,10 @@ class ScriptedPhone:
         else:
             self._out(f"-sh: {words[0]}: not found\n")
             self._prompt()
+
+    def _mac_colon(self) -> str:
+        mac = self.mac.replace(":", "").lower()
+        return ":".join(mac[i:i + 2] for i in range(0, 12, 2))
 
     def close(self) -> None:
         self._stop.set()

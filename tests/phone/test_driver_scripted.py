@@ -32,7 +32,7 @@ def test_power_cycle_boot_evidence_and_identity(scripted: PhoneMaker) -> None:
     assert peer.outlet.switched == ["off", "on"] and peer.boots == 1
     assert phone.verify_identity() == PhoneRelease(
         "440HD", "00908F000001", "2.2.8.61",
-        {"SWVERSION": "2.2.8.61", "HW_TYPE": "440HD", "MAC": "00908F000001"})
+        {"HW_TYPE": "440HD", "BUILD_PROFILE": "release", "SWVERSION": "2.2.8.61"})
     log = phone.console_log
     assert log is not None
     text = log.read_text()

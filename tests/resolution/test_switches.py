@@ -164,6 +164,7 @@ def test_profile_round_trip_and_validation() -> None:
 def test_profile_for_version() -> None:
     assert profile_for_version("2.2.8.61").name == "2.2"
     assert profile_for_version("3.4.3").name == "3.4"
+    assert profile_for_version("UC_3.4.6.604.1").name == "3.4"  # the UC firmware line
     with pytest.raises(ResolutionInputError, match=r"no behaviour profile for '9\.9'"):
         profile_for_version("9.9.1")
 

@@ -43,6 +43,20 @@ def test_mac_and_model_normalisation() -> None:
     assert (rig.phones[0].mac, rig.phones[0].model) == ("00908FAABBCC", "C450HD")
 
 
+def test_uc_firmware_versions_and_the_shell_dialect_per_family() -> None:
+    data = copy.deepcopy(SIM)
+    data["phones"][0].update(firmware="UC_3.4.6.604.1", model="C450HD",
+                             shell={"login_prompt": "C450HD login: "})
+    data["shell"] = {"3.4": {"prompt": r"\[{user}@[^\] ]+ [^\]]*\]# ",
+                             "login_prompt": r"\S+ login: "}}
+    rig = parse_rig(yaml.safe_dump(data))
+    ph1, ph2 = rig.phones[0], rig.phones[1]
+    assert (ph1.firmware, ph1.firmware_family) == ("UC_3.4.6.604.1", "3.4")
+    assert ph1.shell is not None and ph1.shell.login_prompt == "C450HD login: "  # its own
+    assert ph1.shell.prompt == r"\[{user}@[^\] ]+ [^\]]*\]# "  # from its family
+    assert ph2.firmware_family == "2.2" and ph2.shell is None
+
+
 Mutation = Callable[[dict[str, Any]], None]
 
 
@@ -133,7 +147,7 @@ BAD_RIGS: list[tuple[str, Mutation, str]] = [
      "pdus[1].name: duplicate PDU name 'pdu1' (also pdus[0])"),
     ("misplaced key", put("phones.0.outlet", 3),
      "phones[0].outlet: unknown key (allowed here: name, model, mac, address, firmware, "
-     "power, console, credentials)"),
+     "power, console, credentials, shell)"),
     ("no console", put("phones.0.console", {}),
      "phones[0].console: expected at least one console: serial or ssh"),
     ("bad serial URL", put("phones.0.console.serial.url", "tcp://x:1"),
@@ -148,7 +162,14 @@ BAD_RIGS: list[tuple[str, Mutation, str]] = [
      "phones[0].firmware: a firmware version must be quoted in YAML (unquoted it was read "
      "as the number 2.2)"),
     ("firmware not a version", put("phones.0.firmware", "v2"),
-     "phones[0].firmware: expected a firmware version like 2.2.8.61 (got 'v2')"),
+     "phones[0].firmware: expected a firmware version like 2.2.8.61 or UC_3.4.6.604.1 "
+     "(got 'v2')"),
+    ("shell prompt not a regex", put("phones.0.shell", {"prompt": "[admin@"}),
+     "phones[0].shell.prompt: not a regular expression: unterminated character set at "
+     "position 0 (got '[admin@')"),
+    ("release key not a key", put("phones.0.shell", {"release_fields": {"model": "hw type"}}),
+     "phones[0].shell.release_fields.model: expected an /etc/release key like HW_TYPE "
+     "(upper case, digits, _; got 'hw type')"),
     ("lab address without prefix", put("lab.address", "192.0.2.1"),
      "lab.address: expected an address with prefix length like 192.0.2.1/24 "
      "(got '192.0.2.1')"),

@@ -80,8 +80,11 @@ def test_commands_and_their_side_effects(wire: Wire) -> None:
     line.receive(b"admin\rs3cret\r")
     seen.clear()
     line.receive(b"cat /etc/release\r")
-    assert seen == (b"cat /etc/release\r\nSWVERSION=2.2.8.61\r\nHW_TYPE=440HD\r\n"
-                    b"MAC=00908F000001\r\n[admin@440HD ~]$ ")
+    assert seen == (b"cat /etc/release\r\nHW_TYPE=440HD\r\nBUILD_PROFILE=release\r\n"
+                    b"SWVERSION=2.2.8.61\r\n[admin@440HD ~]$ ")
+    seen.clear()
+    line.receive(b"cat /sys/class/net/eth0/address\r")
+    assert seen == b"cat /sys/class/net/eth0/address\r\n00:90:8f:00:00:01\r\n[admin@440HD ~]$ "
     line.receive(b"provision\r")
     assert phone.actions == ["provision"] and seen.endswith(b"Provisioning started\r\n"
                                                             b"[admin@440HD ~]$ ")

@@ -142,7 +142,7 @@ def test_lease_from_kea_answers_ping_and_ssh(lab: SimLabRun, kea: Kea) -> None:
                        look_for_keys=False, allow_agent=False, timeout=10)
     try:
         _, out, _ = client.exec_command("cat /etc/release", timeout=10)
-        assert out.read().decode() == "SWVERSION=2.2.8.61\nHW_TYPE=440HD\nMAC=00908F000001\n"
+        assert out.read().decode() == "HW_TYPE=440HD\nBUILD_PROFILE=release\nSWVERSION=2.2.8.61\n"
     finally:
         client.close()
 

@@ -206,7 +206,7 @@ def test_serial_console_login_and_commands(lab: SimLabRun, kea: Kea, kind: str) 
             port.baudrate = 9600  # an RFC 2217 SET-BAUDRATE the server must accept
         login(port, lab.password, "440HD")
         assert command(port, "cat /etc/release") == \
-            "SWVERSION=2.2.8.61\r\nHW_TYPE=440HD\r\nMAC=00908F000001"
+            "HW_TYPE=440HD\r\nBUILD_PROFILE=release\r\nSWVERSION=2.2.8.61"
         assert command(port, f"setcfg sip/line1/id {kind}") == ""
         assert command(port, "getcfg sip/line1/id") == kind
         assert command(port, "getcfg no/such/key") == "getcfg: no/such/key: no such setting"
@@ -253,7 +253,8 @@ def test_ssh_exec_several_commands_and_an_interactive_shell(lab: SimLabRun, kea:
     client = ssh(ph1.address, lab.password)
     try:
         assert exec_(client, "cat /etc/release") == (
-            "SWVERSION=2.2.8.61\nHW_TYPE=440HD\nMAC=00908F000001\n", 0)
+            "HW_TYPE=440HD\nBUILD_PROFILE=release\nSWVERSION=2.2.8.61\n", 0)
+        assert exec_(client, "cat /sys/class/net/eth0/address") == ("00:90:8f:00:00:01\n", 0)
         assert exec_(client, "setcfg provisioning/url_option_value 150") == ("", 0)
         assert exec_(client, "getcfg provisioning/url_option_value") == ("150\n", 0)
         assert exec_(client, "getcfg nothing")[1] == 1
@@ -263,7 +264,7 @@ def test_ssh_exec_several_commands_and_an_interactive_shell(lab: SimLabRun, kea:
         while not received.endswith(b"[admin@440HD ~]$ "):
             received += shell.recv(1024)
         shell.send(b"cat /etc/release\r")
-        while b"MAC=00908F000001" not in received or not received.endswith(b"~]$ "):
+        while b"SWVERSION=2.2.8.61" not in received or not received.endswith(b"~]$ "):
             received += shell.recv(1024)
         shell.close()
         exec_(client, "setcfg provisioning/url_option_value 160")

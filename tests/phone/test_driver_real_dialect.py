@@ -1,0 +1,121 @@
+"""Phone400HD against a scripted phone speaking the real UC 3.4 dialect: the ``#`` prompt
+``[admin@C450HD /home/ipphone]# ``, version ``UC_3.4.6.604.1``, an ``/etc/release`` with
+``HW_TYPE``/``BUILD_PROFILE``/``SWVERSION`` and no ``MAC=`` line (the MAC comes from the
+interface), over serial (ser2net) and SSH (OpenSSH sshd); and the dialect fields a rig
+file sets (``shell:``, per phone or per firmware family)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from framework.console import console_for
+from framework.netns import TestNetwork
+from framework.phone import Phone400HD, PhoneBroken, PhoneRelease, dialect_for
+from framework.rig.model import Rig
+from tests.console.ssh_peer import sshd
+from tests.phone.conftest import PASSWORD, PASSWORD_VAR, PhoneMaker, phone_spec
+
+pytestmark = pytest.mark.netns
+
+UC = "UC_3.4.6.604.1"
+MAC = "00908F000001"
+RELEASE = {"HW_TYPE": "C450HD", "BUILD_PROFILE": "release", "SWVERSION": UC}
+
+
+def uc_spec(**over: Any) -> Any:
+    return phone_spec(model="C450HD", firmware=UC, **over)
+
+
+def test_uc_phone_over_serial_boots_logs_in_and_shows_its_identity(scripted: PhoneMaker
+                                                                   ) -> None:
+    peer, phone = scripted(uc_spec(), model="C450HD", version=UC)
+    assert phone.dialect.family == "3.x"
+    boot = phone.power_cycle_and_wait_boot()
+    assert boot.discover_at is not None
+    assert phone.verify_identity() == PhoneRelease("C450HD", MAC, UC, RELEASE)
+    assert peer.commands[:2] == ["cat /etc/release", "cat /sys/class/net/eth0/address"]
+    log = phone.console_log
+    assert log is not None and "[admin@C450HD /home/ipphone]# " in log.read_text()
+
+
+def test_without_sysfs_the_mac_comes_from_ip_link(scripted: PhoneMaker) -> None:
+    peer, phone = scripted(uc_spec(), model="C450HD", version=UC, sysfs=False)
+    assert phone.verify_identity().mac == MAC
+    assert peer.commands[-1] == "ip link show eth0"
+
+
+def test_another_mac_on_the_interface_breaks_the_phone(scripted: PhoneMaker) -> None:
+    _, phone = scripted(uc_spec(), dhcp=False, model="C450HD", version=UC,
+                        mac="00908F0000AA")
+    with pytest.raises(PhoneBroken, match=r"MAC 00908F0000AA \(rig says 00908F000001\)"):
+        phone.verify_identity()
+
+
+def test_rig_file_dialect_fields_per_family_and_per_phone(scripted: PhoneMaker) -> None:
+    spec = uc_spec(shell={"mac_commands": ["ip link show eth0"]}).model_dump(mode="json")
+    rig = Rig.model_validate({
+        "name": "real", "lab": {"interface": "eth0", "address": "192.0.2.1/24",
+                                "pool": {"start": "192.0.2.100", "end": "192.0.2.199"}},
+        "phones": [spec],
+        "shell": {"3.4": {"prompt": r"\[{user}@C450HD /home/ipphone\]# ",
+                          "mac_commands": ["cat /sys/class/net/eth0/address"],
+                          "release_fields": {"model": "HW_TYPE", "version": "SWVERSION"}}}})
+    got = rig.phone("ph1")
+    peer, phone = scripted(got, model="C450HD", version=UC)
+    assert phone.dialect.shell_prompt == r"\[{user}@C450HD /home/ipphone\]# "
+    assert phone.dialect.mac_commands == ("ip link show eth0",)  # the phone's own wins
+    assert phone.verify_identity().model == "C450HD"
+    assert "cat /sys/class/net/eth0/address" not in peer.commands
+
+
+def test_a_release_without_the_rig_files_keys_is_a_clear_error(scripted: PhoneMaker) -> None:
+    spec = uc_spec(shell={"release_fields": {"model": "PRODUCT", "version": "SWVERSION"}})
+    _, phone = scripted(spec, model="C450HD", version=UC)
+    with pytest.raises(PhoneBroken, match="/etc/release lacks PRODUCT"):
+        phone.release()
+
+
+def test_the_default_prompt_matches_both_shells() -> None:
+    for version in ("2.2.8.61", UC):
+        prompt = dialect_for(version).prompt_for("admin")
+        assert prompt.search("[admin@C450HD /home/ipphone]# ")
+        assert prompt.search("[admin@440HD ~]$ ")
+        assert not prompt.search("[root@440HD ~]$ ")
+
+
+@pytest.fixture
+def uc_sshd(phone_net: TestNetwork, tmp_path: Path) -> Iterator[None]:
+    with sshd(phone_net.client(0), "192.0.2.251", 22, "admin", PASSWORD, tmp_path / "sshd",
+              model="C450HD", version=UC):
+        yield
+
+
+def test_uc_phone_over_ssh(uc_sshd: None, phone_net: TestNetwork, tmp_path: Path,
+                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(PASSWORD_VAR, PASSWORD)
+    spec = uc_spec(address="192.0.2.251",
+                   console={"ssh": {"port": 22, "host_key_policy": "accept"}})
+    phone = Phone400HD(spec, _NoPower(), lambda kind: console_for(spec, kind, tmp_path / "c"),
+                       None, command_timeout_s=5.0)
+    try:
+        with phone_net.lab.entered():
+            assert phone.kind == "ssh"
+            assert phone.verify_identity() == PhoneRelease("C450HD", MAC, UC, RELEASE)
+    finally:
+        phone.close()
+
+
+class _NoPower:
+    """A PDU outlet that must not be touched (the SSH phone is already up)."""
+
+    def on(self) -> None:
+        raise AssertionError("switched on")
+
+    off = cycle = on  # type: ignore[assignment]
+
+    def state(self) -> bool:
+        return True
