@@ -125,6 +125,7 @@ _GROUPS = {
     "rig": "framework.rig.cli",
     "lab": "framework.runner.cli",
     "report": "framework.report.cli",
+    "release": "framework.release.cli",
 }
 _COMMANDS = {
     "run": "framework.run",

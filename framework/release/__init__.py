@@ -6,6 +6,7 @@ pyproject.toml's contracts): framework.runner and everything below it; never lab
 explore or the entry points (framework.cli, framework.run, the pytest plugin).
 """
 
+from framework.release.container import ContainerImageReader
 from framework.release.images import (
     FirmwareImage,
     ImageFormatError,
@@ -13,11 +14,22 @@ from framework.release.images import (
     ImageReader,
     Release,
     ReleaseError,
-    SimImageReader,
     load_release,
     read_image,
     register_reader,
 )
 
-__all__ = ["FirmwareImage", "ImageFormatError", "ImageInfo", "ImageReader", "Release",
-           "ReleaseError", "SimImageReader", "load_release", "read_image", "register_reader"]
+register_reader(ContainerImageReader())
+
+__all__ = [
+    "ContainerImageReader",
+    "FirmwareImage",
+    "ImageFormatError",
+    "ImageInfo",
+    "ImageReader",
+    "Release",
+    "ReleaseError",
+    "load_release",
+    "read_image",
+    "register_reader",
+]

@@ -1,10 +1,10 @@
 """A firmware release: one image per phone model, each named by its header (model, version).
 
 QA receives a release as files (``440HD.img``, ``420HD.img``...). Which model and version
-a file holds is read from its header by an :class:`ImageReader`; the simulated firmware's
-header is documented in framework.sim.image (magic ``AUDC400``, model, version, payload
-length, SHA-256). A real 400HD image format is another reader registered under its own
-name (``register_reader``), not an ``if`` here.
+a file holds is read by an :class:`ImageReader`: the AudioCodes ``.img`` container
+(framework.release.container, registered as ``audiocodes-img``; the simulated phones'
+images are such containers too). Another image format is another reader registered under
+its own name (``register_reader``), not an ``if`` here.
 
 Usage::
 
@@ -45,28 +45,12 @@ class ImageInfo:
 
 class ImageReader(Protocol):
     """Reads model and version from an image's bytes (raises ImageFormatError if not its
-    format). ``name`` is how a rig or a user selects it."""
+    format). ``name`` is how a rig or a user selects it. A reader with a true
+    ``uses_file_name`` is also given the file's name (``read(data, file_name=...)``)."""
 
     name: str
 
     def read(self, data: bytes) -> ImageInfo: ...
-
-
-class SimImageReader:
-    """The simulated 400HD firmware image (framework.sim.image): the header is checked and
-    the payload must match its length and SHA-256, so a truncated file is refused before
-    any phone sees it."""
-
-    name = "sim-400hd"
-
-    def read(self, data: bytes) -> ImageInfo:
-        from framework.sim.image import ImageError, verify_image
-
-        try:
-            header = verify_image(data)
-        except ImageError as exc:
-            raise ImageFormatError(str(exc)) from None
-        return ImageInfo(model=header.model, version=header.version)
 
 
 READERS: dict[str, ImageReader] = {}
@@ -76,9 +60,6 @@ def register_reader(reader: ImageReader) -> ImageReader:
     """Make ``reader`` available to :func:`load_release` (tried in registration order)."""
     READERS[reader.name] = reader
     return reader
-
-
-register_reader(SimImageReader())
 
 
 @dataclass(frozen=True)
@@ -146,7 +127,8 @@ def read_image(path: Path, readers: Iterable[ImageReader] | None = None) -> Firm
     why = []
     for reader in readers if readers is not None else READERS.values():
         try:
-            info = reader.read(data)
+            info = (reader.read(data, file_name=path.name)  # type: ignore[call-arg]
+                    if getattr(reader, "uses_file_name", False) else reader.read(data))
         except ImageFormatError as exc:
             why.append(f"{reader.name}: {exc}")
             continue

@@ -17,6 +17,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from framework.imgcontainer import ContainerError, read_container
 from framework.release.images import FirmwareImage
 from framework.runner.cycle import phone_matcher
 
@@ -55,8 +56,15 @@ def release_path(image: FirmwareImage) -> str:
 
 
 def corrupted(data: bytes) -> bytes:
-    """The image with its last byte flipped: same header, payload no longer matching."""
-    return data[:-1] + bytes([data[-1] ^ 0xFF]) if data else data
+    """The image with the last data byte of its largest section flipped (same headers,
+    that section's checksum no longer matching); the last byte of a file that is no
+    container."""
+    try:
+        section = max(read_container(data, verify=False).sections, key=lambda s: s.length)
+        at = section.offset + section.length - 1 if section.length else len(data) - 1
+    except (ContainerError, ValueError):
+        at = len(data) - 1
+    return data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1:] if data else data
 
 
 def offer_image(session: LabSession, lane: Lane, data: bytes, path: str, *,

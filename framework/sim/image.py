@@ -1,84 +1,91 @@
-"""The simulated 400HD firmware image: a fixed header in front of an opaque payload.
+"""The simulated 400HD firmware image: an AudioCodes ``.img`` container (framework.imgcontainer).
 
 A real 400HD checks the image header before it downloads the whole file and installs only
 an image for its own model with a different version (Admin Manual 10.2, "the phone checks
 the image header and downloads the whole image only if the version differs"). The virtual
-phone does the same with this header, so tests can serve upgrade, same-version and
-wrong-model images and watch the phone's decision on the wire.
+phone does the same with the container QA's tools read (``hil release inspect``), so tests
+serve upgrade, same-version and wrong-model images and watch the phone's decision on the
+wire.
 
-Header layout (all integers big-endian), ``HEADER_SIZE`` = 96 bytes, which fits in the
-first 512-byte TFTP block::
-
-    offset  size  field
-    0       8     magic      b"AUDC400\\x00"
-    8       16    model      ASCII, NUL-padded, e.g. b"440HD"
-    24      32    version    ASCII, NUL-padded, e.g. b"2.2.8.61"
-    56      8     length     payload length in bytes (unsigned)
-    64      32    sha256     SHA-256 digest of the payload
-
-The payload follows the header immediately; a complete image is ``HEADER_SIZE + length``
-bytes long.
+The images built here put the ``Release`` section (``MODEL=...``/``VERSION=...`` lines)
+first, so the phone decides from the first ``HEADER_SIZE`` bytes (one 512-byte TFTP block);
+then come the other sections of the firmware family (2.2.x, or 3.4.x for ``UC_``/``3.``
+versions), the payload as ``phone.img`` and, for 3.4.x, an empty ``end.section`` last. The whole image is installed only when every section's
+checksum matches.
 """
 
 from __future__ import annotations
 
-import hashlib
-import struct
 from dataclasses import dataclass
 
 from framework.errors import HilError
+from framework.imgcontainer import (
+    RELEASE,
+    SECTIONS_2_2,
+    SECTIONS_3_4,
+    ContainerError,
+    build_container,
+    model_version,
+    read_container,
+    release_text,
+)
 
-MAGIC = b"AUDC400\x00"
-_LAYOUT = struct.Struct(">8s16s32sQ32s")
-HEADER_SIZE = _LAYOUT.size
+END = "end.section"
+
+#: The head the phone reads before it decides to download the whole image.
+HEADER_SIZE = 512
 
 
 class ImageError(HilError, ValueError):
-    """The bytes are not a valid simulated firmware image; the message says why."""
+    """The bytes are not a valid firmware image for the phone; the message says why."""
 
 
 @dataclass(frozen=True)
 class ImageHeader:
-    """The fields of a firmware image header."""
+    """What the phone reads from an image: its model and version."""
 
     model: str
     version: str
-    length: int
-    sha256: bytes
+
+
+def family_sections(version: str) -> tuple[str, ...]:
+    """The section names of the firmware family ``version`` belongs to."""
+    return SECTIONS_3_4 if version.startswith(("UC_", "3.")) else SECTIONS_2_2
 
 
 def build_image(model: str, version: str, payload: bytes = b"") -> bytes:
-    """A complete image (header + payload) for ``model`` at ``version``."""
+    """A complete container for ``model`` at ``version``, ``payload`` as ``phone.img``."""
     for what, value, size in (("model", model, 16), ("version", version, 32)):
         raw = value.encode("ascii")
         if not raw or len(raw) > size:
             raise ImageError(f"image {what} {value!r} must be 1..{size} ASCII characters")
-    header = _LAYOUT.pack(MAGIC, model.encode("ascii"), version.encode("ascii"), len(payload),
-                          hashlib.sha256(payload).digest())
-    return header + payload
+    family = family_sections(version)
+    sections = [(RELEASE, release_text(model, version))]
+    sections += [(name, f"{name} {model} {version}\n".encode("ascii")) for name in family
+                 if name not in (RELEASE, "phone.img", END)]
+    sections.append(("phone.img", payload))
+    if END in family:
+        sections.append((END, b""))
+    return build_container(sections)
+
+
+def _header(data: bytes, *, partial: bool) -> ImageHeader:
+    try:
+        container = read_container(data, partial=partial)
+    except ContainerError as exc:
+        raise ImageError(str(exc)) from None
+    model, version = model_version(container)
+    if model is None or version is None:
+        where = f"in the first {len(data)} bytes" if partial else "in the image"
+        raise ImageError(f"no Release section with MODEL and VERSION {where}")
+    return ImageHeader(model=model, version=version)
 
 
 def parse_header(data: bytes) -> ImageHeader:
-    """Read the header at the start of ``data`` (at least ``HEADER_SIZE`` bytes)."""
-    if len(data) < HEADER_SIZE:
-        raise ImageError(f"image too short for a header: {len(data)} of {HEADER_SIZE} bytes")
-    magic, model, version, length, digest = _LAYOUT.unpack_from(data)
-    if magic != MAGIC:
-        raise ImageError(f"not a 400HD firmware image (magic {magic!r})")
-    try:
-        return ImageHeader(model=model.rstrip(b"\x00").decode("ascii"),
-                           version=version.rstrip(b"\x00").decode("ascii"),
-                           length=length, sha256=digest)
-    except UnicodeDecodeError as exc:
-        raise ImageError("image header model or version is not ASCII") from exc
+    """Model and version from the head of an image (its first ``HEADER_SIZE`` bytes)."""
+    return _header(data, partial=True)
 
 
 def verify_image(data: bytes) -> ImageHeader:
-    """Parse and check a complete image: payload length and SHA-256 must match the header."""
-    header = parse_header(data)
-    payload = data[HEADER_SIZE:]
-    if len(payload) != header.length:
-        raise ImageError(f"image payload is {len(payload)} bytes, header says {header.length}")
-    if hashlib.sha256(payload).digest() != header.sha256:
-        raise ImageError("image payload SHA-256 does not match its header")
-    return header
+    """Parse and check a complete image: every section present and its checksum matching."""
+    return _header(data, partial=False)

@@ -124,7 +124,7 @@ def test_the_phone_rejects_an_image_for_another_model(lab: LabSession) -> None:
 
 def test_the_phone_rejects_a_corrupted_image(lab: LabSession) -> None:
     image = bytearray(build_image("440HD", "2.2.9.0", b"p" * 65536))
-    image[-100] ^= 0xFF  # payload no longer matches the header's SHA-256
+    image[-100] ^= 0xFF  # phone.img's data no longer matches its section checksum
     offer = _offer(lab, "ph1", bytes(image), "corrupt.img")
     assert offer.whole_image, "the phone must download the whole image to find it corrupt"
     assert not offer.rebooted and offer.version_after == offer.version_before
@@ -177,7 +177,7 @@ def test_phones_that_do_not_take_the_release_are_broken_and_the_others_go_on(
 
 
 def test_judging_names_what_went_wrong() -> None:
-    image = FirmwareImage(Path("440HD.img"), "440HD", "2.2.9.0", "0" * 64, 1000, "sim-400hd")
+    image = FirmwareImage(Path("440HD.img"), "440HD", "2.2.9.0", "0" * 64, 1000, "audiocodes-img")
 
     def offer(**kw: object) -> ImageOffer:
         base = dict(url="tftp://192.0.2.1/x", requested=True, outcome="served", bytes_sent=1000,
