@@ -61,12 +61,14 @@ class PowerBackendError(HilError):
 
 
 class PowerError(HilError, RuntimeError):
-    """A power operation failed: names the PDU, outlet, operation and attempts."""
+    """A power operation failed: names the PDU, outlet, operation and attempts.
+    ``unanswered`` is True when every attempt failed without a usable answer (timeouts,
+    unreachable), False when the PDU answered with an error."""
 
     def __init__(self, pdu: str, outlet: int, operation: str, attempts: int, reason: str,
-                 *, where: str = "") -> None:
+                 *, where: str = "", unanswered: bool = False) -> None:
         self.pdu, self.outlet, self.operation = pdu, outlet, operation
-        self.attempts, self.reason = attempts, reason
+        self.attempts, self.reason, self.unanswered = attempts, reason, unanswered
         at = f" ({where})" if where else ""
         tries = f" after {attempts} attempt{'s' if attempts != 1 else ''}" if attempts else ""
         super().__init__(f"PDU {pdu}{at} outlet {outlet}: {operation} failed{tries}: {reason}")
@@ -138,7 +140,7 @@ class OutletSwitch:
                          self.outlet, operation, attempt, attempts, reason)
         raise PowerError(self.pdu.name, self.outlet, operation, attempts,
                          f"{reason} (timeout {self.pdu.timeout_s:g} s per attempt)",
-                         where=self.where)
+                         where=self.where, unanswered=True)
 
     def _set(self, on: bool) -> None:
         operation = "on" if on else "off"
