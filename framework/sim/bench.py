@@ -144,7 +144,8 @@ class SimLab:
                 switch=_switch(plugged), on_at_start=bench.sim.outlets_on_at_start,
                 dead=bench.sim.pdu.dead_outlets, reboot_delay_s=bench.sim.pdu.reboot_delay_s)
             self.boards[pdu.name] = board
-            agent = ApcPduAgent(self.infra, pdu.host, pdu.port, communities[pdu.name], board)
+            agent = ApcPduAgent(self.infra, pdu.host, pdu.port, communities[pdu.name], board,
+                                model=pdu.model)
             agent.start()  # it listens even while "unreachable": its address is off the wire
             self.agents.append(agent)
         self.set_pdu_reachable(self.pdu_reachable)

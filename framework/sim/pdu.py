@@ -8,6 +8,14 @@ with the APC PowerNet-MIB objects that labgrid's ``apc`` backend and net-snmp us
 * ``sPDUOutletCtlName`` 1.3.6.1.4.1.318.1.1.4.4.2.1.4.N  read-only: the outlet's name
 * ``sPDUOutletName``    1.3.6.1.4.1.318.1.1.4.5.2.1.3.N  read-only: the outlet's name
 
+or, for a rig PDU with ``model: ap89xx``, the rPDU outlet group of an AP89xx:
+
+* ``rPDUOutletControlOutletCommand`` 1.3.6.1.4.1.318.1.1.12.3.3.1.1.4.N  read-write:
+  1 immediateOn, 2 immediateOff, 3 immediateReboot; a GET returns 1 on / 2 off
+* ``rPDUOutletStatusOutletName``     1.3.6.1.4.1.318.1.1.12.3.5.1.1.2.N  read-only
+* ``rPDUOutletStatusOutletState``    1.3.6.1.4.1.318.1.1.12.3.5.1.1.4.N  read-only:
+  1 outletStatusOn, 2 outletStatusOff
+
 A bad SET value gets ``wrongValue`` (LAB-NOTES: raise ``WrongValueError``). Fault knobs:
 a dead outlet accepts SETs and never switches; an unreachable PDU is one whose address
 is not on the wire at all (no ARP answer, so managers time out).
@@ -32,6 +40,9 @@ from framework.netns import Netns
 SPDU_OUTLET_CTL = (1, 3, 6, 1, 4, 1, 318, 1, 1, 4, 4, 2, 1, 3)
 SPDU_OUTLET_CTL_NAME = (1, 3, 6, 1, 4, 1, 318, 1, 1, 4, 4, 2, 1, 4)
 SPDU_OUTLET_NAME = (1, 3, 6, 1, 4, 1, 318, 1, 1, 4, 5, 2, 1, 3)
+RPDU_OUTLET_COMMAND = (1, 3, 6, 1, 4, 1, 318, 1, 1, 12, 3, 3, 1, 1, 4)
+RPDU_OUTLET_STATUS_NAME = (1, 3, 6, 1, 4, 1, 318, 1, 1, 12, 3, 5, 1, 1, 2)
+RPDU_OUTLET_STATUS_STATE = (1, 3, 6, 1, 4, 1, 318, 1, 1, 12, 3, 5, 1, 1, 4)
 OUTLET_ON, OUTLET_OFF, OUTLET_REBOOT = 1, 2, 3
 
 log = logging.getLogger(__name__)
@@ -81,7 +92,8 @@ class ApcPduAgent:
     """The SNMP agent thread (asyncio loop) in the infra namespace."""
 
     def __init__(self, netns: Netns, address: str, port: int, community: str,
-                 board: OutletBoard) -> None:
+                 board: OutletBoard, model: str = "ap79xx") -> None:
+        self.model = model
         self.netns = netns
         self.address = address
         self.port = port
@@ -149,7 +161,8 @@ class ApcPduAgent:
         agent = self
 
         class OutletControl(mib_scalar_instance):  # type: ignore[misc, valid-type]
-            """sPDUOutletCtl.N: GET = state, SET 1/2/3 = on/off/reboot."""
+            """sPDUOutletCtl.N or rPDUOutletControlOutletCommand.N: GET = state,
+            SET 1/2/3 = on/off/reboot."""
 
             def getValue(self, name: Any, **context: Any) -> Any:
                 return self.getSyntax().clone(board.state[self.instId[0]])
@@ -164,14 +177,26 @@ class ApcPduAgent:
                 assert agent.loop is not None
                 board.command(self.instId[0], int(value), agent.loop)
 
-        symbols = [mib_scalar(SPDU_OUTLET_CTL, v2c.Integer()).setMaxAccess("read-write"),
-                   mib_scalar(SPDU_OUTLET_CTL_NAME, v2c.OctetString()).setMaxAccess("read-only"),
-                   mib_scalar(SPDU_OUTLET_NAME, v2c.OctetString()).setMaxAccess("read-only")]
+        class OutletState(mib_scalar_instance):  # type: ignore[misc, valid-type]
+            """rPDUOutletStatusOutletState.N: 1 on, 2 off."""
+
+            def getValue(self, name: Any, **context: Any) -> Any:
+                return self.getSyntax().clone(board.state[self.instId[0]])
+
+        control, names = (RPDU_OUTLET_COMMAND, (RPDU_OUTLET_STATUS_NAME,)) \
+            if self.model == "ap89xx" else (SPDU_OUTLET_CTL, (SPDU_OUTLET_CTL_NAME,
+                                                              SPDU_OUTLET_NAME))
+        symbols = [mib_scalar(control, v2c.Integer()).setMaxAccess("read-write")]
+        symbols += [mib_scalar(oid, v2c.OctetString()).setMaxAccess("read-only")
+                    for oid in names]
+        if self.model == "ap89xx":
+            symbols.append(mib_scalar(RPDU_OUTLET_STATUS_STATE,
+                                      v2c.Integer()).setMaxAccess("read-only"))
         for outlet, name in board.names.items():
-            symbols.append(OutletControl(SPDU_OUTLET_CTL, (outlet,),
-                                         v2c.Integer(board.state[outlet])))
-            symbols.append(mib_scalar_instance(SPDU_OUTLET_CTL_NAME, (outlet,),
-                                               v2c.OctetString(name)))
-            symbols.append(mib_scalar_instance(SPDU_OUTLET_NAME, (outlet,),
-                                               v2c.OctetString(name)))
+            symbols.append(OutletControl(control, (outlet,), v2c.Integer(board.state[outlet])))
+            symbols += [mib_scalar_instance(oid, (outlet,), v2c.OctetString(name))
+                        for oid in names]
+            if self.model == "ap89xx":
+                symbols.append(OutletState(RPDU_OUTLET_STATUS_STATE, (outlet,),
+                                           v2c.Integer(board.state[outlet])))
         builder.export_symbols("__APC-SIM-PDU", *symbols)
