@@ -22,7 +22,9 @@ SIM = yaml.safe_load((ROOT / "rigs" / "sim.yaml").read_text())
 
 def test_the_shipped_rigs_load() -> None:
     sim = load_rig(ROOT / "rigs" / "sim.yaml")
-    assert [p.name for p in sim.phones] == ["ph1", "ph2", "ph3", "ph4"]
+    assert [p.name for p in sim.phones] == ["ph1", "ph2", "ph3", "ph4", "ph5"]
+    assert (sim.phone("ph5").firmware, sim.phone("ph5").firmware_family) == (
+        "UC_3.4.6.604.1", "3.4")
     assert sim.phone("ph1").mac == "00908F000001"
     assert sim.phone("ph1").mac_colon == "00:90:8f:00:00:01"
     assert sim.lab.netns == "hil-lab" and str(sim.lab.address) == "192.0.2.1/24"
@@ -308,7 +310,7 @@ def test_cli_schema_is_json_schema(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_cli_validate_ok_and_bad(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["rig", "validate", "--rig", str(ROOT / "rigs" / "sim.yaml")]) == 0
-    assert "ok: rig 'sim', 4 phone(s), 1 PDU(s)" in capsys.readouterr().out
+    assert "ok: rig 'sim', 5 phone(s), 1 PDU(s)" in capsys.readouterr().out
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nlab: [1\n")
     for command in ("validate", "check"):
