@@ -35,7 +35,7 @@ from framework.netns import NamespaceError, Netns
 from framework.rig import SecretError
 from framework.sim.config import SimBench, SimConfigError
 from framework.sim.console import SerialLine
-from framework.sim.pdu import ApcPduAgent, OutletBoard
+from framework.sim.pdu import ApcPduAgent, OutletBoard, UsmUser
 from framework.sim.phone import PhoneMemory, VirtualPhone, factory_settings
 from framework.sim.state import (
     control_path,
@@ -117,8 +117,9 @@ class SimLab:
         try:
             passwords = {p.spec.name: p.spec.credentials.password.resolve()
                          for p in bench.phones}
-            communities = {pdu.name: pdu.community.resolve() for pdu in bench.pdus
-                           if pdu.community is not None}
+            communities = {pdu.name: pdu.community.resolve() if pdu.community else None
+                           for pdu in bench.pdus}
+            usm_users = {pdu.name: UsmUser.from_rig(pdu.v3) for pdu in bench.pdus}
         except SecretError as exc:
             raise SimConfigError(f"{bench.source}: {exc}") from None
         self.build_network()
@@ -145,7 +146,7 @@ class SimLab:
                 dead=bench.sim.pdu.dead_outlets, reboot_delay_s=bench.sim.pdu.reboot_delay_s)
             self.boards[pdu.name] = board
             agent = ApcPduAgent(self.infra, pdu.host, pdu.port, communities[pdu.name], board,
-                                model=pdu.model)
+                                model=pdu.model, usm=usm_users[pdu.name])
             agent.start()  # it listens even while "unreachable": its address is off the wire
             self.agents.append(agent)
         self.set_pdu_reachable(self.pdu_reachable)

@@ -156,7 +156,8 @@ class SimBench:
 
     def secret_refs(self) -> list[SecretRef]:
         """The secret references the simulation needs (communities, phone passwords)."""
-        refs = [p.community for p in self.pdus if p.community] + [
+        refs = [ref for p in self.pdus for ref in (
+            p.community, *((p.v3.auth_key, p.v3.priv_key) if p.v3 else ())) if ref] + [
             p.spec.credentials.password for p in self.phones]
         return list({r.env: r for r in refs}.values())
 
@@ -196,9 +197,6 @@ def bench_from_rig(rig: Rig, source: str) -> SimBench:
         if not isinstance(pdu, ApcSnmpPdu):
             problems.append(f"{source}: pdus[{i}].driver: the sim simulates only 'apc-snmp' "
                             f"PDUs, got {pdu.driver!r}")
-        elif pdu.community is None:
-            problems.append(f"{source}: pdus[{i}].snmp_version: the sim's PDU answers SNMP "
-                            f"v1/v2c only (give it a community)")
     for outlet in sim.pdu.dead_outlets:
         if not any(outlet <= p.outlets for p in rig.pdus):
             problem(("pdu", "dead_outlets"), f"outlet {outlet} exists on no PDU")

@@ -1,6 +1,7 @@
 """The simulated APC Switched Rack PDU: a pysnmp agent whose outlets power virtual phones.
 
-It answers SNMP v1/v2c (community from the rig) on the PDU address in the infra namespace
+It answers SNMP v1/v2c (community from the rig) and, when the rig gives the PDU an SNMPv3
+user, SNMPv3 as that user (USM, RFC 3414) on the PDU address in the infra namespace
 with the APC PowerNet-MIB objects that labgrid's ``apc`` backend and net-snmp use:
 
 * ``sPDUOutletCtl``     1.3.6.1.4.1.318.1.1.4.4.2.1.3.N  read-write: 1 on, 2 off, 3 reboot;
@@ -27,6 +28,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from pysnmp.carrier.asyncio.dgram import udp
@@ -36,6 +38,7 @@ from pysnmp.proto.api import v2c
 from pysnmp.smi import error as smi_error
 
 from framework.netns import Netns
+from framework.rig.model import SnmpV3
 
 SPDU_OUTLET_CTL = (1, 3, 6, 1, 4, 1, 318, 1, 1, 4, 4, 2, 1, 3)
 SPDU_OUTLET_CTL_NAME = (1, 3, 6, 1, 4, 1, 318, 1, 1, 4, 4, 2, 1, 4)
@@ -47,6 +50,34 @@ OUTLET_ON, OUTLET_OFF, OUTLET_REBOOT = 1, 2, 3
 
 log = logging.getLogger(__name__)
 PowerSwitch = Callable[[int, bool], None]
+
+_USM_AUTH = {"MD5": config.USM_AUTH_HMAC96_MD5, "SHA": config.USM_AUTH_HMAC96_SHA,
+             "SHA224": config.USM_AUTH_HMAC128_SHA224, "SHA256": config.USM_AUTH_HMAC192_SHA256,
+             "SHA384": config.USM_AUTH_HMAC256_SHA384, "SHA512": config.USM_AUTH_HMAC384_SHA512}
+_USM_PRIV = {"DES": config.USM_PRIV_CBC56_DES, "AES": config.USM_PRIV_CFB128_AES}
+
+
+@dataclass(frozen=True)
+class UsmUser:
+    """The SNMPv3 user the PDU accepts (the rig's ``v3``, keys resolved)."""
+
+    name: str
+    auth_protocol: str = "SHA"
+    auth_key: str | None = None
+    priv_protocol: str = "AES"
+    priv_key: str | None = None
+
+    @property
+    def level(self) -> str:
+        return "authPriv" if self.priv_key else "authNoPriv" if self.auth_key else "noAuthNoPriv"
+
+    @classmethod
+    def from_rig(cls, v3: SnmpV3 | None) -> UsmUser | None:
+        """The rig PDU's ``v3`` with its keys resolved (``SecretError`` if one is unset)."""
+        if v3 is None:
+            return None
+        return cls(v3.user, v3.auth_protocol, v3.auth_key.resolve() if v3.auth_key else None,
+                   v3.priv_protocol, v3.priv_key.resolve() if v3.priv_key else None)
 
 
 class OutletBoard:
@@ -91,9 +122,9 @@ class OutletBoard:
 class ApcPduAgent:
     """The SNMP agent thread (asyncio loop) in the infra namespace."""
 
-    def __init__(self, netns: Netns, address: str, port: int, community: str,
-                 board: OutletBoard, model: str = "ap79xx") -> None:
-        self.model = model
+    def __init__(self, netns: Netns, address: str, port: int, community: str | None,
+                 board: OutletBoard, model: str = "ap79xx", usm: UsmUser | None = None) -> None:
+        self.model, self.usm = model, usm
         self.netns = netns
         self.address = address
         self.port = port
@@ -142,9 +173,19 @@ class ApcPduAgent:
         config.add_transport(snmp, udp.DOMAIN_NAME,
                              udp.UdpTransport(loop=self.loop).open_server_mode(
                                  (self.address, self.port)))
-        config.add_v1_system(snmp, "pdu-area", self.community)
-        for model in (1, 2):  # SNMPv1 and v2c
-            config.add_vacm_user(snmp, model, "pdu-area", "noAuthNoPriv", (1, 3, 6), (1, 3, 6))
+        if self.community is not None:
+            config.add_v1_system(snmp, "pdu-area", self.community)
+            for model in (1, 2):  # SNMPv1 and v2c
+                config.add_vacm_user(snmp, model, "pdu-area", "noAuthNoPriv", (1, 3, 6),
+                                     (1, 3, 6))
+        if (usm := self.usm) is not None:
+            config.add_v3_user(
+                snmp, usm.name,
+                _USM_AUTH[usm.auth_protocol] if usm.auth_key else config.USM_AUTH_NONE,
+                usm.auth_key,
+                _USM_PRIV[usm.priv_protocol] if usm.priv_key else config.USM_PRIV_NONE,
+                usm.priv_key)
+            config.add_vacm_user(snmp, 3, usm.name, usm.level, (1, 3, 6), (1, 3, 6))
         snmp_context = context.SnmpContext(snmp)
         builder = snmp_context.get_mib_instrum().get_mib_builder()
         self._export(builder)
