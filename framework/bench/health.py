@@ -167,6 +167,24 @@ def _console_task(rig: Rig, phone: PhoneSpec, kind: str, log_dir: Path,
     return _Task(f"phone {phone.name}", f"{kind} console", body)
 
 
+def _phone_task(rig: Rig, phone: PhoneSpec, log_dir: Path, timeout: float) -> _Task:
+    """Every console of one phone, one after the other in the drivers' order (phones in
+    parallel): the consoles share one phone, and a console that waits for the phone (its
+    serial line, while it takes its lease) must not race another that needs its network."""
+    consoles = [_console_task(rig, phone, kind, log_dir, timeout)
+                for kind in _console_kinds(phone)]
+
+    def body(task: _Task) -> None:
+        for console in consoles:
+            task.check = console.check  # what a deadline reports as not answering
+            try:
+                console.body(task)
+            except Exception as exc:  # one line, never a traceback; the next console runs
+                task.add(console.check, "fail", f"{type(exc).__name__}: {_first_line(exc)}")
+
+    return _Task(f"phone {phone.name}", "consoles", body)
+
+
 def _console_kinds(phone: PhoneSpec) -> list[str]:
     """The console kinds the rig gives this phone, in the drivers' order."""
     from framework.console import CONSOLE_KINDS
@@ -278,8 +296,8 @@ def check_bench(rig: Rig, *, log_dir: Path | None = None, timeout: float = 15.0,
                 (_lab_dhcp(rig, items) if dhcp else contextlib.nullcontext()):
             tasks = [_pdu_task(rig, pdu.name) for pdu in rig.pdus
                      if any(p.power.pdu == pdu.name for p in rig.phones)]
-            tasks += [_console_task(rig, phone, kind, log_dir, min(timeout, deadline))
-                      for phone in rig.phones for kind in _console_kinds(phone)]
+            tasks += [_phone_task(rig, phone, log_dir, min(timeout, deadline))
+                      for phone in rig.phones if _console_kinds(phone)]
             items += _run_tasks(tasks, deadline)
     except NamespaceError as exc:
         hint = " (is the simulated bench up? `hil sim up`)" if rig.sim is not None else ""
