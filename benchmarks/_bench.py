@@ -33,8 +33,8 @@ if str(ROOT) not in sys.path:  # `python benchmarks/NAME.py` from a clean checko
     sys.path.insert(0, str(ROOT))
 
 from framework.records import CaseResult  # noqa: E402
+from framework.rig.interfaces import TRIGGERS, Trigger  # noqa: E402
 from framework.runner.catalogue import ALL_CASES, Case  # noqa: E402
-from framework.runner.options import TRIGGERS, Trigger  # noqa: E402
 
 PREFIX_BASE = "hilt-b"
 
@@ -91,7 +91,7 @@ def common_parser(description: str, *, phones: int, boot: float, settle: float,
 
 def add_trigger(p: argparse.ArgumentParser, help: str | None = None) -> None:
     """``--trigger``, with the choices of the runner's own option (RunOptions.trigger)."""
-    p.add_argument("--trigger", choices=TRIGGERS, default="reprovision", help=help)
+    p.add_argument("--trigger", choices=TRIGGERS, default="check-sync", help=help)
 
 
 def select_cases(n: int | None) -> list[Case]:
@@ -188,7 +188,7 @@ def ack_times(session: Any, mac_colon: str) -> list[float]:
 
 
 def run_matrix(rig: Path, cases: Sequence[Case], *, settle_s: float, boot_time_s: float,
-               trigger: Trigger = "reprovision", capture: bool = True,
+               trigger: Trigger = "check-sync", capture: bool = True,
                timeout_s: float = 1800.0, measure_overheads: bool = False) -> MatrixRun:
     """Every case on every phone of ``rig``, all lanes at once; timed (see module doc)."""
     from framework.errors import RigFault

@@ -1,7 +1,7 @@
 """The full matrix on a simulated rig: wall time against the physical limit.
 
     .venv/bin/python benchmarks/matrix.py [--phones 4] [--boot-time 0.3] [--settle 0.6]
-                                          [--cases N] [--trigger reprovision|power-cycle] [--json]
+                                          [--cases N] [--trigger check-sync|web-reboot|shell-reboot|power-cycle] [--json]
 
 JSON keys: wall_s, limit_s, ratio (wall / limit), plus the per-lane figures and load average.
 The physical limit is defined in benchmarks/_bench.py and docs/PERFORMANCE.md.

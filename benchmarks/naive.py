@@ -100,7 +100,7 @@ def main() -> None:
                    help="the script's sleep after power-on, seconds (default 2.0)")
     p.add_argument("--off-time", type=positive(float, "--off-time"), default=3.0,
                    help="outlet off time, seconds (default 3.0, as our driver)")
-    add_trigger(p, "our run's trigger (default reprovision)")
+    add_trigger(p, "our run's trigger (default check-sync)")
     args = p.parse_args()
     cases = select_cases(args.cases)
     load_before = load_average()

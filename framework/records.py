@@ -153,6 +153,11 @@ class CaseResult(Record):
     evidence_error: str | None = None
     #: Requests after the verdict (framework.runner.cycle.amend_late).
     late: list[ObservedRequest] | None = None
+    #: Phone settings the lab served in the phone's configuration file right before this
+    #: case (framework.runner.settings), and the DHCP parameter request list (option 55)
+    #: of the case's first cycle, which proves the URL option setting on the wire.
+    settings: dict[str, str] | None = None
+    parameter_list: list[int] | None = None
     # --- the upgrade cases (framework.release.behaviour) -------------------------------
     running: str | None = None
     offer: dict[str, Any] | None = None
@@ -180,6 +185,8 @@ class PhoneRecord(Record):
     #: ``pending``, ``ok`` or ``quarantined`` (then ``broken_reason`` says why).
     state: str
     broken_reason: str | None = None
+    #: Settings the lab served this phone in its configuration file (last value of each).
+    settings: dict[str, str] | None = None
     # --- the release install (framework.release.install) ------------------------------
     firmware_before: str | None = None
     release_install: dict[str, Any] | None = None
@@ -204,6 +211,9 @@ class RunRecord(Record):
     host: str | None = None
     trigger: str | None = None
     settle_s: Number | None = None
+    #: The run's timings: boot and request timeouts, settle window, and the random
+    #: provisioning time the lab served (None: the phones kept their own).
+    timings: dict[str, Any] | None = None
     profile_override: str | None = None
     # --- the release install -----------------------------------------------------------
     release: dict[str, Any] | None = None

@@ -96,7 +96,7 @@ def run_command(
                                         help="health-check each place before its run")] = True,
     select: Annotated[str | None, typer.Option("-k", help="pytest -k expression")] = None,
     phones: Annotated[str | None, typer.Option(help="comma-separated phone names")] = None,
-    trigger: Annotated[str | None, typer.Option(help="reprovision or power-cycle")] = None,
+    trigger: Annotated[str | None, typer.Option(help="check-sync, web-reboot, shell-reboot or power-cycle")] = None,
     settle: Annotated[float | None, typer.Option(help="settle window, seconds")] = None,
 ) -> None:
     """Reserve every place matching the tags, one `hil run` per place (-j at once), then one

@@ -80,7 +80,7 @@ def offer_image(session: LabSession, lane: Lane, data: bytes, path: str, *,
     """
     assert lane.link is not None
     spec = lane.spec
-    timeout = timeout_s if timeout_s is not None else session.options.boot_timeout_s
+    timeout = timeout_s if timeout_s is not None else session.boot_timeout_s
     reboot_timeout = reboot_timeout_s if reboot_timeout_s is not None else timeout
     url = f"{protocol}://{session.lab_ip}{path}"
     session.services.content.serve(path, data)

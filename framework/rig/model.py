@@ -24,6 +24,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from framework.rig.interfaces import BenchSpec, SipSpec, TelnetConsoleSpec, WebSpec
 from framework.rig.secrets import SecretRef
 from framework.rig.shell import ShellSpec
 
@@ -357,15 +358,16 @@ class SshConsoleSpec(_Record):
 
 
 class ConsoleSpec(_Record):
-    """How to reach the phone's Linux shell: serial, SSH, or both (at least one)."""
+    """How to reach the phone's Linux shell: serial, SSH, telnet (at least one)."""
 
     serial: SerialConsoleSpec | None = None
     ssh: SshConsoleSpec | None = None
+    telnet: TelnetConsoleSpec | None = None
 
     @model_validator(mode="after")
     def _at_least_one(self) -> ConsoleSpec:
-        if self.serial is None and self.ssh is None:
-            _fail("expected at least one console: serial or ssh")
+        if self.serial is None and self.ssh is None and self.telnet is None:
+            _fail("expected at least one console: serial, ssh or telnet")
         return self
 
 
@@ -395,6 +397,9 @@ class PhoneSpec(_Record):
     credentials: Credentials
     #: the shell dialect where it differs from the firmware family's (framework.rig.shell)
     shell: ShellSpec | None = None
+    #: the phone's web interface and SIP user agent (framework.rig.interfaces)
+    web: WebSpec = Field(default_factory=WebSpec)
+    sip: SipSpec = Field(default_factory=SipSpec)
 
     @property
     def mac_colon(self) -> str:
@@ -457,6 +462,8 @@ class Rig(_Record):
     labgrid: LabgridPlace | None = None
     #: firmware family (``"3.4"``) -> shell dialect of its phones; a phone's own wins
     shell: dict[str, ShellSpec] = Field(default_factory=dict)
+    #: how cases start and the phones' timings (framework.rig.interfaces)
+    bench: BenchSpec = Field(default_factory=BenchSpec)
 
     @model_validator(mode="after")
     def _family_shells(self) -> Rig:

@@ -8,6 +8,7 @@ applies. A real bench writes what its phones print, e.g. for a C450HD on UC 3.4:
       login_prompt: '\\S+ login: '
       release_fields: {model: HW_TYPE, version: SWVERSION}
       mac_commands: ['cat /sys/class/net/eth0/address', 'ip link show eth0']
+      provisioning_done: 'Provisioning done'   # optional console hint; off by default
 
 A rig's top-level ``shell:`` maps a firmware family (``"3.4"``) to such a section; a
 phone's own ``shell:`` overrides it field by field.
@@ -59,8 +60,12 @@ class ShellSpec(BaseModel):
     mac_commands: list[str] | None = Field(
         default=None, min_length=1, description="commands tried in turn to read the MAC of the "
         "phone's interface (the first that prints one wins)")
+    provisioning_done: str | None = Field(
+        default=None, description="regex of a console line the firmware prints when a "
+        "provisioning cycle is over: an optional hint that ends the wait for requests early "
+        "(unset: the end of a cycle is judged from the wire alone)")
 
-    @field_validator("prompt", "login_prompt")
+    @field_validator("prompt", "login_prompt", "provisioning_done")
     @classmethod
     def _regex(cls, value: str | None) -> str | None:
         if value is not None:

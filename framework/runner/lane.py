@@ -48,6 +48,13 @@ from framework.runner.cycle import (
 from framework.runner.evidence import EvidenceWriter, expected_vs_observed
 from framework.runner.phones import PhoneLink
 from framework.runner.rigprobe import RigProbe, needed_services, served
+from framework.runner.settings import (
+    RANDOM_TIME,
+    URL_OPTION,
+    SettingsNotTaken,
+    apply_settings,
+    url_option_proof,
+)
 from framework.runner.verdict import Judgement, Observed, Verdict
 
 log = logging.getLogger(__name__)
@@ -68,7 +75,11 @@ class Lane:
     link: PhoneLink | None = None
     profile: Profile | None = None
     firmware: str | None = None
-    url_option: int = 160
+    #: The phone's URL option setting as the lab last served it in a configuration file
+    #: (framework.runner.settings); None until then: the lab cannot read it back.
+    url_option: int | None = None
+    #: Every setting the lab has served this phone (the last value of each).
+    settings: dict[str, str] = field(default_factory=dict)
     broken: str | None = None
     queue: list[Case] = field(default_factory=list)
     capture: Any = None  # the phone's capture for the whole run (a PcapTail to slice)
@@ -103,6 +114,8 @@ class LaneContext:
     request_timeout_s: float
     boot_timeout_s: float
     tail_s: float
+    #: served to each phone with its first case's settings (None: the phone keeps its own)
+    random_provisioning_time: int | None
     stop: threading.Event
     #: Why this run must not drive its phones any more (fencing), or None.
     guard: Callable[[], str | None]
@@ -153,6 +166,51 @@ class LaneRunner:
                 final(result)
         self._tail()
         self.close_previous(time.time())
+        self._restore_settings()
+
+    def _restore_settings(self) -> None:
+        """Put back the factory URL option (160) when the lane changed it, the same way it
+        changed it: a configuration file the phone fetches."""
+        lane = self.lane
+        if lane.url_option in (None, 160) or lane.broken or lane.link is None or \
+                self.ctx.stop.is_set():
+            return
+        try:
+            self._apply({URL_OPTION: "160"})
+        except RigFault as exc:
+            log.warning("%s: could not restore %s=160: %s", lane.spec.name, URL_OPTION, exc)
+            self.ctx.record.update_phone(lane.spec.name, broken_reason=(
+                f"after its cases: could not restore {URL_OPTION}=160: {exc}"))
+
+    def _apply(self, settings: dict[str, str]) -> None:
+        """One settings cycle (framework.runner.settings); the lane knows the values only
+        once the phone fetched the file."""
+        lane, ctx = self.lane, self.ctx
+        assert lane.link is not None
+        lane.url_option = None  # unknown while the phone is being changed
+        applied = apply_settings(spec=lane.spec, link=lane.link, stack=ctx.stack,
+                                 listener=self._listener(), lab_ip=ctx.lab_ip,
+                                 settings=settings, trigger=ctx.trigger)
+        self.close_previous(applied.ack_at)
+        if URL_OPTION in settings:
+            lane.url_option = int(settings[URL_OPTION])
+        lane.settings.update(settings)
+        ctx.record.update_phone(lane.spec.name, settings=dict(lane.settings))
+        log.info("%s: settings %s served in %s and fetched (%s)", lane.spec.name, settings,
+                 applied.url, applied.trigger)
+
+    def _settings_for(self, case: Case) -> dict[str, str] | None:
+        """What the phone must be told before ``case``: its URL option when the lab does
+        not know it to be the case's (and, with the lane's first one, the random
+        provisioning time the run serves), else None."""
+        lane = self.lane
+        if lane.url_option == case.url_option:
+            return None
+        wanted = {URL_OPTION: str(case.url_option)}
+        rpt = self.ctx.random_provisioning_time
+        if rpt is not None and lane.settings.get(RANDOM_TIME) != str(rpt):
+            wanted[RANDOM_TIME] = str(rpt)
+        return wanted
 
     def _tail(self) -> None:
         """After the lane's last case: a phone that did not say its cycle was over (the
@@ -186,14 +244,24 @@ class LaneRunner:
             return self._result(case, None, [], Verdict.BROKEN,
                                 f"phone quarantined: {lane.broken}", start=start)
         assert lane.link is not None and lane.profile is not None
-        settings = PhoneSettings(url_option=case.url_option)
-        expected = resolve(options, PhoneIdentity(spec.model, spec.mac), lane.profile, settings)
+        expected = resolve(options, PhoneIdentity(spec.model, spec.mac), lane.profile,
+                           PhoneSettings(url_option=case.url_option))
         for req in expected.requests:
             if req.purpose == "configuration":
                 self.ctx.stack.services.content.serve(urlsplit(req.url).path, LAB_CONFIG)
+        settings = self._settings_for(case)
+        if settings is not None:
+            try:
+                self._apply(settings)
+            except SettingsNotTaken as exc:
+                self.close_previous(self._first_ack(start))
+                return self._result(case, expected, [], Verdict.BROKEN, str(exc), start=start,
+                                    extra={"settings": settings})
+            except RigFault as exc:
+                return self._trigger_failed(case, expected, start, exc)
         capture = self.ctx.evidence.traffic_slice(spec, lane.capture, case.id, start)
         try:
-            return self._trigger_and_judge(case, expected, options, capture)
+            return self._trigger_and_judge(case, expected, options, capture, settings)
         finally:
             if capture is not None:
                 with contextlib.suppress(Exception):
@@ -212,9 +280,6 @@ class LaneRunner:
         """The case's options to the phone, then the trigger; (how, trigger time, ACK)."""
         lane, link = self.lane, self.lane.link
         assert link is not None
-        if lane.url_option != case.url_option:
-            link.set_setting("provisioning/url_option_value", str(case.url_option))
-            lane.url_option = case.url_option
         self.ctx.stack.dhcp.set_options(lane.spec.mac_colon, options)
         trigger_at = time.time()
         how = link.trigger(self.ctx.trigger)
@@ -223,7 +288,8 @@ class LaneRunner:
         return how, trigger_at, ack_at
 
     def _trigger_and_judge(self, case: Case, expected: ExpectedProvisioning,
-                           options: dict[int, bytes], capture: Any) -> CaseResult:
+                           options: dict[int, bytes], capture: Any,
+                           settings: dict[str, str] | None = None) -> CaseResult:
         lane, spec, ctx = self.lane, self.lane.spec, self.ctx
         assert lane.link is not None and lane.profile is not None
         trigger_at = time.time()
@@ -277,12 +343,19 @@ class LaneRunner:
         judgement: Judgement = judge_cycles(expected, window, mac=spec.mac, model=spec.model,
                                             interp=lane.profile.interpretation)
         fault = ctx.probe.foreign_fault(spec, trigger_at) or checked.get("fault")
+        # The URL option setting, proven on the wire: the case's first DHCP exchange asks
+        # for the option the lab set (a phone that did not take it is broken, not failed).
+        prl, not_taken = url_option_proof(ctx.stack.dhcp.transcript(spec.mac_colon),
+                                          case.url_option, since=trigger_at, until=ack_at)
+        if fault is None and not_taken is not None:
+            fault = f"phone {spec.name}: {not_taken} (served in its configuration file)"
         used_late = needed_services(expected, files, dns) - checked.get("needed", set())
         if fault is None and used_late:  # the phone used a service after the check began
             fault = ctx.probe.services_fault(used_late, alive=served(window),
                                              since=window.opened_at)
         extra: dict[str, Any] = {"trigger": how, "ack_at": [c.ack_at for c in window.cycles],
-                                 "cycles": len(window.cycles)}
+                                 "cycles": len(window.cycles), "settings": settings,
+                                 "parameter_list": prl}
         if fault is not None:
             if fault.startswith(spec.name):
                 self._quarantine(fault)

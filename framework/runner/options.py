@@ -28,18 +28,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from framework.errors import InputError
+from framework.rig.interfaces import Trigger
 
 if TYPE_CHECKING:
     from framework.rig import Rig
 
 ROOT = Path(__file__).resolve().parents[2]
 
-#: How a case starts: console re-provisioning, or a power cycle through the phone's PDU.
-Trigger = Literal["reprovision", "power-cycle"]
-TRIGGERS: tuple[str, ...] = get_args(Trigger)
 
 
 @dataclass(frozen=True)
@@ -87,9 +85,10 @@ class RunOptions(BaseModel):
     settle_s: Annotated[float | None, Flag(
         "--settle", "seconds to keep listening after the last request (default: 0.6 sim, "
         "3 real)")] = None
-    trigger: Annotated[Trigger, Flag(
-        "--trigger", "how a case starts: reprovision (console re-provisioning) or "
-        "power-cycle (a PDU power cycle)")] = "reprovision"
+    trigger: Annotated[Trigger | None, Flag(
+        "--trigger", "how a case starts: check-sync (SIP NOTIFY, no reboot), web-reboot "
+        "(the phone's web interface), shell-reboot (`reboot` in its shell) or power-cycle "
+        "(its PDU outlet); default: the rig's bench.trigger, else check-sync")] = None
     #: A release to install on every phone before the cases (framework.release.install).
     firmware: Annotated[Sequence[Path], Flag(
         "--firmware", "install this release first: a directory of images or image files "
@@ -118,9 +117,18 @@ class RunOptions(BaseModel):
     manage_sim: Annotated[bool, Flag(
         "--no-manage-sim", "the simulated rig is already up: neither start nor stop it",
         inverted=True)] = True
-    boot_timeout_s: float = 90.0
-    #: How long to wait for a missing expected request (default: 4 s sim, 30 s real).
-    request_timeout_s: float | None = None
+    boot_timeout_s: Annotated[float | None, Flag(
+        "--boot-timeout", "seconds from a trigger to the phone's DHCP lease and login "
+        "prompt (default: the rig's bench.timings, else 90 sim, 240 real)")] = None
+    request_timeout_s: Annotated[float | None, Flag(
+        "--request-timeout", "seconds from the lease to a missing expected request "
+        "(default: the rig's bench.timings, else 4 sim; real: 30 plus the phone's random "
+        "provisioning time)")] = None
+    random_provisioning_time: Annotated[int | None, Field(ge=0, le=65535), Flag(
+        "--random-provisioning-time", "serve every phone this "
+        "provisioning/random_provisioning_time (0-65535 s) in its configuration file before "
+        "its cases (default: the rig's bench.timings; unset: the phone keeps its own, a real "
+        "phone's is 120)")] = None
     #: After a lane's last case, how long to listen for its late requests when the phone
     #: has not said its cycle is over (default: the request timeout).
     tail_s: float | None = None

@@ -18,20 +18,18 @@ from framework.rig import PhoneSpec, Rig
 
 @dataclass(frozen=True)
 class Readback:
-    """What the phone says about itself over its console (``/etc/release``, settings)."""
+    """What the phone says about itself over its shell (``/etc/release``, the MAC of its
+    interface). Its settings cannot be read back: a real 400HD has no command for it."""
 
     model: str
     mac: str
     firmware: str
-    url_option: int
 
 
 class PhoneLink(Protocol):
     def identity(self) -> Readback: ...
 
     def trigger(self, how: str) -> str: ...
-
-    def set_setting(self, key: str, value: str) -> None: ...
 
     def console_excerpt(self, since: float, target: Path) -> Path | None: ...
 
@@ -60,25 +58,23 @@ class DriverLink:
 
     def identity(self) -> Readback:
         release = self._call("reading /etc/release", self.driver.release)
-        raw = self._call("reading provisioning/url_option_value", self.driver.get_setting,
-                         "provisioning/url_option_value")
-        try:
-            url_option = int(raw) if raw not in (None, "") else 160
-        except ValueError:
-            url_option = 160
-        return Readback(model=release.model, mac=release.mac, firmware=release.version,
-                        url_option=url_option)
+        return Readback(model=release.model, mac=release.mac, firmware=release.version)
 
     def trigger(self, how: str) -> str:
-        """Start provisioning: console re-provisioning, or a cold boot through the PDU."""
-        if how == "power-cycle" or not self.driver.can_reprovision():
-            self._call("power-cycling", self.driver.power_cycle)
-            return "power-cycle"
-        self._call("re-provisioning over the console", self.driver.reprovision)
-        return "reprovision"
-
-    def set_setting(self, key: str, value: str) -> None:
-        self._call(f"setting {key}", self.driver.set_setting, key, value)
+        """Make the phone provision, through an interface a real 400HD has (``how``, one
+        of framework.rig.interfaces.TRIGGERS); returns ``how``. The DHCP ACK that follows
+        is the caller's to await."""
+        steps = {
+            "check-sync": ("SIP NOTIFY check-sync", "check_sync"),
+            "web-reboot": ("a reboot through the web interface", "web_reboot"),
+            "shell-reboot": ("`reboot` in the shell", "reboot"),
+            "power-cycle": ("a power cycle through the PDU", "power_cycle"),
+        }
+        if how not in steps:
+            raise RigFault(f"unknown trigger {how!r} (known: {', '.join(steps)})")
+        what, method = steps[how]
+        self._call(what, getattr(self.driver, method))
+        return how
 
     def health(self) -> str | None:
         """Why the phone cannot be judged right now (no power, no console), else None."""

@@ -82,10 +82,20 @@ class LabSession:
             self.run_dir = options.reports_dir / self.run_id
         self.lab_ip = str(self.rig.lab.address.ip)
         sim = self.rig.sim is not None
-        self.settle_s = options.settle_s if options.settle_s is not None else (
-            0.6 if sim else 3.0)
-        self.request_timeout_s = options.request_timeout_s if options.request_timeout_s \
-            is not None else (4.0 if sim else 30.0)
+        timings = self.rig.bench.timings
+        #: ``provisioning/random_provisioning_time`` the lab serves each phone before its
+        #: cases (framework.runner.settings), or None: the phone keeps its own.
+        self.random_provisioning_time = _first(options.random_provisioning_time,
+                                               timings.random_provisioning_time)
+        self.settle_s = _first(options.settle_s, timings.settle_s, 0.6 if sim else 3.0)
+        # A real phone may wait its random provisioning time (default 120 s) after the
+        # lease before it asks for anything: unless the lab serves it a value, allow it.
+        random_wait = 120 if self.random_provisioning_time is None else \
+            self.random_provisioning_time
+        self.request_timeout_s = _first(options.request_timeout_s, timings.request_timeout_s,
+                                        4.0 if sim else 30.0 + random_wait)
+        self.boot_timeout_s = _first(options.boot_timeout_s, timings.boot_timeout_s,
+                                     90.0 if sim else 240.0)
         self.tail_s = options.tail_s if options.tail_s is not None else self.request_timeout_s
         self.sim = SimProcess(options.rig_path)
         self.stack = LabStack(self._stack_config(), on_dhcp=self._on_dhcp)
@@ -101,6 +111,12 @@ class LabSession:
         #: lost its bench (e.g. its labgrid lock): the remaining cases are not run.
         self.guard: Callable[[], str | None] | None = None
         self._lost: str | None = None
+
+    @property
+    def trigger(self) -> str:
+        """How cases start: ``--trigger``, else the rig's ``bench.trigger``, else
+        check-sync (no reboot: the fastest a real phone offers)."""
+        return self.options.trigger or self.rig.bench.trigger or "check-sync"
 
     @property
     def dhcp(self) -> Any:
@@ -186,7 +202,10 @@ class LabSession:
         return RunRecord(
             id=self.run_id, rig=self.rig.name, rig_file=str(self.options.rig_path),
             framework_revision=framework_revision(), start=time.time(), end=None,
-            status="running", trigger=self.options.trigger, settle_s=self.settle_s,
+            status="running", trigger=self.trigger, settle_s=self.settle_s,
+            timings={"boot_timeout_s": self.boot_timeout_s,
+                     "request_timeout_s": self.request_timeout_s, "settle_s": self.settle_s,
+                     "random_provisioning_time": self.random_provisioning_time},
             profile_override=self.options.profile, host=os.uname().nodename)
 
     def _phones_meta(self) -> list[PhoneRecord]:
@@ -204,13 +223,12 @@ class LabSession:
         try:
             lane.link = open_phone(self.rig, lane.spec, self.run_dir / "consoles",
                                    dhcp=self.stack.dhcp,
-                                   boot_timeout_s=self.options.boot_timeout_s)
+                                   boot_timeout_s=self.boot_timeout_s)
             identity = lane.link.identity()
             lane.firmware = identity.firmware
             if not model_matches(lane.spec.model, identity.model) or identity.mac != lane.spec.mac:
                 raise RigFault(f"phone {lane.spec.name} reports model {identity.model} MAC "
                                f"{identity.mac}; the rig says {lane.spec.model} {lane.spec.mac}")
-            lane.url_option = identity.url_option
             lane.profile = (get_profile(self.options.profile) if self.options.profile
                             else profile_for_version(identity.firmware))
             self.record.update_phone(lane.spec.name, firmware=identity.firmware,
@@ -250,9 +268,10 @@ class LabSession:
         assert self.record is not None and self.probe is not None
         return LaneContext(
             stack=self.stack, record=self.record, evidence=self.evidence, probe=self.probe,
-            lab_ip=self.lab_ip, trigger=self.options.trigger, settle_s=self.settle_s,
+            lab_ip=self.lab_ip, trigger=self.trigger, settle_s=self.settle_s,
             request_timeout_s=self.request_timeout_s,
-            boot_timeout_s=self.options.boot_timeout_s, tail_s=self.tail_s, stop=self._stop,
+            boot_timeout_s=self.boot_timeout_s, tail_s=self.tail_s,
+            random_provisioning_time=self.random_provisioning_time, stop=self._stop,
             guard=self._guard_says)
 
     def schedule(self, items: Sequence[tuple[Case, str]], on_done: Done | None = None,
@@ -300,3 +319,8 @@ class LabSession:
             if self._lost is not None:
                 log.error("stopping the lanes: %s", self._lost)
         return self._lost
+
+
+def _first(*values: Any) -> Any:
+    """The first value that is not None (a flag, then the rig, then the default)."""
+    return next(v for v in values if v is not None)

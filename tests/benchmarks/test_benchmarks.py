@@ -70,7 +70,7 @@ def test_matrix_prints_wall_limit_ratio() -> None:
     assert doc["ratio"] == pytest.approx(doc["wall_s"] / doc["limit_s"], rel=0.01)
     assert sum(doc["verdicts"].values()) == 6
     assert set(doc["verdicts"]) <= {"passed", "observed"}, doc["not_passed"]
-    assert all(ln["triggers"] == {"reprovision": 3} for ln in doc["lanes"])
+    assert all(ln["triggers"] == {"check-sync": 3} for ln in doc["lanes"])
 
 
 @pytest.mark.netns

@@ -65,7 +65,7 @@ def run_lab(tmp: Path, prefix: str, phones: int, deviations: dict[str, list[str]
     rig = write_sim_rig(tmp / "rig.yaml", prefix=prefix, phones=phones, deviations=deviations,
                         boot_time_s=0.2, **{k: v for k, v in kw.items() if k != "trigger"})
     opts = RunOptions(rig_path=rig, reports_dir=tmp / "reports", settle_s=0.4,
-                      trigger=kw.get("trigger", "reprovision"), boot_timeout_s=20,
+                      trigger=kw.get("trigger", "check-sync"), boot_timeout_s=20,
                       request_timeout_s=3)
     with LabSession(opts) as session:
         session.schedule([(c, p.name) for p in session.rig.phones for c in cases])

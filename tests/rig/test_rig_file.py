@@ -149,9 +149,23 @@ BAD_RIGS: list[tuple[str, Mutation, str]] = [
      "pdus[1].name: duplicate PDU name 'pdu1' (also pdus[0])"),
     ("misplaced key", put("phones.0.outlet", 3),
      "phones[0].outlet: unknown key (allowed here: name, model, mac, address, firmware, "
-     "power, console, credentials, shell)"),
+     "power, console, credentials, shell, web, sip)"),
     ("no console", put("phones.0.console", {}),
-     "phones[0].console: expected at least one console: serial or ssh"),
+     "phones[0].console: expected at least one console: serial, ssh or telnet"),
+    ("unknown trigger", put("bench", {"trigger": "provision"}),
+     "bench.trigger: expected one of 'check-sync', 'web-reboot', 'shell-reboot' or "
+     "'power-cycle' (got 'provision')"),
+    ("random provisioning time out of range",
+     put("bench", {"timings": {"random_provisioning_time": 70000}}),
+     "bench.timings.random_provisioning_time: expected a number <= 65535 (got 70000)"),
+    ("web user without password", put("phones.0.web", {"username": "admin"}),
+     "phones[0].web: web: give both username and password, or neither (then the phone's "
+     "credentials apply)"),
+    ("bad telnet port", put("phones.0.console.telnet", {"port": 0}),
+     "phones[0].console.telnet.port: expected a number >= 1 (got 0)"),
+    ("bad provisioning_done regex", put("phones.0.shell", {"provisioning_done": "(("}),
+     "phones[0].shell.provisioning_done: not a regular expression: missing ), unterminated "
+     "subpattern at position 1 (got '((')"),
     ("bad serial URL", put("phones.0.console.serial.url", "tcp://x:1"),
      "phones[0].console.serial.url: expected a pyserial URL: /dev/ttyX, socket://HOST:PORT "
      "or rfc2217://HOST:PORT[?ign_set_control] (got 'tcp://x:1')"),

@@ -13,7 +13,8 @@ import pytest
 from framework.runner.options import OptionError, RunOptions, run_flags
 
 FLAGS = ["--rig", "--profile", "--phones", "--settle", "--trigger", "--firmware", "--restore",
-         "--reports", "--run-id", "--resume", "--allow-other-dhcp", "--sign", "--no-manage-sim"]
+         "--reports", "--run-id", "--resume", "--allow-other-dhcp", "--sign", "--no-manage-sim",
+         "--boot-timeout", "--request-timeout", "--random-provisioning-time"]
 
 
 class _Group:
@@ -75,7 +76,7 @@ def test_pytest_flags_and_direct_construction_give_the_same_options(tmp_path: Pa
 
 
 def test_a_bad_value_names_its_flag() -> None:
-    with pytest.raises(OptionError, match=r"^--trigger: expected reprovision or power-cycle$"):
+    with pytest.raises(OptionError, match=r"^--trigger: expected check-sync or web-reboot or shell-reboot or power-cycle$"):
         RunOptions.from_flags({"trigger": "kick"})
 
 
@@ -92,7 +93,7 @@ def test_phone_names_are_checked_against_the_rig() -> None:
 
 
 @pytest.mark.parametrize(("argv", "says"), [
-    (["--trigger", "kick"], "Invalid value for --trigger: expected reprovision or power-cycle"),
+    (["--trigger", "kick"], "Invalid value for --trigger: expected check-sync or web-reboot or shell-reboot or power-cycle"),
     (["--phones", "nope"], "Invalid value for --phones: no phone 'nope' in the rig"),
     (["--rig", "/nonexistent.yaml"], "/nonexistent.yaml: no such rig file"),
     (["--hold-owner", "x"], "--hold-owner needs --hold-place"),
