@@ -51,7 +51,6 @@ from framework.runner.rigprobe import RigProbe, needed_services, served
 from framework.runner.settings import (
     RANDOM_TIME,
     URL_OPTION,
-    SettingsNotTaken,
     apply_settings,
     url_option_proof,
 )
@@ -80,6 +79,8 @@ class Lane:
     url_option: int | None = None
     #: Every setting the lab has served this phone (the last value of each).
     settings: dict[str, str] = field(default_factory=dict)
+    #: why the last settings cycle does not show the phone took the file (it did not fetch it)
+    settings_unproven: str | None = None
     broken: str | None = None
     queue: list[Case] = field(default_factory=list)
     capture: Any = None  # the phone's capture for the whole run (a PcapTail to slice)
@@ -192,12 +193,17 @@ class LaneRunner:
                                  listener=self._listener(), lab_ip=ctx.lab_ip,
                                  settings=settings, trigger=ctx.trigger)
         self.close_previous(applied.ack_at)
+        # Served, so assumed from now on; each case's DHCP request proves it or not.
         if URL_OPTION in settings:
             lane.url_option = int(settings[URL_OPTION])
         lane.settings.update(settings)
+        lane.settings_unproven = applied.unproven
         ctx.record.update_phone(lane.spec.name, settings=dict(lane.settings))
-        log.info("%s: settings %s served in %s and fetched (%s)", lane.spec.name, settings,
-                 applied.url, applied.trigger)
+        if applied.unproven:
+            log.warning("%s: settings %s: %s", lane.spec.name, settings, applied.unproven)
+        else:
+            log.info("%s: settings %s served in %s and fetched (%s)", lane.spec.name,
+                     settings, applied.url, applied.trigger)
 
     def _settings_for(self, case: Case) -> dict[str, str] | None:
         """What the phone must be told before ``case``: its URL option when the lab does
@@ -253,10 +259,6 @@ class LaneRunner:
         if settings is not None:
             try:
                 self._apply(settings)
-            except SettingsNotTaken as exc:
-                self.close_previous(self._first_ack(start))
-                return self._result(case, expected, [], Verdict.BROKEN, str(exc), start=start,
-                                    extra={"settings": settings})
             except RigFault as exc:
                 return self._trigger_failed(case, expected, start, exc)
         capture = self.ctx.evidence.traffic_slice(spec, lane.capture, case.id, start)
@@ -347,8 +349,11 @@ class LaneRunner:
         # for the option the lab set (a phone that did not take it is broken, not failed).
         prl, not_taken = url_option_proof(ctx.stack.dhcp.transcript(spec.mac_colon),
                                           case.url_option, since=trigger_at, until=ack_at)
-        if fault is None and not_taken is not None:
-            fault = f"phone {spec.name}: {not_taken} (served in its configuration file)"
+        if not_taken is not None:
+            lane.url_option = None  # not what the lab served: serve it again next time
+            if fault is None:
+                why = lane.settings_unproven or "it was served in its configuration file"
+                fault = f"phone {spec.name}: {not_taken} ({why})"
         used_late = needed_services(expected, files, dns) - checked.get("needed", set())
         if fault is None and used_late:  # the phone used a service after the check began
             fault = ctx.probe.services_fault(used_late, alive=served(window),
