@@ -1,4 +1,4 @@
-"""Consoles to a phone's Linux shell behind one expect-style protocol (serial, SSH).
+"""Consoles to a phone's Linux shell behind one expect-style protocol (serial, SSH, telnet).
 
 Every byte in and out goes to one timestamped log per phone (framework.console.log),
 which is also what ``expect()`` reads and what reports attach. Console kinds are picked
@@ -34,6 +34,7 @@ from framework.console.base import (
 from framework.console.log import PhoneLog
 from framework.console.serial import SerialConsole
 from framework.console.ssh import HOST_KEY_POLICIES, SshConsole, fingerprint
+from framework.console.telnet import TelnetConsole
 from framework.rig.model import PhoneSpec
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "SerialConsole",
     "SshConsole",
     "StreamConsole",
+    "TelnetConsole",
     "console_for",
     "console_log_path",
     "fingerprint",
@@ -80,10 +82,19 @@ def _ssh(phone: PhoneSpec, log: PhoneLog, prompt: Pattern) -> StreamConsole:
                       prompt=prompt)
 
 
+def _telnet(phone: PhoneSpec, log: PhoneLog, prompt: Pattern) -> StreamConsole:
+    spec = phone.console.telnet
+    if spec is None:
+        raise ConsoleError(f"{phone.name}: the rig gives no telnet console")
+    return TelnetConsole(f"{phone.name} telnet", log, spec.host or str(phone.address),
+                         spec.port, prompt=prompt)
+
+
 #: Console kind -> constructor from the rig's phone record.
 CONSOLE_KINDS: dict[str, Callable[[PhoneSpec, PhoneLog, Pattern], StreamConsole]] = {
     "serial": _serial,
     "ssh": _ssh,
+    "telnet": _telnet,
 }
 
 

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Protocol, Self, runtime_checkable
 
 from framework.console.log import ExpectBuffer, PhoneLog
 from framework.errors import HilError
@@ -184,7 +184,7 @@ class StreamConsole:
             self.log.note(self.channel, "closed")
             self.log.release()
 
-    def __enter__(self) -> StreamConsole:
+    def __enter__(self) -> Self:
         self.open()
         return self
 

@@ -1,7 +1,9 @@
-"""Console test peers in namespaces: ser2net in front of scripted phones on ptys, and sshd.
+"""Console test peers in namespaces: ser2net in front of scripted phones on ptys, sshd,
+and a telnet server.
 
 ``hilt-rc-lab`` is the framework side (192.0.2.1); ``hilt-rc-c0`` the terminal server
-(192.0.2.251: raw TCP 7001, RFC 2217 7102); ``hilt-rc-c1`` the phone's SSH (192.0.2.11).
+(192.0.2.251: raw TCP 7001, RFC 2217 7102); ``hilt-rc-c1`` the phone's SSH (192.0.2.11:22)
+and telnet (192.0.2.11:23).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import framework.console.ssh as console_ssh
 from framework.netns import TestNetwork, have_privileges
 from tests.console.serial_peer import Pty, Ser2netPort, open_pty, ser2net
 from tests.console.ssh_peer import SshPeer, sshd
+from tests.console.telnet_peer import TelnetPeer, telnet_server
 from tests.phone.scripted_phone import ScriptedPhone
 
 PASSWORD = "Phone-pw-5521"
@@ -66,6 +69,14 @@ def ssh_peer(console_net: TestNetwork, tmp_path_factory: pytest.TempPathFactory
              ) -> Iterator[SshPeer]:
     with sshd(console_net.client(1), "192.0.2.11", 22, "admin", PASSWORD,
               tmp_path_factory.mktemp("sshd")) as peer:
+        yield peer
+
+
+@pytest.fixture(scope="module")
+def telnet_peer(console_net: TestNetwork) -> Iterator[TelnetPeer]:
+    """Scripted 440HDs at their login prompt over telnet (admin / ``PASSWORD``)."""
+    with telnet_server(console_net.client(1), "192.0.2.11", 23,
+                       lambda fd: ScriptedPhone(fd, password=PASSWORD)) as peer:
         yield peer
 
 

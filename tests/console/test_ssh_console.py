@@ -37,9 +37,7 @@ def test_password_login_and_commands(ssh_peer: SshPeer, log_dir: Path) -> None:
         con.read_until_prompt(timeout=5)
         assert con.run("cat /etc/release").splitlines() == [
             "HW_TYPE=440HD", "BUILD_PROFILE=release", "SWVERSION=2.2.8.61"]
-        con.sendline("setcfg provisioning/method static")
-        con.read_until_prompt(timeout=5)
-        assert con.run("getcfg provisioning/method") == "static"
+        assert con.run("echo hello from the phone") == "hello from the phone"
     text = log.path.read_text()
     assert PASSWORD not in text
     assert "ssh    # opened ssh://admin@192.0.2.11:22" in text
@@ -134,6 +132,8 @@ def test_serial_and_ssh_share_one_log_per_phone(
         ssh_con.run("cat /etc/release")
     channels = {line.split()[1] for line in ssh_con.log_path.read_text().splitlines()}
     assert channels == {"serial", "ssh"}
-    with pytest.raises(ConsoleError, match="unknown console kind 'telnet' "
-                                           r"\(known: serial, ssh\)"):
+    with pytest.raises(ConsoleError, match="unknown console kind 'rlogin' "
+                                           r"\(known: serial, ssh, telnet\)"):
+        console_for(phone, "rlogin", log_dir)
+    with pytest.raises(ConsoleError, match="ph1: the rig gives no telnet console"):
         console_for(phone, "telnet", log_dir)

@@ -3,15 +3,19 @@
 It prints and answers what docs/CONTRACTS.md says the (virtual or real) phone does on its
 serial console: a boot log, then ``MODEL login: ``, ``Password: ``, the prompt
 ``[admin@440HD ~]$ `` (on a ``UC_`` version the real UC 3.4 phone's
-``[admin@C450HD /home/ipphone]# ``), and the shell commands ``cat /etc/release`` (the
-real phone's keys: ``HW_TYPE``, ``BUILD_PROFILE``, ``SWVERSION``, no ``MAC=``), the MAC of
-``eth0`` (``cat /sys/class/net/eth0/address``; ``ip link show eth0``), ``reboot``,
-``factory_reset``, ``provision``, ``getcfg``/``setcfg``. Like a tty in cooked mode it
-echoes what is typed (not the password) and ends lines with CR LF. Knobs let a test make
-it misbehave: no DHCP, stuck boot, other identity.
+``[admin@C450HD /home/ipphone]# ``), and the BusyBox commands a real phone has:
+``cat /etc/release`` (the real phone's keys: ``HW_TYPE``, ``BUILD_PROFILE``, ``SWVERSION``,
+no ``MAC=``), the MAC of ``eth0`` (``cat /sys/class/net/eth0/address``; ``ip link show
+eth0``), ``echo``, ``reboot``, ``exit``. There are no vendor commands: what the phone does
+for its web interface and SIP (restart, factory defaults, check-sync) the test peers ask
+of it through ``restart``, ``reset_to_defaults`` and ``check_sync``. Like a tty in cooked
+mode it echoes what is typed (not the password) and ends lines with CR LF. Knobs let a
+test make it misbehave: no DHCP, stuck boot, other identity.
 
 ``ScriptedPhone`` also offers the two test doubles the driver needs: ``outlet`` (a
 ``PowerSwitch`` that powers this phone) and ``dhcp`` (the ``wait_for`` event source).
+A session phone (``attach_shell``, ``attach_login``: SSH, telnet) ends its session when it
+restarts, as the phone's sshd and telnetd die with it.
 """
 
 from __future__ import annotations
@@ -20,8 +24,6 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
-
-DEFAULT_SETTINGS = {"provisioning/method": "dynamic", "provisioning/url_option_value": "160"}
 
 
 class DhcpEvents:
@@ -82,7 +84,8 @@ class ScriptedPhone:
                  version: str = "2.2.8.61", username: str = "admin", password: str = "1234",
                  echo: bool = True, boot_time: float = 0.05, send_discover: bool = True,
                  boot_hangs: bool = False, fd_out: int | None = None,
-                 late_prompt: bool = False, sysfs: bool = True) -> None:
+                 late_prompt: bool = False, sysfs: bool = True,
+                 dhcp: DhcpEvents | None = None) -> None:
         self.fd = fd
         self.fd_out = fd if fd_out is None else fd_out
         self.ended = threading.Event()  # set when the line goes away or the shell exits
@@ -92,8 +95,9 @@ class ScriptedPhone:
         self.send_discover, self.boot_hangs = send_discover, boot_hangs
         self.late_prompt = late_prompt  # a login prompt still in transit after power-off
         self.sysfs = sysfs  # False: no /sys/class/net (the MAC comes from `ip link` only)
-        self.settings = dict(DEFAULT_SETTINGS)
-        self.dhcp = DhcpEvents()
+        self.dhcp = dhcp or DhcpEvents()
+        self.resets = 0  # factory defaults restored (through the web interface)
+        self.check_syncs = 0
         self.outlet = ScriptedOutlet(self)
         self.powered = False
         self.boots = 0
@@ -161,6 +165,33 @@ class ScriptedPhone:
             self.powered, self._state, self._user = True, "shell", user
             self.exit_ends_session = True
         self._prompt()
+
+    def attach_login(self) -> None:
+        """Start at the login prompt, as a telnet session does; ``exit`` ends the session."""
+        with self._lock:
+            self.powered, self._state = True, "login"
+            self.exit_ends_session = True
+        self._out(f"{self.model} login: ")
+
+    # --- what the web interface and SIP ask of the phone --------------------------------------
+    def restart(self) -> None:
+        """Restart as after ``reboot`` (the web interface's reboot.htm)."""
+        self._out("Restarting system.\n")
+        self._boot()
+        if self.exit_ends_session:
+            self.ended.set()
+
+    def reset_to_defaults(self) -> None:
+        """Factory defaults, then a restart (the web interface's reset.htm ``CONFIG=2``)."""
+        self.resets += 1
+        self.restart()
+
+    def check_sync(self) -> None:
+        """SIP NOTIFY check-sync: DHCP and provisioning again, no reboot."""
+        self.check_syncs += 1
+        self._out("udhcpc: sending discover\n")
+        if self.send_discover:
+            self.dhcp.record(self.mac, "DISCOVER")
 
     # --- power and boot ------------------------------------------------------------------
     def power_on(self) -> None:
@@ -249,27 +280,11 @@ class ScriptedPhone:
             self._out("2: eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc pfifo_fast "
                       f"qlen 1000\n    link/ether {self._mac_colon()} brd ff:ff:ff:ff:ff:ff\n")
             self._prompt()
+        elif words[0] == "echo":
+            self._out(command.partition(" ")[2] + "\n")
+            self._prompt()
         elif command == "reboot":
-            self._out("Restarting system.\n")
-            self._boot()
-        elif command == "factory_reset":
-            self._out("Restoring factory defaults\n")
-            self.settings = dict(DEFAULT_SETTINGS)
-            self._boot()
-        elif command == "provision":
-            self._out("Provisioning started\n")
-            if self.send_discover:
-                self.dhcp.record(self.mac, "DISCOVER")
-            self._prompt()
-        elif words[0] == "getcfg" and len(words) == 2:
-            if words[1] in self.settings:
-                self._out(f"{self.settings[words[1]]}\n")
-            else:
-                self._out(f"getcfg: {words[1]}: no such key\n")
-            self._prompt()
-        elif words[0] == "setcfg" and len(words) >= 3:
-            self.settings[words[1]] = command.split(None, 2)[2]
-            self._prompt()
+            self.restart()
         elif command == "exit":
             if self.exit_ends_session:
                 self.ended.set()
