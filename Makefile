@@ -6,8 +6,9 @@ PY := $(VENV)/bin/python
 STAMPS := .stamps
 APT_PACKAGES := iproute2 busybox isc-dhcp-client kea-dhcp4-server dnsutils tcpdump curl \
                 snmp snmpd ser2net openssh-server openssh-client socat chromium dnsmasq-base \
-                fonts-dejavu-core
+                fonts-dejavu-core sip-tester
 # chromium + fonts-dejavu-core: `hil report pdf` prints the HTML report to a searchable PDF.
+# sip-tester: SIPp, the independent SIP peer of the check-sync tests (sim agent and client).
 # `make test` leaves out tests marked slow (soaks: the 100,000-packet fuzz, the 500-case
 # exploration, competing labgrid runs...); `make test-slow` runs those, `make test-all` both.
 PYTEST_ARGS ?=
