@@ -34,12 +34,19 @@ def sim_rig_document(*, prefix: str, phones: int, models: Sequence[str] = MODELS
                      ca_file: str = "/run/hil/lab-ca/ca.pem",
                      release_deviations: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
                      late_request_s: Mapping[str, float] | None = None,
+                     time_scale: float = 1.0, trigger: str | None = None,
+                     settings: Mapping[str, Mapping[str, str]] | None = None,
+                     provisioning_done_hint: bool = True,
                      ) -> dict[str, Any]:
     """The rig document (a dict) for ``phones`` virtual phones named ph1..phN.
 
     ``release_deviations`` maps a phone to {installed version: deviations}: the firmware
     behaves with those deviations while that version is installed (a buggy release).
     ``late_request_s`` maps a phone to its ``late-request`` delay (default 2.0 s).
+    ``time_scale`` multiplies the sim's delays (``sim.time_scale``); ``trigger`` is the
+    rig's ``bench.trigger``; ``settings`` maps a phone to its factory settings
+    (``sim.phones.<name>.settings``); ``provisioning_done_hint`` gives the rig the sim's
+    end-of-cycle console line (as rigs/sim.yaml does).
     """
     if not 1 <= phones <= MAX_PHONES:
         raise ValueError(f"phones={phones}: a simulated rig has 1..{MAX_PHONES} phones")
@@ -68,12 +75,19 @@ def sim_rig_document(*, prefix: str, phones: int, models: Sequence[str] = MODELS
         })
     releases = {k: {v: list(d) for v, d in m.items()}
                 for k, m in (release_deviations or {}).items()}
-    unknown = (set(deviations) | set(releases) | set(late)) - {e["name"] for e in entries}
+    settings = {k: dict(v) for k, v in (settings or {}).items()}
+    unknown = (set(deviations) | set(releases) | set(late) | set(settings)) - \
+        {e["name"] for e in entries}
     if unknown:
         raise ValueError(f"deviations for unknown phone(s): {sorted(unknown)}")
+    hint = {"provisioning_done": "Provisioning done"}
+    families = sorted({".".join(e["firmware"].removeprefix("UC_").split(".")[:2])
+                       for e in entries})
     return {
         "name": prefix,
         "description": f"simulated bench with {phones} virtual phones",
+        **({"bench": {"trigger": trigger}} if trigger else {}),
+        **({"shell": {f: dict(hint) for f in families}} if provisioning_done_hint else {}),
         "lab": {"netns": f"{prefix}-lab", "interface": "br-lab", "address": "192.0.2.1/24",
                 "pool": {"start": "192.0.2.100", "end": "192.0.2.199"}, "lease_time": 600},
         "pdus": [{"name": "pdu1", "driver": "apc-snmp", "host": "192.0.2.250", "port": 161,
@@ -81,7 +95,8 @@ def sim_rig_document(*, prefix: str, phones: int, models: Sequence[str] = MODELS
                   "outlets": max(8, phones)}],
         "phones": entries,
         "sim": {"prefix": prefix, "terminal_server_address": "192.0.2.251",
-                "boot_time_s": boot_time_s, "firmware": firmware_class, "ca_file": ca_file,
+                "boot_time_s": boot_time_s, "time_scale": time_scale,
+                "firmware": firmware_class, "ca_file": ca_file,
                 "outlets_on_at_start": True,
                 "pdu": {"dead_outlets": list(dead_outlets), "unreachable": pdu_unreachable},
                 "phones": {e["name"]: {"deviations": list(deviations.get(e["name"], ())),
@@ -90,7 +105,9 @@ def sim_rig_document(*, prefix: str, phones: int, models: Sequence[str] = MODELS
                                        **({"boot_time_s": boot_times[e["name"]]}
                                           if e["name"] in boot_times else {}),
                                        **({"late_request_s": late[e["name"]]}
-                                          if e["name"] in late else {})}
+                                          if e["name"] in late else {}),
+                                       **({"settings": settings[e["name"]]}
+                                          if e["name"] in settings else {})}
                            for e in entries}},
     }
 

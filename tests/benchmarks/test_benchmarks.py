@@ -42,7 +42,8 @@ def one_json(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     return doc
 
 
-@pytest.mark.parametrize("script", ["matrix.py", "scaling.py", "naive.py", "swarm.py"])
+@pytest.mark.parametrize("script", ["matrix.py", "scaling.py", "naive.py", "swarm.py",
+                                    "bench_time.py"])
 def test_bad_option_is_one_line_exit_2(script: str) -> None:
     proc = run(script, "--phones", "0", timeout=60)
     assert proc.returncode == 2
@@ -71,6 +72,23 @@ def test_matrix_prints_wall_limit_ratio() -> None:
     assert sum(doc["verdicts"].values()) == 6
     assert set(doc["verdicts"]) <= {"passed", "observed"}, doc["not_passed"]
     assert all(ln["triggers"] == {"check-sync": 3} for ln in doc["lanes"])
+
+
+@pytest.mark.netns
+@pytest.mark.timeout(300)
+@pytest.mark.skipif(not have_privileges()[0], reason="needs root for namespaces")
+def test_bench_time_predicts_a_real_certification_per_trigger() -> None:
+    doc = one_json(run("bench_time.py", "--phones", "2", "--cases", "2", "--triggers",
+                       "check-sync,power-cycle", "--scales", "0.02,0.05", "--json"))
+    fits = {f["trigger"]: f for f in doc["fits"]}
+    assert set(fits) == {"check-sync", "power-cycle"}
+    for fit in fits.values():
+        assert fit["walls_s"][1] > fit["walls_s"][0] > 0  # slower phones, longer run
+        assert fit["predicted_full_s"] > fit["sample_real_s"] > 0
+        assert all(set(v) <= {"passed", "observed"} for v in fit["verdicts"]), fit["not_passed"]
+    # a cold boot per case (60 s on a real phone) costs more than a check-sync cycle
+    assert fits["power-cycle"]["ratio_to_check-sync"] > 1.5
+    assert fits["check-sync"]["ratio_to_check-sync"] == 1.0
 
 
 @pytest.mark.netns
