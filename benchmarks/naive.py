@@ -65,11 +65,8 @@ def naive_run(rig: Path, cases: list[Any], *, fixed_sleep_s: float, off_time_s: 
                     raise BenchError(f"phone {lane.spec.name} quarantined: {lane.broken}")
                 power = lane.link.driver.power  # type: ignore[attr-defined]
                 spec = lane.spec
-                for case in cases:
-                    if lane.url_option != case.url_option:
-                        lane.link.set_setting("provisioning/url_option_value",
-                                              str(case.url_option))
-                        lane.url_option = case.url_option
+                # a naive script has no way to change a phone setting: factory URL option only
+                for case in [c for c in cases if c.url_option == 160]:
                     options = case.render(session.lab_ip, LAB_DNS_NAME)
                     expected = resolve(options, PhoneIdentity(spec.model, spec.mac),
                                        lane.profile, PhoneSettings(url_option=case.url_option))
