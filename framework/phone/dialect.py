@@ -1,5 +1,10 @@
 """The phone's shell dialect per firmware family: prompts, commands, banners, as data.
 
+Only what a BusyBox shell has: login, ``/etc/release``, the interface's MAC, ``reboot``.
+Re-provisioning and factory defaults go through SIP and the web interface
+(framework.phone.sip, framework.phone.web), settings through the configuration file the
+phone fetches, as on a real phone.
+
 The 400HD runs a BusyBox Linux with a login on its serial console and SSH (Admin Manual,
 "Management": ``[admin@420HD ~]$``, ``/etc/release`` with ``SWVERSION`` and ``HW_TYPE``).
 What the simulated phone prints is in docs/CONTRACTS.md ("The virtual phone, as seen from
@@ -41,19 +46,12 @@ class ShellDialect:
     mac_commands: tuple[str, ...] = ("cat /sys/class/net/eth0/address", "ip link show eth0")
     reboot_command: str = "reboot"
     reboot_banner: str = r"Restarting system\."
-    factory_reset_command: str = "factory_reset"
-    factory_reset_banner: str = r"Restoring factory defaults"
-    #: None when the family cannot re-provision from the shell (then: power-cycle).
-    provision_command: str | None = "provision"
-    provision_banner: str = r"Provisioning started"
-    #: [?] A console line the firmware prints when a provisioning cycle is over (the
-    #: simulated phone's, docs/CONTRACTS.md). Seen, the lab stops waiting for requests the
-    #: core expects and goes to its settle window; None, or never printed (an SSH shell
-    #: does not show it): the request timeout applies.
-    provisioning_done: str | None = r"Provisioning done"
-    get_command: str = "getcfg {key}"
-    set_command: str = "setcfg {key} {value}"
-    unknown_setting: str = r"no such (setting|key)|usage: getcfg"
+    #: [?] A console line the firmware prints when a provisioning cycle is over. No real
+    #: phone is known to print one, so it is a hint only a rig file turns on (``shell:
+    #: provisioning_done:``; the simulated phone's is in docs/CONTRACTS.md). Seen, the lab
+    #: stops waiting for requests the core expects and goes to its settle window; None, or
+    #: never printed (an SSH shell does not show it): the request timeout applies.
+    provisioning_done: str | None = None
 
     def prompt_for(self, user: str) -> re.Pattern[str]:
         return re.compile(self.shell_prompt.replace("{user}", re.escape(user)))
@@ -72,6 +70,8 @@ class ShellDialect:
             over["release_version_field"] = shell.release_fields.version
         if shell.mac_commands is not None:
             over["mac_commands"] = tuple(shell.mac_commands)
+        if getattr(shell, "provisioning_done", None) is not None:
+            over["provisioning_done"] = shell.provisioning_done
         return replace(self, **over)  # type: ignore[arg-type]
 
 

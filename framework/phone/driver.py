@@ -1,5 +1,10 @@
-"""The 400HD driver: identity, reboot, factory reset, re-provisioning, settings, on the
-shell, power-cycle with evidence of boot and broken latch of framework.phone.shell.
+"""The 400HD driver: identity on the shell; reboot from the shell or the web interface;
+factory defaults from the web interface; SIP NOTIFY check-sync; power-cycle with evidence
+of boot and the broken latch of framework.phone.shell.
+
+Only what a real 400HD has (REAL-PHONE.md, "Control paths"): its PDU outlet, its BusyBox
+shell (serial, SSH, telnet), its web interface and its SIP user agent. Settings change
+through the configuration file the phone fetches, never through the driver.
 
 Usage::
 
@@ -7,20 +12,23 @@ Usage::
                                 dhcp=dhcp_server)
     boot = phone.power_cycle_and_wait_boot()         # BootEvidence: DISCOVER, login prompt
     release = phone.verify_identity()                # /etc/release vs the rig
-    phone.set_setting("provisioning/method", "dynamic")
-    phone.reprovision()                              # `provision`, then the DISCOVER
+    trigger = phone.check_sync()                     # NOTIFY answered, then the DISCOVER
+    boot = phone.web_reboot()                        # reboot.htm, then boot evidence
 """
 
 from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from framework.console import Console, console_for
-from framework.phone.errors import IdentityMismatch, PhoneError, SettingError
-from framework.phone.shell import BootEvidence, DhcpEvents, PhoneShell
+from framework.phone.errors import IdentityMismatch, PhoneError
+from framework.phone.shell import SESSION_KINDS, BootEvidence, DhcpEvents, PhoneShell
+from framework.phone.sip import T1, send_check_sync
+from framework.phone.web import PhoneWeb, WebAnswer
 from framework.power import power_switch
 from framework.rig.model import PhoneSpec, Rig
 
@@ -37,11 +45,19 @@ class PhoneRelease:
 
 
 @dataclass(frozen=True)
-class ProvisionEvidence:
-    """A console-triggered re-provisioning: when, and the DISCOVER that followed."""
+class TriggerEvidence:
+    """A provisioning cycle triggered without a reboot: ``how`` (``check-sync``), when the
+    request was first sent and when the phone accepted it (``time.time()``), its answer's
+    status line, and the DISCOVER that followed (None when no DHCP event source was given).
+    ``transmissions`` and ``call_id`` identify the SIP transaction in a capture."""
 
-    started: float
+    how: str
+    sent_at: float
+    answered_at: float
+    status: str
     discover_at: float | None
+    transmissions: int = 1
+    call_id: str = ""
 
 
 def model_matches(expected: str, reported: str) -> bool:
@@ -52,10 +68,15 @@ def model_matches(expected: str, reported: str) -> bool:
 
 
 class Phone400HD(PhoneShell):
-    """Drives one AudioCodes 400HD through its PDU outlet and consoles: its identity,
-    restarts, re-provisioning and settings, on the shell, power and boot evidence of
+    """Drives one AudioCodes 400HD through its PDU outlet, consoles, web interface and SIP:
+    its identity, restarts and check-sync, on the shell, power and boot evidence of
     ``PhoneShell`` (which says what the constructor's arguments mean).
     """
+
+    #: SIP T1 of the check-sync transaction (RFC 3261: 0.5 s; Timer F is 64*T1)
+    sip_t1_s: float = T1
+    #: how long one web request may take
+    web_timeout_s: float = 10.0
 
     @classmethod
     def from_rig(cls, rig: Rig, spec: PhoneSpec, console_dir: Path, *,
@@ -119,92 +140,85 @@ class Phone400HD(PhoneShell):
                 raise IdentityMismatch(f"/etc/release reports {'; '.join(wrong)}")
             return got
 
-    def _restart(self, what: str, command: str, banner: str) -> BootEvidence:
-        con = self._shell()
-        since = time.time()
-        con.discard()
-        con.sendline(command)
-        con.expect(banner, self.command_timeout_s)
-        self._logged_in = False
-        if self.kind == "ssh":
-            self._drop_console()
-        return self._await_boot(since, what)
-
     def reboot(self) -> BootEvidence:
         """Soft reboot from the shell (``reboot``), then wait for the boot evidence."""
         with self._operation("reboot"):
-            return self._restart("reboot", self.dialect.reboot_command,
-                                 self.dialect.reboot_banner)
-
-    def factory_reset(self) -> BootEvidence:
-        """Factory defaults (``factory_reset``); the phone reboots with default settings."""
-        with self._operation("factory reset"):
-            return self._restart("factory reset", self.dialect.factory_reset_command,
-                                 self.dialect.factory_reset_banner)
-
-    def can_reprovision(self) -> bool:
-        """Whether this firmware family can re-provision from the shell (else: power-cycle)."""
-        return self.dialect.provision_command is not None
-
-    def reprovision(self, *, wait_discover: bool = True) -> ProvisionEvidence:
-        """Re-run DHCP and provisioning without a cold boot (``provision``, like SIP NOTIFY
-        check-sync, PROVISIONING.md); waits for the phone's DISCOVER when it can."""
-        with self._operation("re-provisioning"):
-            command = self.dialect.provision_command
-            if command is None:
-                raise PhoneError(f"firmware family {self.dialect.family} has no shell "
-                                 f"re-provisioning command; power-cycle instead")
             con = self._shell()
             since = time.time()
-            out = con.run(command, self.command_timeout_s)
-            if not re.search(self.dialect.provision_banner, out):
-                raise PhoneError(f"`{command}` printed {out[:120]!r}, expected "
-                                 f"{self.dialect.provision_banner!r}")
+            con.discard()
+            con.sendline(self.dialect.reboot_command)
+            con.expect(self.dialect.reboot_banner, self.command_timeout_s)
+            self._logged_in = False
+            if self.kind in SESSION_KINDS:
+                self._drop_console()
+            return self._await_boot(since, "reboot")
+
+    # --- the web interface -----------------------------------------------------------------
+    def web(self) -> PhoneWeb:
+        """The phone's web interface client (the rig's ``web:``; its credentials default to
+        the shell's)."""
+        spec = self.spec
+        web = spec.web
+        username = web.username or spec.credentials.username
+        password = (web.password or spec.credentials.password).resolve()
+        return PhoneWeb(str(spec.address), username=username, password=password,
+                        scheme=web.scheme, port=web.port, verify_tls=web.verify_tls,
+                        timeout=self.web_timeout_s)
+
+    def web_reboot(self) -> BootEvidence:
+        """Reboot through the web interface (``/mainform.cgi/reboot.htm``), then wait for
+        the boot evidence."""
+        with self._operation("web reboot"):
+            return self._web_restart("web reboot", PhoneWeb.reboot)
+
+    def web_reset_to_defaults(self) -> BootEvidence:
+        """Factory defaults through the web interface (``/mainform.cgi/reset.htm``,
+        ``CONFIG=2``); the phone restarts with them: wait for the boot evidence."""
+        with self._operation("web factory defaults"):
+            return self._web_restart("web factory defaults", PhoneWeb.reset_to_defaults)
+
+    def _web_restart(self, how: str, action: Callable[[PhoneWeb], WebAnswer]) -> BootEvidence:
+        client = self.web()
+        if self.kind == "serial":
+            # open before asking, so the boot banner is read from the wire; what came
+            # earlier cannot pass for it
+            self._open_console().discard()
+        since = time.time()
+        answer = action(client)
+        self._note(f"{how}: {client.url} answered "
+                   f"{answer.status if answer.status is not None else 'nothing (restarting)'}")
+        self._logged_in = False
+        if self.kind in SESSION_KINDS:
+            self._drop_console()
+        return self._await_boot(since, how)
+
+    # --- SIP -------------------------------------------------------------------------------
+    def check_sync(self, *, wait_discover: bool = True) -> TriggerEvidence:
+        """SIP NOTIFY ``Event: check-sync`` to the phone (its address, the rig's
+        ``sip.port``): the phone re-runs DHCP and provisioning without a reboot
+        (REAL-PHONE.md, "Control paths"). Returns once it accepted (2xx) and, with a DHCP
+        event source, once its DISCOVER came."""
+        with self._operation("check-sync"):
+            spec = self.spec
+            host, port = str(spec.address), spec.sip.port
+            answer = send_check_sync(host, port, mac=spec.mac, t1=self.sip_t1_s)
+            self._note(f"SIP NOTIFY check-sync to {host}:{port}: {answer.status} "
+                       f"({answer.transmissions} transmission(s))")
             discover_at = None
             if wait_discover and self.dhcp is not None:
                 try:
-                    record = self.dhcp.wait_for(self.spec.mac_colon, "DISCOVER", since=since,
+                    record = self.dhcp.wait_for(spec.mac_colon, "DISCOVER",
+                                                since=answer.sent_at,
                                                 timeout=self.boot_timeout_s)
                 except TimeoutError as exc:
-                    raise PhoneError(f"no DHCP DISCOVER after `{command}`: {exc}") from None
+                    raise PhoneError(f"no DHCP DISCOVER from {spec.mac_colon} within "
+                                     f"{self.boot_timeout_s:g} s after check-sync was "
+                                     f"accepted ({answer.status}): {exc}") from None
                 discover_at = float(getattr(record, "time", time.time()))
-            return ProvisionEvidence(since, discover_at)
-
-    def get_setting(self, key: str) -> str:
-        """A phone setting (``getcfg KEY``), e.g. ``provisioning/url_option_value``."""
-        _check_token(key, "setting key")
-        with self._operation(f"reading setting {key}"):
-            out = self._shell().run(self.dialect.get_command.format(key=key),
-                                    self.command_timeout_s)
-            if re.search(self.dialect.unknown_setting, out):
-                raise SettingError(f"phone {self.spec.name}: getcfg {key}: {out.strip()}")
-            lines = [line for line in out.splitlines() if line.strip()]
-            # the value is the last line; asynchronous boot/provisioning messages come earlier
-            return lines[-1].strip() if lines else ""
-
-    def set_setting(self, key: str, value: str) -> None:
-        """Change a phone setting (``setcfg KEY VALUE``) and read it back."""
-        _check_token(key, "setting key")
-        if "\n" in value or "\r" in value:
-            raise SettingError(f"phone {self.spec.name}: value for {key} contains a line break")
-        with self._operation(f"setting {key}"):
-            out = self._shell().run(self.dialect.set_command.format(key=key, value=value),
-                                    self.command_timeout_s).strip()
-            # setcfg prints nothing; whatever did print (an error, or the phone's own
-            # asynchronous messages on a serial line) is judged by the read-back.
-            back = self.get_setting(key)
-            if back != value:
-                said = f" (it printed {out!r})" if out else ""
-                raise SettingError(f"phone {self.spec.name}: setcfg {key} {value!r} did not "
-                                   f"stick: getcfg says {back!r}{said}")
-            if out:
-                self._note(f"setcfg {key}: read back as set; it also printed {out[:120]!r}")
+            return TriggerEvidence("check-sync", answer.sent_at, answer.answered_at,
+                                   answer.status, discover_at, answer.transmissions,
+                                   answer.call_id)
 
 
 _MAC = re.compile(r"(?P<mac>\b[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}\b)")
 _MAC_AFTER_ETHER = re.compile(r"link/ether\s+" + _MAC.pattern)
-
-
-def _check_token(key: str, what: str) -> None:
-    if not re.fullmatch(r"[A-Za-z0-9_./\-\[\]]+", key):
-        raise SettingError(f"{what} {key!r}: letters, digits and _ . / - [ ] only")

@@ -1,7 +1,7 @@
 """The phone driver's errors: what failed, and the latch that keeps a broken phone broken.
 
 In their own module because both halves of the driver raise them: framework.phone.shell
-(console, login, boot) and framework.phone.driver (identity, restarts, settings).
+(console, login, boot) and framework.phone.driver (identity, restarts, check-sync).
 """
 
 from __future__ import annotations
@@ -17,10 +17,6 @@ class PhoneError(HilError, RuntimeError):
 
 class IdentityMismatch(PhoneError):
     """``/etc/release`` does not match the rig (wrong phone on this outlet or console?)."""
-
-
-class SettingError(PhoneError):
-    """``getcfg``/``setcfg`` refused a key or value: a caller error; the phone is fine."""
 
 
 class PhoneBroken(PhoneError):

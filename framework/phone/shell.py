@@ -2,12 +2,12 @@
 (power-up with evidence), the broken latch and the watching for restarts.
 
 The part of the driver that does not depend on what the phone is asked to do:
-framework.phone.driver builds the 400HD's operations (identity, reboot, factory reset,
-re-provisioning, settings) on top of ``PhoneShell``.
+framework.phone.driver builds the 400HD's operations (identity, reboots, factory defaults,
+check-sync) on top of ``PhoneShell``.
 
 Boot is detected by evidence, never by a sleep: the DHCP DISCOVER from the phone's MAC
 (from the DHCP server's ``wait_for``, when one is given) and then the login prompt on the
-serial console (or the SSH server answering, for a phone with SSH only). When bringing
+serial console (or the SSH or telnet server answering, for a phone without serial). When bringing
 the phone to a known state fails, the driver keeps the first reason and every later call
 fails at once with it (STYLE.md, after labgrid's strategies), instead of each test case
 waiting for its own timeout.
@@ -27,7 +27,7 @@ from typing import Any, Protocol, cast
 
 from framework.console import Console, ConsoleError, ConsoleTimeout
 from framework.phone.dialect import ShellDialect, dialect_for
-from framework.phone.errors import PhoneBroken, PhoneError, SettingError
+from framework.phone.errors import PhoneBroken, PhoneError
 from framework.power import PowerError, PowerStateUnreadable, PowerSwitch
 from framework.rig.model import PhoneSpec
 from framework.rig.secrets import SecretError
@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 
 #: console kind -> a new, unopened console to this phone
 ConsoleFactory = Callable[[str], Console]
+#: console kinds whose session ends when the phone restarts (its server dies with it)
+SESSION_KINDS = ("ssh", "telnet")
+_SERVER_NAMES = {"ssh": "SSH", "telnet": "telnet"}
 
 
 class DhcpEvents(Protocol):
@@ -69,9 +72,9 @@ class BootEvidence:
 class PhoneShell:
     """One phone's console shell, power-up and boot evidence; the broken latch.
 
-    ``console_factory(kind)`` makes a new console (``"serial"`` or ``"ssh"``); the serial
-    console is preferred for the shell because it survives reboots and shows the boot
-    (``console_kind`` overrides). With ``auto_power`` (default) a phone whose console is
+    ``console_factory(kind)`` makes a new console (``"serial"``, ``"ssh"`` or
+    ``"telnet"``); the serial console is preferred for the shell because it survives
+    reboots and shows the boot, then SSH, then telnet (``console_kind`` overrides). With ``auto_power`` (default) a phone whose console is
     silent is switched on, or power-cycled once, before giving up; a health check turns
     that off so that looking never changes the bench.
     """
@@ -91,7 +94,9 @@ class PhoneShell:
             self.dialect: ShellDialect = dialect_for(spec.firmware).with_shell(spec.shell)
         except LookupError as exc:
             raise PhoneError(f"phone {spec.name}: {exc}") from None
-        self.kind = console_kind or ("serial" if spec.console.serial is not None else "ssh")
+        self.kind = console_kind or next(
+            (kind for kind in ("serial", "ssh", "telnet")
+             if getattr(spec.console, kind, None) is not None), "serial")
         self.auto_power = auto_power
         self.prompt = self.dialect.prompt_for(spec.credentials.username)
         self.broken: PhoneBroken | None = None
@@ -111,8 +116,6 @@ class PhoneShell:
             self._depth += 1
             try:
                 yield
-            except SettingError:
-                raise
             except (ConsoleError, PowerError, PhoneError, TimeoutError, SecretError,
                     OSError) as exc:
                 if self._depth > 1 or isinstance(exc, PhoneBroken):
@@ -133,6 +136,8 @@ class PhoneShell:
 
     # --- consoles --------------------------------------------------------------------------
     def _open_console(self) -> Console:
+        if self._console is not None and getattr(self._console, "is_open", True) is False:
+            self._drop_console()  # its stream ended (a restart closed the session)
         if self._console is None:
             con = self.console_factory(self.kind)
             con.prompt = self.prompt
@@ -165,7 +170,8 @@ class PhoneShell:
             con.read_until_prompt(self.command_timeout_s)
             self._logged_in = True
             return con
-        self._serial_login(con, may_boot=True)
+        # a telnet server answers only while the phone is up: nothing to power up here
+        self._serial_login(con, may_boot=self.kind == "serial")
         return con
 
     def _outlet_off(self) -> bool:
@@ -233,7 +239,7 @@ class PhoneShell:
 
     # --- boot ------------------------------------------------------------------------------
     def _power_cycle(self, off_time: float | None = None) -> BootEvidence:
-        if self.kind == "ssh":
+        if self.kind in SESSION_KINDS:
             self._drop_console()
         else:
             self._open_console()
@@ -274,11 +280,12 @@ class PhoneShell:
                 raise PhoneError(f"no login prompt within {self.boot_timeout_s:g} s after {how}"
                                  f"{seen}: {exc}") from None
         else:
-            self._await_ssh(deadline, how)
+            self._await_session(deadline, how)
         return BootEvidence(how, since, discover_at, time.time())
 
-    def _await_ssh(self, deadline: float, how: str) -> None:
-        """Connect until the phone's SSH server answers (it starts once the phone has an address)."""
+    def _await_session(self, deadline: float, how: str) -> None:
+        """Connect and log in until the phone's SSH or telnet server answers (it starts once
+        the phone has an address)."""
         last = ""
         retry = threading.Event()
         while True:
@@ -290,8 +297,8 @@ class PhoneShell:
                 self._drop_console()
                 last = str(exc)
             if time.monotonic() >= deadline:
-                raise PhoneError(f"SSH did not answer within {self.boot_timeout_s:g} s after "
-                                 f"{how}: {last}")
+                raise PhoneError(f"{_SERVER_NAMES.get(self.kind, self.kind)} did not answer "
+                                 f"within {self.boot_timeout_s:g} s after {how}: {last}")
             retry.wait(0.25)  # the next connection attempt, not a stand-in for an event
 
     def power_cycle_and_wait_boot(self, off_time: float | None = None) -> BootEvidence:

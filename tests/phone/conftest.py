@@ -1,13 +1,16 @@
-"""The phone driver's test bench: a scripted 400HD on a pty behind ser2net, in namespaces.
+"""The phone driver's test bench: a scripted 400HD on a pty behind ser2net, in namespaces,
+with its web interface and SIP agent when a test asks for them (``phone_services``).
 
 ``hilt-rd-lab`` is the framework side (192.0.2.1); ``hilt-rd-c0`` the terminal server
-(192.0.2.251, raw TCP 7001). Each test gets a fresh pty, scripted phone and ser2net, so no
+(192.0.2.251, raw TCP 7001) and the phone's own address (192.0.2.11: web on 80, SIP on
+UDP 5060, telnet on 23). Each test gets a fresh pty, scripted phone and ser2net, so no
 byte of one test reaches the next.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,8 @@ from framework.phone import Phone400HD
 from framework.rig.model import PhoneSpec
 from tests.console.serial_peer import Ser2netPort, open_pty, ser2net
 from tests.phone.scripted_phone import ScriptedPhone
+from tests.phone.sip_peer import SipPhone, sip_phone
+from tests.phone.web_peer import WebPhone, web_phone
 
 PASSWORD = "Desk-phone-31"
 PASSWORD_VAR = "HILT_R_PHONE_PASSWORD"
@@ -41,6 +46,7 @@ def phone_net() -> Iterator[TestNetwork]:
         pytest.skip(why)
     with TestNetwork("hilt-rd", clients=1) as net:
         net.client(0).ip("addr", "add", "192.0.2.251/24", "dev", "eth0")
+        net.client(0).ip("addr", "add", "192.0.2.11/24", "dev", "eth0")
         yield net
 
 
@@ -80,3 +86,19 @@ def scripted(phone_net: TestNetwork, tmp_path: Path, monkeypatch: pytest.MonkeyP
             peer.close()
         server.__exit__(None, None, None)
         pty.close()
+
+
+@contextmanager
+def phone_services(net: TestNetwork, peer: ScriptedPhone, *, web: WebPhone | None = None,
+                   sip_port: int | None = 5060) -> Iterator[tuple[WebPhone, SipPhone | None]]:
+    """The web interface (port 80) and SIP agent (``sip_port``; None: no agent) of the
+    scripted phone ``peer``, at its address 192.0.2.11: reboot.htm restarts it, reset.htm
+    restores its defaults and restarts it, check-sync makes it send a DISCOVER."""
+    web = web or WebPhone(password=PASSWORD)
+    web.port, web.on_reboot, web.on_reset = 80, peer.restart, peer.reset_to_defaults
+    with ExitStack() as stack:
+        with net.client(0).entered():  # their sockets live in the phone's namespace
+            stack.enter_context(web_phone(web, "192.0.2.11"))
+            sip = (stack.enter_context(sip_phone("192.0.2.11", sip_port, peer.check_sync))
+                   if sip_port is not None else None)
+        yield web, sip

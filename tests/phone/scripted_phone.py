@@ -38,8 +38,9 @@ class DhcpEvents:
             self.events.append((time.time(), mac.upper(), message))
             self.changed.notify_all()
 
-    def wait_for(self, mac: str, message: str, *, since: float, timeout: float
+    def wait_for(self, mac: str, msg_type: str = "DISCOVER", *, since: float, timeout: float
                  ) -> tuple[float, str, str]:
+        message = msg_type
         key = mac.replace(":", "").upper()
         deadline = time.monotonic() + timeout
         with self.changed:
@@ -177,9 +178,14 @@ class ScriptedPhone:
     def restart(self) -> None:
         """Restart as after ``reboot`` (the web interface's reboot.htm)."""
         self._out("Restarting system.\n")
-        self._boot()
-        if self.exit_ends_session:
+        if self.exit_ends_session:  # the session dies with the phone: its boot shows on DHCP
+            self.boots += 1
             self.ended.set()
+            if self.send_discover:
+                threading.Timer(self.boot_time, self.dhcp.record,
+                                args=(self.mac, "DISCOVER")).start()
+            return
+        self._boot()
 
     def reset_to_defaults(self) -> None:
         """Factory defaults, then a restart (the web interface's reset.htm ``CONFIG=2``)."""

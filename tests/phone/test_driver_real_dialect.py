@@ -1,8 +1,8 @@
 """Phone400HD against a scripted phone speaking the real UC 3.4 dialect: the ``#`` prompt
 ``[admin@C450HD /home/ipphone]# ``, version ``UC_3.4.6.604.1``, an ``/etc/release`` with
 ``HW_TYPE``/``BUILD_PROFILE``/``SWVERSION`` and no ``MAC=`` line (the MAC comes from the
-interface), over serial (ser2net) and SSH (OpenSSH sshd); and the dialect fields a rig
-file sets (``shell:``, per phone or per firmware family)."""
+interface), over serial (ser2net), SSH (OpenSSH sshd) and telnet (a telnetlib3 server);
+and the dialect fields a rig file sets (``shell:``, per phone or per firmware family)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ from framework.netns import TestNetwork
 from framework.phone import Phone400HD, PhoneBroken, PhoneRelease, dialect_for
 from framework.rig.model import Rig
 from tests.console.ssh_peer import sshd
+from tests.console.telnet_peer import TelnetPeer, telnet_server
 from tests.phone.conftest import PASSWORD, PASSWORD_VAR, PhoneMaker, phone_spec
+from tests.phone.scripted_phone import DhcpEvents, ScriptedPhone
 
 pytestmark = pytest.mark.netns
 
@@ -109,13 +111,54 @@ def test_uc_phone_over_ssh(uc_sshd: None, phone_net: TestNetwork, tmp_path: Path
         phone.close()
 
 
+def test_uc_phone_over_telnet_logs_in_and_reboots(phone_net: TestNetwork, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A phone with ``management/telnet/enabled=1`` and no serial line: login at its
+    telnet prompts, identity, and a shell reboot that ends the session; the boot evidence is
+    the DISCOVER and the telnet server answering again with a login prompt."""
+    monkeypatch.setenv(PASSWORD_VAR, PASSWORD)
+    dhcp = DhcpEvents()
+
+    def session(fd: int) -> ScriptedPhone:
+        return ScriptedPhone(fd, model="C450HD", version=UC, password=PASSWORD, dhcp=dhcp)
+
+    spec = uc_spec(console={"telnet": {}}, shell={"provisioning_done": "Provisioning done"})
+    phone = Phone400HD(spec, _NoPower(), lambda kind: console_for(spec, kind, tmp_path / "c"),
+                       dhcp, boot_timeout_s=5.0, command_timeout_s=5.0)
+    try:
+        with telnet_server(phone_net.client(0), "192.0.2.11", 23, session) as peer:
+            with phone_net.lab.entered():
+                assert phone.kind == "telnet"
+                assert phone.dialect.provisioning_done == "Provisioning done"
+                assert phone.verify_identity() == PhoneRelease("C450HD", MAC, UC, RELEASE)
+                boot = phone.reboot()
+                assert boot.how == "reboot" and boot.discover_at is not None
+                assert phone.release().version == UC
+            first, *later = _sessions(peer)
+            assert first.commands[-1] == "reboot" and first.ended.is_set()
+            assert later and later[-1].commands[0] == "cat /etc/release"  # logged in again
+    finally:
+        phone.close()
+    text = (tmp_path / "c" / "ph1.console.log").read_text()
+    assert "telnet < Restarting system." in text and PASSWORD not in text
+    assert "telnet < [admin@C450HD /home/ipphone]# " in text
+
+
+def _sessions(peer: TelnetPeer) -> list[ScriptedPhone]:
+    return [p for p in peer.phones if p.typed]  # the sessions someone logged in to
+
+
 class _NoPower:
-    """A PDU outlet that must not be touched (the SSH phone is already up)."""
+    """A PDU outlet that must not be touched (the SSH or telnet phone is already up)."""
 
     def on(self) -> None:
         raise AssertionError("switched on")
 
-    off = cycle = on  # type: ignore[assignment]
+    def off(self) -> None:
+        raise AssertionError("switched off")
+
+    def cycle(self, off_time: float = 3.0) -> None:
+        raise AssertionError("power-cycled")
 
     def state(self) -> bool:
         return True

@@ -1,4 +1,5 @@
-"""Phone400HD against a scripted 400HD on a serial line behind ser2net.
+"""Phone400HD against a scripted 400HD on a serial line behind ser2net, with its web
+interface and SIP agent at its address.
 
 Boot is proven by evidence (the DISCOVER event and the login prompt); failures mark the
 phone broken once, and later calls fail at once with the first reason.
@@ -6,19 +7,22 @@ phone broken once, and later calls fail at once with the first reason.
 
 from __future__ import annotations
 
+import base64
 import time
 
 import pytest
 
+from framework.netns import TestNetwork
 from framework.phone import (
     BootEvidence,
     IdentityMismatch,
     PhoneBroken,
     PhoneRelease,
-    SettingError,
+    TriggerEvidence,
     dialect_for,
 )
-from tests.phone.conftest import PASSWORD, PASSWORD_VAR, PhoneMaker, phone_spec
+from tests.phone.conftest import PASSWORD, PASSWORD_VAR, PhoneMaker, phone_services, phone_spec
+from tests.phone.web_peer import WebPhone
 
 pytestmark = pytest.mark.netns
 
@@ -53,7 +57,7 @@ def test_phone_already_at_the_shell_is_used_as_it_is(scripted: PhoneMaker) -> No
     phone.login()
     phone.close()
     _, again = scripted(peer=peer)  # a second driver finds the shell prompt: no new login, no power
-    assert again.get_setting("provisioning/method") == "dynamic"
+    assert again.release().model == "440HD"
     assert peer.outlet.switched == [] and peer.typed.count("admin") == 1
 
 
@@ -128,49 +132,90 @@ def test_wrong_password_breaks_without_showing_it(scripted: PhoneMaker,
     assert peer.typed[-1] == "not-the-password"
 
 
-def test_reboot_and_factory_reset(scripted: PhoneMaker) -> None:
+def test_shell_reboot(scripted: PhoneMaker) -> None:
     peer, phone = scripted()
-    phone.set_setting("provisioning/method", "static")
     boot = phone.reboot()
     assert boot.how == "reboot" and boot.discover_at is not None and peer.boots == 2
-    assert phone.get_setting("provisioning/method") == "static"  # settings survive a reboot
-    boot = phone.factory_reset()
-    assert boot.how == "factory reset" and peer.boots == 3
-    assert phone.get_setting("provisioning/method") == "dynamic"
-    assert peer.commands.count("reboot") == 1 and peer.commands.count("factory_reset") == 1
+    assert peer.commands.count("reboot") == 1
+    assert phone.release().model == "440HD"  # logged in again after the restart
     assert peer.outlet.switched == ["on"]  # no power cycle was needed
 
 
-def test_reprovision_waits_for_the_discover(scripted: PhoneMaker) -> None:
+def test_web_reboot_and_factory_defaults(scripted: PhoneMaker, phone_net: TestNetwork
+                                         ) -> None:
     peer, phone = scripted()
     phone.login()
-    assert phone.can_reprovision()
-    evidence = phone.reprovision()
-    assert evidence.discover_at is not None and evidence.discover_at >= evidence.started
-    assert peer.commands[-1] == "provision"
+    with phone_services(phone_net, peer, sip_port=None) as (web, _):
+        boot = phone.web_reboot()
+        assert boot.how == "web reboot" and boot.discover_at is not None
+        assert boot.started <= boot.discover_at <= boot.ready_at and peer.boots == 2
+        boot = phone.web_reset_to_defaults()
+        assert boot.how == "web factory defaults" and peer.resets == 1 and peer.boots == 3
+    paths = [(path, form) for _, path, form, _ in web.requests]
+    assert paths == [("/login.cgi", {"user": ["admin"], "psw": [_b64(PASSWORD)]}),
+                     ("/mainform.cgi/reboot.htm", {}),
+                     ("/login.cgi", {"user": ["admin"], "psw": [_b64(PASSWORD)]}),
+                     ("/mainform.cgi/reset.htm", {"CONFIG": ["2"]})]
+    assert peer.outlet.switched == ["on"] and "reboot" not in peer.commands
+    text = phone.console_log.read_text()  # type: ignore[union-attr]
+    assert "serial < Restarting system." in text and PASSWORD not in text
+    assert "web reboot: http://192.0.2.11:80 answered 200" in text
 
 
-def test_settings_and_a_bad_key_does_not_break(scripted: PhoneMaker) -> None:
+def test_a_refused_web_login_breaks_without_showing_the_password(
+        scripted: PhoneMaker, phone_net: TestNetwork) -> None:
     peer, phone = scripted()
-    phone.set_setting("provisioning/url_option_value", "150")
-    assert peer.settings["provisioning/url_option_value"] == "150"
-    assert phone.get_setting("provisioning/url_option_value") == "150"
-    with pytest.raises(SettingError, match="getcfg no/such: getcfg: no/such: no such key"):
-        phone.get_setting("no/such")
-    with pytest.raises(SettingError, match="letters, digits"):
-        phone.get_setting("x; reboot")
-    assert phone.broken is None
-    assert phone.get_setting("provisioning/method") == "dynamic"
+    with phone_services(phone_net, peer, web=WebPhone(password="other"), sip_port=None):
+        with pytest.raises(PhoneBroken) as err:
+            phone.web_reboot()
+    assert str(err.value) == (
+        "phone ph1 is broken: web reboot: web login refused by http://192.0.2.11:80: no "
+        "session cookie as 'admin' (it says Login failed): check the rig's web credentials")
+    assert peer.boots == 0 and peer.outlet.switched == []
+    log = phone.console_log
+    assert log is None or PASSWORD not in log.read_text()
+
+
+def test_check_sync_is_answered_then_the_discover_comes(scripted: PhoneMaker,
+                                                       phone_net: TestNetwork) -> None:
+    peer, phone = scripted()
+    phone.login()
+    with phone_services(phone_net, peer) as (_, sip):
+        evidence = phone.check_sync()
+    assert isinstance(evidence, TriggerEvidence) and evidence.how == "check-sync"
+    assert evidence.status == "SIP/2.0 200 OK" and evidence.transmissions == 1
+    assert evidence.discover_at is not None
+    assert evidence.sent_at <= evidence.answered_at and evidence.sent_at <= evidence.discover_at
+    assert sip is not None and sip.requests == ["NOTIFY sip:00908F000001@192.0.2.11:5060 "
+                                                "SIP/2.0"]
+    assert peer.check_syncs == 1 and peer.boots == 1  # no reboot
+
+
+def test_check_sync_to_a_phone_that_does_not_answer_breaks_it(
+        scripted: PhoneMaker, phone_net: TestNetwork) -> None:
+    peer, phone = scripted(phone_spec(sip={"port": 5099}))
+    phone.sip_t1_s = 0.01
+    with phone_services(phone_net, peer):  # its agent listens on 5060, not 5099
+        with pytest.raises(PhoneBroken) as err:
+            phone.check_sync()
+    assert str(err.value) == ("phone ph1 is broken: check-sync: no answer to SIP NOTIFY "
+                              "check-sync at 192.0.2.11:5099 after 11 transmissions "
+                              "(Timer F, 0.64 s)")
+    assert peer.check_syncs == 0
 
 
 def test_console_excerpt_is_the_log_since_a_time(scripted: PhoneMaker) -> None:
     _, phone = scripted()
     phone.login()
     since = time.time()
-    phone.get_setting("provisioning/method")
+    assert phone.run("echo marker") == "marker"
     excerpt = phone.console_excerpt(since)
-    assert "serial > getcfg provisioning/method" in excerpt
+    assert "serial > echo marker" in excerpt
     assert "login: " not in excerpt
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
 
 
 def test_without_dhcp_events_the_login_prompt_is_the_evidence(scripted: PhoneMaker) -> None:

@@ -54,7 +54,7 @@ def driver(sim: tuple[Rig, DhcpServer], name: str, log_dir: Path, **kw: object) 
 
 
 @pytest.mark.usefixtures("in_lab")
-def test_power_cycle_reboot_provision_settings_on_the_sim(
+def test_power_cycle_reboots_check_sync_and_defaults_on_the_sim(
         sim: tuple[Rig, DhcpServer], tmp_path: Path) -> None:
     _, dhcp = sim
     phone = driver(sim, "ph1", tmp_path)
@@ -66,17 +66,19 @@ def test_power_cycle_reboot_provision_settings_on_the_sim(
         release = phone.verify_identity()
         assert (release.model, release.mac, release.version) == ("440HD", "00908F000001",
                                                                   "2.2.8.61")
-        phone.set_setting("provisioning/url_option_value", "150")
         assert phone.reboot().discover_at is not None
-        assert phone.get_setting("provisioning/url_option_value") == "150"
-        evidence = phone.reprovision()
-        assert evidence.discover_at is not None
-        phone.factory_reset()
-        assert phone.get_setting("provisioning/url_option_value") == "160"
+        trigger = phone.check_sync()  # the sim's SIP agent, then its DHCP client
+        assert trigger.status == "SIP/2.0 200 OK" and trigger.discover_at is not None
+        assert trigger.sent_at <= trigger.answered_at <= trigger.discover_at
+        assert phone.web_reboot().how == "web reboot"
+        boot = phone.web_reset_to_defaults()
+        assert boot.how == "web factory defaults" and boot.discover_at is not None
+        assert phone.verify_identity().model == "440HD"
     finally:
         phone.close()
     log = (tmp_path / "ph1.console.log").read_text()
-    assert "serial < Restarting system." in log and "serial < 440HD login: " in log
+    assert log.count("serial < Restarting system.") == 3  # shell, web reboot, web defaults
+    assert "serial < 440HD login: " in log
     assert "HIL_SIM_PHONE_PASSWORD" not in log
 
 
@@ -91,7 +93,7 @@ def test_rfc2217_console_and_ssh_on_the_sim(sim: tuple[Rig, DhcpServer],
     ssh = driver(sim, "ph2", tmp_path, console_kind="ssh")
     try:
         assert ssh.release().mac == "00908F000002"
-        assert ssh.get_setting("provisioning/method") == "dynamic"
+        assert ssh.run("echo over ssh") == "over ssh"
     finally:
         ssh.close()
     channels = {line.split()[1] for line in (tmp_path / "ph2.console.log").read_text()
