@@ -70,7 +70,7 @@ class ShellDialect:
             over["release_version_field"] = shell.release_fields.version
         if shell.mac_commands is not None:
             over["mac_commands"] = tuple(shell.mac_commands)
-        if getattr(shell, "provisioning_done", None) is not None:
+        if shell.provisioning_done is not None:
             over["provisioning_done"] = shell.provisioning_done
         return replace(self, **over)  # type: ignore[arg-type]
 
