@@ -2,21 +2,26 @@
 
 :class:`LaneOracle` is a phone of the rig (one lane of a :class:`LabSession`): every call
 is a real provisioning cycle on the wire, so it is what exploration counts as cost.
-:class:`PlannerOracle` is the simulated firmware's planner (``framework.sim.firmware``)
-without a network: a fast stand-in used to test the grammar, the shrinker and the
-inference, showing what exploration sees of a case on the wire (file requests by URL; DNS
-look-ups of names; of a redirect attempt only its DNS query; no late request).
+:class:`PlannerOracle` is a simulated firmware's planner without a network: the class the
+rig names (``sim.firmware: "package.module:ClassName"``, or a phone's own
+``sim.phones.<name>.firmware``; :func:`planner_oracles` builds one per phone of a sim rig),
+a fast stand-in used to test the grammar, the shrinker and the inference, showing what
+exploration sees of a case on the wire (file requests by URL; DNS look-ups of names; of a
+redirect attempt only its DNS query; no late request, no waits).
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any, Protocol
 
 from framework.explore.assess import Trial
 from framework.runner.catalogue import LAB_DNS_NAME, Case
 from framework.runner.verdict import Observed
+from framework.sim.config import DEFAULT_FIRMWARE, load_bench
+from framework.sim.firmware import DEFAULT_SETTINGS, VirtualFirmware, load_firmware_class
 
 
 class Oracle(Protocol):
@@ -29,23 +34,30 @@ class Oracle(Protocol):
 
 
 class PlannerOracle:
-    """The sim firmware's planner as a phone, with the given deviations."""
+    """A sim firmware class's planner as a phone, with the given deviations.
+
+    ``firmware_class`` is the rig's ``"package.module:ClassName"`` (or the class itself);
+    ``settings`` the phone's factory settings (the case's URL option is set on top).
+    """
 
     def __init__(self, deviations: Iterable[str] = (), *, name: str = "planner",
                  model: str = "440HD", mac: str = "00908F000001", firmware: str = "2.2.8.61",
-                 lab_ip: str = "192.0.2.1") -> None:
-        from framework.sim.firmware import Faithful400HD
-
-        self.firmware_impl = Faithful400HD(deviations=deviations)
+                 lab_ip: str = "192.0.2.1",
+                 firmware_class: str | type[VirtualFirmware] = DEFAULT_FIRMWARE,
+                 settings: Mapping[str, str] | None = None) -> None:
+        cls = load_firmware_class(firmware_class) if isinstance(firmware_class, str) \
+            else firmware_class
+        self.firmware_impl = cls(deviations)
         self.name, self.model, self.mac, self.firmware = name, model, mac, firmware
         self.lab_ip = lab_ip
+        self.settings = dict(DEFAULT_SETTINGS if settings is None else settings)
         self.calls = 0
 
     def run(self, case: Case) -> Trial:
         self.calls += 1
         plan = self.firmware_impl.plan(
             case.render(self.lab_ip, LAB_DNS_NAME), model=self.model, mac=self.mac,
-            settings={"provisioning/url_option_value": str(case.url_option)})
+            settings={**self.settings, "provisioning/url_option_value": str(case.url_option)})
         files: list[Observed] = []
         dns: list[Observed] = []
         asked: set[str] = set()
@@ -65,6 +77,23 @@ class PlannerOracle:
                 files.append(Observed(t, r.scheme, r.url, r.host))
         return Trial(case, self.name, self.model, self.mac, self.firmware, tuple(files),
                      tuple(dns), None, self.lab_ip)
+
+
+def planner_oracles(rig: str | Path, phones: Iterable[str] | None = None,
+                    lab_ip: str | None = None) -> list[PlannerOracle]:
+    """One offline oracle per phone of a sim rig, as the sim would build that phone: the
+    firmware class the rig names for it, its deviations (and those its release adds), its
+    model, MAC, firmware version and factory settings. Raises the sim's one-line
+    ``SimConfigError`` for a rig that does not describe a simulated bench."""
+    bench = load_bench(rig)
+    wanted = None if phones is None else set(phones)
+    address = lab_ip or str(bench.rig.lab.address.ip)
+    return [PlannerOracle(p.deviations_for(p.spec.firmware), name=p.spec.name,
+                          model=p.spec.model, mac=p.spec.mac,
+                          firmware=p.spec.firmware, lab_ip=address,
+                          firmware_class=p.firmware_class,
+                          settings={**DEFAULT_SETTINGS, **p.settings})
+            for p in bench.phones if wanted is None or p.spec.name in wanted]
 
 
 def _is_ip(host: str) -> bool:

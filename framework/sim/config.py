@@ -27,7 +27,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from framework.errors import InputError
 from framework.rig import ApcSnmpPdu, PhoneSpec, Rig, SecretRef, key_path, load_rig
 from framework.rig.secrets import SecretError, read_secrets_file, secrets_file
-from framework.sim.firmware import FirmwareConfigError, VirtualFirmware, load_firmware_class
+from framework.sim.firmware import (
+    FirmwareConfigError,
+    VirtualFirmware,
+    load_firmware_class,
+    unknown_deviations,
+)
 
 DEFAULT_FIRMWARE = "framework.sim.firmware:Faithful400HD"
 RAW_PORT_BASE = 7000       # phone i (1-based, rig order): raw TCP 7000+i (CONTRACTS.md)
@@ -54,9 +59,12 @@ class SimPhone(_Record):
     """Per-phone simulation knobs (``sim.phones.<name>``)."""
 
     deviations: list[str] = Field(default_factory=list,
-                                  description="names from framework.sim.firmware.DEVIATIONS")
+                                  description="names the firmware class declares in its "
+                                              "DEVIATIONS (Faithful400HD: "
+                                              "framework.sim.deviations)")
     boot_time_s: float | None = Field(default=None, ge=0, le=120,
-                                      description="power-on to DHCP DISCOVER; default sim.boot_time_s")
+                                      description="power-on to DHCP DISCOVER; default "
+                                                  "sim.boot_time_s (times sim.time_scale)")
     firmware: str | None = Field(default=None, description="firmware class for this phone")
     settings: dict[str, str] = Field(default_factory=dict,
                                      description="factory-default settings, e.g. "
@@ -67,7 +75,8 @@ class SimPhone(_Record):
                     "e.g. {'2.2.9.1': ['mac-case-flipped']}: a release with a catalogue bug")
     late_request_s: float = Field(default=2.0, ge=0, le=600,
                                   description="deviation late-request: seconds between the "
-                                              "cycle's last request and the late one")
+                                              "cycle's last request and the late one "
+                                              "(times sim.time_scale)")
 
 
 class SimPdu(_Record):
@@ -87,6 +96,10 @@ class SimSection(_Record):
                         description="namespace names: PREFIX-lab, PREFIX-infra, PREFIX-ph-NAME")
     terminal_server_address: IPv4Address = IPv4Address("192.0.2.251")
     boot_time_s: float = Field(default=0.3, ge=0, le=120)
+    time_scale: float = Field(default=1.0, gt=0, le=1000,
+                              description="multiplies every simulated delay: boot times, the "
+                                          "random provisioning time, late requests; e.g. "
+                                          "0.01 runs a real phone's 60 s boot in 0.6 s")
     firmware: str = DEFAULT_FIRMWARE
     ca_file: Path | None = Field(default=None, description="PEM of the lab CA the phones trust "
                                  "for HTTPS (read at each HTTPS request)")
@@ -103,14 +116,18 @@ class SimulatedPhone:
     index: int                    # 1-based, rig order (terminal server ports)
     netns: str
     veth: str                     # its bridge port in the lab namespace
+    #: power-on to DHCP DISCOVER, already times ``sim.time_scale``
     boot_time_s: float
     firmware_class: type[VirtualFirmware]
     deviations: frozenset[str]
     settings: dict[str, str]
     #: version -> deviations added while that version is installed (a buggy release)
     release_deviations: Mapping[str, frozenset[str]] = dc_field(default_factory=dict)
-    #: seconds from the end of a cycle's requests to its late request (``late-request``)
+    #: seconds from the end of a cycle's requests to its late request (``late-request``),
+    #: already times ``sim.time_scale``
     late_request_s: float = 2.0
+    #: ``sim.time_scale``: the phone multiplies the firmware's own waits by it
+    time_scale: float = 1.0
 
     def deviations_for(self, version: str) -> frozenset[str]:
         """The deviations of the firmware while ``version`` is installed."""
@@ -211,26 +228,40 @@ def bench_from_rig(rig: Rig, source: str) -> SimBench:
         try:
             if class_name not in classes:
                 classes[class_name] = load_firmware_class(class_name)
-            classes[class_name](knobs.deviations)
-        except FirmwareConfigError as exc:
-            problem(loc if "deviation" not in str(exc) else ("phones", spec.name, "deviations"),
-                    str(exc))
-            continue
-        try:
-            for version, extra in knobs.release_deviations.items():
-                loc = ("phones", spec.name, "release_deviations", version)
-                classes[class_name](extra)
         except FirmwareConfigError as exc:
             problem(loc, str(exc))
+            continue
+        cls = classes[class_name]
+        # The rig's deviations must be ones the class it names declares (DEVIATIONS).
+        named: list[tuple[tuple[str | int, ...], list[str]]] = [
+            (("phones", spec.name, "deviations"), knobs.deviations),
+            *((("phones", spec.name, "release_deviations", version), extra)
+              for version, extra in knobs.release_deviations.items())]
+        wrong = False
+        for where, deviations in named:
+            reason = unknown_deviations(cls, deviations)
+            if reason:
+                problem(where, f"{reason} (phone {spec.name}, firmware class {class_name})")
+                wrong = True
+        if wrong:
+            continue
+        try:  # the class may refuse a combination its DEVIATIONS allow one by one
+            cls(knobs.deviations)
+            for extra in knobs.release_deviations.values():
+                cls(extra)
+        except FirmwareConfigError as exc:
+            problem(("phones", spec.name, "deviations"), f"{exc} (phone {spec.name}, "
+                    f"firmware class {class_name})")
             continue
         _check_console(spec, index, sim, source, problems)
         phones.append(SimulatedPhone(
             spec=spec, index=index, netns=f"{sim.prefix}-ph-{spec.name}", veth=f"vph{index}",
-            boot_time_s=sim.boot_time_s if knobs.boot_time_s is None else knobs.boot_time_s,
+            boot_time_s=sim.time_scale * (sim.boot_time_s if knobs.boot_time_s is None
+                                          else knobs.boot_time_s),
             firmware_class=classes[class_name], deviations=frozenset(knobs.deviations),
             settings=dict(knobs.settings),
             release_deviations={v: frozenset(d) for v, d in knobs.release_deviations.items()},
-            late_request_s=knobs.late_request_s))
+            late_request_s=knobs.late_request_s * sim.time_scale, time_scale=sim.time_scale))
     if problems:
         raise SimConfigError("\n".join(problems))
     return SimBench(rig=rig, sim=sim, source=source, phones=tuple(phones))

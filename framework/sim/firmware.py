@@ -39,37 +39,50 @@ Decisions where the manual is unclear (each documented, each reversible by a dev
   server ``https://redirect.audiocodes.com/<MAC>.cfg`` (the path is the sim's choice; the
   manual does not give it).
 
-Two deviations change *when* the phone provisions rather than what it asks for, so the
-plan carries them for the phone (framework/sim/phone.py) to carry out:
+The plan is a timed sequence of events (framework.sim.plan): a ``Wait`` of up to
+``provisioning/random_provisioning_time`` seconds after DHCP (uniformly random, drawn by
+the phone; none when the setting is 0, the sim's default), the requests in order, and
+what two deviations that change *when* the phone provisions add:
 
-* ``late-request``: the plan ends with the cycle's configuration request once more, marked
-  ``late``; the phone makes it ``sim.phones.<name>.late_request_s`` (default 2.0) seconds
-  after the cycle's other requests have finished, as a configuration retry timer firing
-  after the cycle would. A plan without a configuration request gets no late request.
-* ``reboot-after-config``: the plan says ``restart_after_configuration``; once a
+* ``late-request``: a ``Retry`` of the cycle's configuration request at the end; the phone
+  makes it ``sim.phones.<name>.late_request_s`` (default 2.0) seconds after the cycle's
+  other requests have finished, as a configuration retry timer firing after the cycle
+  would. A plan without a configuration request gets no late request.
+* ``reboot-after-config``: a ``RestartAfterConfiguration`` at the end; once a
   configuration file was applied in a cycle, the phone restarts at the end of that cycle
   and provisions again in the new boot, which does not restart again (see the phone).
 
 ``Deviation.in_requests`` tells them apart: False means ``plan().requests`` are the
-faithful ones and only the phone's behaviour over time shows the deviation.
+faithful ones and only the phone's behaviour over time shows the deviation. A firmware
+class declares its deviations in ``DEVIATIONS``; the rig's deviations are checked
+against the class it names.
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
-from typing import Literal, Protocol
+from dataclasses import dataclass
+from typing import ClassVar, Protocol
 
-# The catalogue lives in its own module; it is re-exported here, where users look for it.
+# The catalogue and the plan's event types live in their own modules; they are re-exported
+# here, where users look for them.
 from framework.errors import HilError
 from framework.sim.deviations import DEVIATIONS as DEVIATIONS
 from framework.sim.deviations import REQUEST_DEVIATIONS as REQUEST_DEVIATIONS
 from framework.sim.deviations import Deviation as Deviation
+from framework.sim.plan import DEFAULT_PORTS as DEFAULT_PORTS
+from framework.sim.plan import Event as Event
+from framework.sim.plan import PlannedRequest as PlannedRequest
+from framework.sim.plan import ProvisioningPlan as ProvisioningPlan
+from framework.sim.plan import Purpose as Purpose
+from framework.sim.plan import Request as Request
+from framework.sim.plan import RestartAfterConfiguration as RestartAfterConfiguration
+from framework.sim.plan import Retry as Retry
+from framework.sim.plan import Source as Source
+from framework.sim.plan import Wait as Wait
 
-Purpose = Literal["firmware", "configuration", "redirect", "sip-pnp"]
 PROTOCOLS = ("tftp", "http", "https", "ftp")
-DEFAULT_PORTS = {"tftp": 69, "http": 80, "https": 443, "ftp": 21, "sip": 5060}
 REDIRECT_HOST = "redirect.audiocodes.com"
 SIP_PNP_GROUP = "224.0.1.75"
 
@@ -79,10 +92,17 @@ SETTING_URL_OPTION = "provisioning/url_option_value"
 SETTING_OPTION43_SUBOPTION = "provisioning/option43_suboption"
 SETTING_STATIC_FIRMWARE_URL = "provisioning/firmware/url"
 SETTING_STATIC_CONFIGURATION_URL = "provisioning/configuration/url"
+SETTING_RANDOM_TIME = "provisioning/random_provisioning_time"
+#: ``random_provisioning_time`` bounds (3.x Administrator's Manual: 0-65535 s)
+RANDOM_TIME_MAX_S = 65535
 DEFAULT_SETTINGS: Mapping[str, str] = {
     SETTING_METHOD: "dynamic",
     SETTING_URL_OPTION: "160",
     SETTING_OPTION43_SUBOPTION: "1",
+    # A real phone ships with 120 s; the sim's phones ship with 0 so that a cycle on the
+    # sim takes milliseconds. A rig sets a real phone's value per phone
+    # (sim.phones.<name>.settings), scaled down by sim.time_scale for benchmarks.
+    SETTING_RANDOM_TIME: "0",
 }
 
 
@@ -90,54 +110,33 @@ class FirmwareConfigError(HilError, ValueError):
     """A firmware class or deviation named in the rig does not exist."""
 
 
-@dataclass(frozen=True)
-class PlannedRequest:
-    """One request the phone will make: what for, and the URL it built (parts kept apart)."""
-
-    purpose: Purpose
-    scheme: str
-    host: str
-    path: str = ""
-    port: int | None = None
-    userinfo: str = ""
-    #: made after the cycle's other requests, after the phone's late-request delay
-    late: bool = False
-
-    @property
-    def url(self) -> str:
-        auth = f"{self.userinfo}@" if self.userinfo else ""
-        port = f":{self.port}" if self.port is not None else ""
-        sep = "" if self.scheme == "sip" else "//"
-        return f"{self.scheme}:{sep}{auth}{self.host}{port}{self.path}"
-
-    @property
-    def effective_port(self) -> int:
-        return self.port if self.port is not None else DEFAULT_PORTS[self.scheme]
-
-
-@dataclass(frozen=True)
-class ProvisioningPlan:
-    """The ordered requests, and which source they came from (for the console log)."""
-
-    source: str
-    requests: tuple[PlannedRequest, ...] = field(default_factory=tuple)
-    #: restart at the end of a cycle that applied a configuration (``reboot-after-config``)
-    restart_after_configuration: bool = False
-
-
 class VirtualFirmware(Protocol):
     """What the sim needs from a firmware class named in the rig.
 
+    ``DEVIATIONS`` names the ways this class can depart from the manual (the rig's
+    ``sim.phones.<name>.deviations`` and ``release_deviations`` are checked against it);
     ``__init__(deviations)`` gets the phone's deviation names (an unknown name must raise
     ``FirmwareConfigError``); ``plan`` gets the received options (code -> raw bytes, RFC
     3396 parts already joined), the model (``440HD``), the MAC (12 hex digits) and the
-    phone's settings, and returns the requests in the order the phone makes them.
+    phone's settings, and returns the cycle's events (framework.sim.plan) in time order.
     """
+
+    DEVIATIONS: ClassVar[Mapping[str, Deviation]]
 
     def __init__(self, deviations: Iterable[str] = ()) -> None: ...
 
     def plan(self, options: Mapping[int, bytes], model: str, mac: str,
              settings: Mapping[str, str]) -> ProvisioningPlan: ...
+
+
+def unknown_deviations(cls: type, names: Iterable[str]) -> str | None:
+    """None when ``cls`` declares every name in ``names``; else the one-line reason."""
+    known: Mapping[str, Deviation] = getattr(cls, "DEVIATIONS", {})
+    unknown = sorted(set(names) - set(known))
+    if not unknown:
+        return None
+    return (f"unknown deviation(s) {', '.join(unknown)}; known: "
+            f"{', '.join(known) or 'none'}")
 
 
 @dataclass(frozen=True)
@@ -162,16 +161,18 @@ def c_string(raw: bytes) -> str:
 class Faithful400HD:
     """The 400HD firmware as the 2.2.8 Administrator's Manual describes it (10.2.2-10.2.3).
 
-    Deviations from the catalogue ``DEVIATIONS`` switch single behaviours off or on, so a
-    test can show that the suite notices each one.
+    Deviations from its catalogue ``DEVIATIONS`` (framework.sim.deviations) switch single
+    behaviours off or on, so a test can show that the suite notices each one. A subclass
+    may declare more (``DEVIATIONS = {**Faithful400HD.DEVIATIONS, ...}``).
     """
+
+    DEVIATIONS: ClassVar[Mapping[str, Deviation]] = DEVIATIONS
 
     def __init__(self, deviations: Iterable[str] = ()) -> None:
         self.deviations = frozenset(deviations)
-        unknown = sorted(self.deviations - DEVIATIONS.keys())
-        if unknown:
-            raise FirmwareConfigError(
-                f"unknown deviation(s) {', '.join(unknown)}; known: {', '.join(DEVIATIONS)}")
+        reason = unknown_deviations(type(self), self.deviations)
+        if reason:
+            raise FirmwareConfigError(reason)
 
     def _has(self, name: str) -> bool:
         return name in self.deviations
@@ -180,48 +181,57 @@ class Faithful400HD:
 
     def plan(self, options: Mapping[int, bytes], model: str, mac: str,
              settings: Mapping[str, str]) -> ProvisioningPlan:
-        """The requests for these options (Admin Manual 10.2.2 precedence, Tables 10-1/10-2)."""
+        """The cycle for these options (Admin Manual 10.2.2 precedence, Tables 10-1/10-2):
+        the random provisioning delay, the requests, then what the timing deviations add."""
         plan = self._plan(options, model, mac, settings)
-        requests = plan.requests
-        configurations = [r for r in requests if r.purpose == "configuration"]
+        events: list[Event] = list(plan.events)
+        if not events:
+            return plan
+        delay = random_provisioning_time(settings)
+        if delay:
+            events.insert(0, Wait(delay, "random provisioning time", random=True))
+        configurations = [e for e in events
+                          if isinstance(e, PlannedRequest) and e.purpose == "configuration"]
         if self._has("late-request") and configurations:
-            requests += (replace(configurations[-1], late=True),)
-        return ProvisioningPlan(plan.source, requests,
-                                restart_after_configuration=self._has("reboot-after-config"))
+            events.append(Retry(configurations[-1]))
+        if self._has("reboot-after-config"):
+            events.append(RestartAfterConfiguration())
+        return ProvisioningPlan(plan.source, tuple(events), plan.url_option, plan.note)
 
     def _plan(self, options: Mapping[int, bytes], model: str, mac: str,
               settings: Mapping[str, str]) -> ProvisioningPlan:
         mac = mac.replace(":", "").upper()
         method = settings.get(SETTING_METHOD, "dynamic").strip().lower()
         if method == "disable":
-            return ProvisioningPlan("provisioning disabled")
+            return ProvisioningPlan(Source.DISABLED)
         if method == "static":
             return self._static(model, mac, settings)
 
         url_option = url_option_code(settings)
         if self._has("url-option-override-ignored"):
             url_option = 160
-        sources = [f"option {url_option}", "option 66/67", "option 43"]
+        sources = [Source.URL_OPTION, Source.OPTION_66_67, Source.OPTION_43]
         if self._has("option66-over-160"):
             sources = [sources[1], sources[0], sources[2]]
         if self._has("option43-over-66"):
-            sources = [s for s in sources if s != "option 43"]
-            sources.insert(sources.index("option 66/67"), "option 43")
+            sources = [s for s in sources if s is not Source.OPTION_43]
+            sources.insert(sources.index(Source.OPTION_66_67), Source.OPTION_43)
 
         for source in sources:
-            if source == "option 66/67":
+            if source is Source.OPTION_66_67:
                 location = self._from_66_67(options)
-            elif source == "option 43":
+            elif source is Source.OPTION_43:
                 location = self._from_43(options, settings)
             else:
                 location = self._from_url_option(options, url_option)
                 if location is None and url_option in options and self._has(
                         "no-fallthrough-on-empty-160"):
-                    return ProvisioningPlan(f"{source} without a usable URL (no fall-through)",
-                                            self._fallback(mac))
+                    return ProvisioningPlan(source, self._fallback(mac), url_option,
+                                            note="without a usable URL (no fall-through)")
             if location is not None:
-                return ProvisioningPlan(source, self._requests(location, model, mac))
-        return ProvisioningPlan("no provisioning option", self._fallback(mac))
+                return ProvisioningPlan(source, self._requests(location, model, mac),
+                                        url_option)
+        return ProvisioningPlan(Source.SIP_PNP_AND_REDIRECT, self._fallback(mac), url_option)
 
     # -- sources ----------------------------------------------------------------------
 
@@ -273,7 +283,7 @@ class Faithful400HD:
                 requests.append(self._request(purpose, location,
                                               location.directory + location.firmware,
                                               model, mac))
-        return ProvisioningPlan("static URLs", tuple(requests))
+        return ProvisioningPlan(Source.STATIC_URL, tuple(requests))
 
     # -- parsing (Table 10-1) ---------------------------------------------------------
 
@@ -398,6 +408,13 @@ def _int_setting(settings: Mapping[str, str], key: str, default: int) -> int:
     return int(value) if value.isdigit() and 0 < int(value) < 255 else default
 
 
+def random_provisioning_time(settings: Mapping[str, str]) -> int:
+    """``provisioning/random_provisioning_time``: the most seconds the phone waits after
+    DHCP before it asks (0..65535; another value is ignored: the sim's default, 0)."""
+    value = settings.get(SETTING_RANDOM_TIME, "").strip()
+    return int(value) if value.isdigit() and int(value) <= RANDOM_TIME_MAX_S else 0
+
+
 def url_option_code(settings: Mapping[str, str]) -> int:
     """The DHCP option the phone reads its URL from (``provisioning/url_option_value``,
     1..254, default 160); the DHCP client also asks for it in Option 55."""
@@ -417,4 +434,6 @@ def load_firmware_class(spec: str) -> type[VirtualFirmware]:
     cls = getattr(module, class_name, None)
     if not isinstance(cls, type) or not callable(getattr(cls, "plan", None)):
         raise FirmwareConfigError(f"{spec!r} is not a firmware class with a plan() method")
+    if not isinstance(getattr(cls, "DEVIATIONS", {}), Mapping):
+        raise FirmwareConfigError(f"{spec!r}: DEVIATIONS must map names to Deviation")
     return cls

@@ -16,14 +16,17 @@ thread that entered that namespace, so every packet it sends leaves through ``et
 4. ``MODEL login:`` on the serial line; then the lease is renewed at T1, and the console
    ``provision`` command re-runs DHCP and provisioning.
 
-Deviations acting here, on the plan's word: a ``late`` request (``late-request``) is made
-``late_request_s`` after the cycle's other requests, inside the cycle (power loss or reboot
-cancels it, ``provision`` waits for it, ``Provisioning done`` follows it). With
-``restart_after_configuration`` (``reboot-after-config``) a cycle that applied a
-configuration ends with ``Restarting system.`` and a boot as on ``reboot``. Real phones
-restart after a configuration that changed settings; the lab serves one file in every case,
-so the sim restarts after any applied configuration, and the boot it starts does not
-restart again (its cycle stands for "nothing changed"); a later ``provision`` may.
+The firmware's plan is a timed sequence of events (framework.sim.plan), run in order inside
+the cycle, every delay times ``sim.time_scale``: a ``Wait`` (the random provisioning time
+after DHCP, uniformly drawn here at each cycle), a ``Retry`` (``late-request``: the
+request once more ``late_request_s`` after the cycle's other requests), each interrupted at
+once by power loss or a reboot, a later re-provisioning request waits for them, and
+``Provisioning done`` follows them. ``RestartAfterConfiguration`` (``reboot-after-config``):
+a cycle that applied a configuration ends with ``Restarting system.`` and a boot as on
+``reboot``. Real phones restart after a configuration that changed settings; the lab serves
+one file in every case, so the sim restarts after any applied configuration, and the boot
+it starts does not restart again (its cycle stands for "nothing changed"); a later
+re-provisioning may.
 
 Power off cancels the session, closes SSH and takes the link down at once
 (docs/CONTRACTS.md, "Power").
@@ -34,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
+import random
 import re
 import socket
 import threading
@@ -53,7 +57,10 @@ from framework.sim.fetch import FetchError, PhoneIdentity, ProvisioningClient
 from framework.sim.firmware import (
     DEFAULT_SETTINGS,
     PlannedRequest,
+    RestartAfterConfiguration,
+    Retry,
     VirtualFirmware,
+    Wait,
     url_option_code,
 )
 from framework.sim.image import HEADER_SIZE, ImageError, ImageHeader, parse_header, verify_image
@@ -338,17 +345,28 @@ class VirtualPhone:
         with self._memory_lock:
             settings = dict(self.memory.settings)
         plan = self.firmware.plan(lease.options, self.model, self.mac, settings)
-        say(f"Provisioning: {plan.source}")
+        say(f"Provisioning: {plan.summary}")
         client = ProvisioningClient(PhoneIdentity(self.model, self.mac, self.version),
                                     lease.dns, self.ca_file, session.cancelled)
         applied = False
-        for request in plan.requests:
-            if request.late:  # part of the cycle: power loss or reboot cancels the wait
-                if session.cancelled.wait(self.sim.late_request_s):
-                    raise Cancelled()
-                say(f"Provisioning: requesting {_shown(request)} again")
+        for event in plan.events:  # in time order, all inside the cycle
+            if isinstance(event, Wait | Retry):
+                self._wait(session, event, say)
             if session.cancelled.is_set():
                 raise Cancelled()
+            if isinstance(event, RestartAfterConfiguration):
+                if applied and may_restart:
+                    with self._current(session):
+                        say("Provisioning: configuration applied, restarting\n"
+                            "Restarting system.")
+                        self.reboot(after_configuration=True)
+                    raise Cancelled()
+                continue
+            if isinstance(event, Wait):
+                continue
+            request = event.request if isinstance(event, Retry) else event
+            if isinstance(event, Retry):
+                say(f"Provisioning: requesting {_shown(request)} again")
             if request.purpose == "firmware":
                 self._firmware(session, client, request, say)
             elif request.purpose == "configuration":
@@ -357,12 +375,21 @@ class VirtualPhone:
                 self._sip_pnp(lease, request, say)
             else:
                 self._redirect(client, request, say)
-        if applied and plan.restart_after_configuration and may_restart:
-            with self._current(session):
-                say("Provisioning: configuration applied, restarting\nRestarting system.")
-                self.reboot(after_configuration=True)
-            raise Cancelled()
         say("Provisioning done")
+
+    def _wait(self, session: _Session, event: Wait | Retry, say: Callable[[str], None]) -> None:
+        """A delay of the plan, times ``sim.time_scale``; power loss or a reboot ends it at
+        once (the cycle is cancelled). A random wait is drawn now, uniformly in [0, max]."""
+        scale = self.sim.time_scale
+        if isinstance(event, Retry):  # the rig's late_request_s is already scaled
+            seconds = self.sim.late_request_s if event.after_s is None else event.after_s * scale
+        else:
+            seconds = scale * (random.uniform(0, event.seconds) if event.random
+                               else event.seconds)
+            bound = f", at most {event.seconds * scale:g} s" if event.random else ""
+            say(f"Provisioning: waiting {seconds:.2f} s ({event.why}{bound})")
+        if session.cancelled.wait(seconds):
+            raise Cancelled()
 
     def _firmware(self, session: _Session, client: ProvisioningClient,
                   request: PlannedRequest, say: Callable[[str], None]) -> None:

@@ -1,9 +1,11 @@
 """Each catalogue deviation changes the requests on the wire as its name says.
 
-One lab holds a faithful reference phone and one phone per deviation. For each deviation
-both phones get the same options from Kea (tests/sim/deviation_cases.py), re-provision on
-the console ``provision`` command, and independent servers (fbtftp, stdlib http.server,
-dnslib) report what each phone asked for.
+One lab holds a faithful reference phone and one phone per deviation (a case that needs a
+phone setting gets a reference phone of its own, both with that setting as factory
+default). For each deviation both phones get the same options from Kea
+(tests/sim/deviation_cases.py), are power-cycled through the PDU (a boot cycle, as on a
+real phone), and independent servers (fbtftp, stdlib http.server, dnslib) report what each
+phone asked for.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from framework.sim.firmware import SETTING_URL_OPTION
 from tests.sim.conftest import needs_netns
 from tests.sim.deviation_cases import CASES, DeviationCase, expand
 from tests.sim.harness import (
@@ -29,9 +30,14 @@ pytestmark = [pytest.mark.netns, needs_netns]
 
 REFERENCE = PhoneEntry("ref", "440HD", "00:90:8F:00:01:00", "192.0.2.20")
 DEVIANTS = {case.deviation: PhoneEntry(f"d{i:02d}", "440HD", f"00:90:8F:00:01:{i:02X}",
-                                       f"192.0.2.{20 + i}", deviations=(case.deviation,))
+                                       f"192.0.2.{20 + i}", deviations=(case.deviation,),
+                                       settings=dict(case.settings))
             for i, case in enumerate(CASES, start=1)}
-ALL = [REFERENCE, *DEVIANTS.values()]
+#: a faithful phone with the case's settings, for the cases that need settings
+REFERENCES = {case.deviation: PhoneEntry(f"r{i:02d}", "440HD", f"00:90:8F:00:02:{i:02X}",
+                                         f"192.0.2.{60 + i}", settings=dict(case.settings))
+              for i, case in enumerate(CASES, start=1) if case.settings}
+ALL = [REFERENCE, *DEVIANTS.values(), *REFERENCES.values()]
 
 
 @pytest.fixture(scope="module")
@@ -51,23 +57,24 @@ def servers(witnesses: Witnesses, lab: SimLabRun) -> Witnesses:
 
 @pytest.fixture(scope="module")
 def consoles(lab: SimLabRun, kea: Kea, servers: Witnesses) -> Iterator[dict[str, ConsoleTap]]:
-    """Every phone powered on through the PDU, booted, and logged in on its serial line."""
+    """Every phone powered on through the PDU and booted (its first cycle over)."""
     taps = {p.name: ConsoleTap(7000 + lab.index(p.name), p.name) for p in ALL}
     try:
         for p in ALL:
             power(lab, p.name, True)
         for p in ALL:
             taps[p.name].wait_text("login: ", timeout=20)
-            taps[p.name].login(lab.password)
         yield taps
     finally:
         for tap in taps.values():
             tap.close()
 
 
-def provision(tap: ConsoleTap) -> int:
+def power_cycle(lab: SimLabRun, tap: ConsoleTap, phone: PhoneEntry) -> int:
+    """Power off and on through the PDU: the boot's DHCP and provisioning cycle follows."""
     mark = tap.mark()
-    assert "Provisioning started" in tap.run("provision")
+    power(lab, phone.name, False)
+    power(lab, phone.name, True)
     return mark
 
 
@@ -106,26 +113,19 @@ def test_deviation_changes_requests_on_the_wire(case: DeviationCase, lab: SimLab
                                                 servers: Witnesses,
                                                 consoles: dict[str, ConsoleTap]) -> None:
     deviant = DEVIANTS[case.deviation]
-    pair = (REFERENCE, deviant)
+    reference = REFERENCES.get(case.deviation, REFERENCE)
+    pair = (reference, deviant)
     kea.configure([Reservation(p.mac, p.address, case.options if p in pair else {})
                    for p in ALL])
+    mark = servers.seen.mark()
+    started = {p.name: power_cycle(lab, consoles[p.name], p) for p in pair}
     for phone in pair:
-        for key, value in case.settings.items():
-            consoles[phone.name].run(f"setcfg {key} {value}")
-    try:
-        mark = servers.seen.mark()
-        started = {p.name: provision(consoles[p.name]) for p in pair}
-        for phone in pair:
-            consoles[phone.name].wait_text("Provisioning done", timeout=15,
-                                           since=started[phone.name])
-        reported(servers, REFERENCE, mark, expected(case.faithful, REFERENCE))
-        reported(servers, deviant, mark, expected(case.deviant, deviant))
-        faithful = observed(servers, REFERENCE, mark)
-        deviating = observed(servers, deviant, mark)
-    finally:
-        for phone in pair:
-            if SETTING_URL_OPTION in case.settings:
-                consoles[phone.name].run(f"setcfg {SETTING_URL_OPTION} 160")
-    assert faithful == expected(case.faithful, REFERENCE), "faithful firmware"
+        consoles[phone.name].wait_text("Provisioning done", timeout=15,
+                                       since=started[phone.name])
+    reported(servers, reference, mark, expected(case.faithful, reference))
+    reported(servers, deviant, mark, expected(case.deviant, deviant))
+    faithful = observed(servers, reference, mark)
+    deviating = observed(servers, deviant, mark)
+    assert faithful == expected(case.faithful, reference), "faithful firmware"
     assert deviating == expected(case.deviant, deviant), f"firmware with {case.deviation}"
     assert faithful != deviating

@@ -7,25 +7,37 @@ differences through independent servers.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from framework.sim.config import SimConfigError, load_bench
 from framework.sim.firmware import (
     DEFAULT_SETTINGS,
     DEVIATIONS,
     REQUEST_DEVIATIONS,
     SETTING_METHOD,
+    SETTING_RANDOM_TIME,
     SETTING_STATIC_CONFIGURATION_URL,
     SETTING_STATIC_FIRMWARE_URL,
+    Deviation,
     Faithful400HD,
     FirmwareConfigError,
+    PlannedRequest,
     ProvisioningPlan,
+    RestartAfterConfiguration,
+    Retry,
+    Source,
+    Wait,
     load_firmware_class,
 )
 from tests.sim.deviation_cases import CASES, DeviationCase, expand
+from tests.sim.harness import phones, rig_document
 
 MAC = "001122334455"      # the manual's example MAC
 FIELD_MAC = "00908F9D8992"  # a field capture's MAC (hex letters: case matters)
@@ -115,7 +127,8 @@ def test_table_10_2_no_option_66_means_no_url(option66: bytes | None) -> None:
     if option66 is not None:
         options[66] = option66
     plan = Faithful400HD().plan(options, "440HD", MAC, DEFAULT_SETTINGS)
-    assert plan.source == "no provisioning option"
+    assert plan.source is Source.SIP_PNP_AND_REDIRECT
+    assert plan.summary == "no provisioning option"
     assert [r.purpose for r in plan.requests] == ["sip-pnp", "redirect"]
 
 
@@ -208,13 +221,80 @@ def test_late_request_repeats_the_configuration_at_the_end() -> None:
         assert plan.requests and not any(r.late for r in plan.requests)
 
 
-def test_reboot_after_config_is_a_flag_not_a_request() -> None:
+def test_reboot_after_config_is_an_event_not_a_request() -> None:
     options = {160: b"http://192.0.2.1/fw.img;cfg.cfg"}
     faithful = Faithful400HD().plan(options, "440HD", MAC, DEFAULT_SETTINGS)
     deviant = Faithful400HD(["reboot-after-config"]).plan(options, "440HD", MAC,
                                                           DEFAULT_SETTINGS)
     assert deviant.requests == faithful.requests
     assert deviant.restart_after_configuration and not faithful.restart_after_configuration
+    assert deviant.events[-1] == RestartAfterConfiguration()
+
+
+# -- the plan as a timed sequence of events ----------------------------------------------------
+
+def test_late_request_is_a_retry_event_with_the_phones_delay() -> None:
+    plan = Faithful400HD(["late-request"]).plan({160: b"http://192.0.2.1/fw.img;cfg.cfg"},
+                                                "440HD", MAC, DEFAULT_SETTINGS)
+    *requests, retry = plan.events
+    assert [type(e) for e in requests] == [PlannedRequest, PlannedRequest]
+    assert isinstance(retry, Retry) and retry.request == requests[1] and retry.after_s is None
+
+
+@pytest.mark.parametrize(("options", "settings", "source", "summary"), [
+    ({160: b"http://h/"}, {}, Source.URL_OPTION, "option 160"),
+    ({150: b"http://h/"}, {"provisioning/url_option_value": "150"}, Source.URL_OPTION,
+     "option 150"),
+    ({66: b"h"}, {}, Source.OPTION_66_67, "option 66/67"),
+    ({43: b"http://h/"}, {}, Source.OPTION_43, "option 43"),
+    ({}, {SETTING_METHOD: "static", SETTING_STATIC_FIRMWARE_URL: "http://h/f.img"},
+     Source.STATIC_URL, "static URLs"),
+    ({}, {SETTING_METHOD: "disable"}, Source.DISABLED, "provisioning disabled"),
+    ({}, {}, Source.SIP_PNP_AND_REDIRECT, "no provisioning option"),
+])
+def test_sources_are_an_enum_and_the_console_words_stay_readable(
+        options: dict[int, bytes], settings: dict[str, str], source: Source,
+        summary: str) -> None:
+    plan = Faithful400HD().plan(options, "440HD", MAC, {**DEFAULT_SETTINGS, **settings})
+    assert plan.source is source and plan.summary == summary
+
+
+def test_no_fallthrough_keeps_its_source_and_says_why() -> None:
+    plan = Faithful400HD(["no-fallthrough-on-empty-160"]).plan(
+        {160: b"gopher://h/", 66: b"h"}, "440HD", MAC, DEFAULT_SETTINGS)
+    assert plan.source is Source.URL_OPTION
+    assert plan.summary == "option 160 without a usable URL (no fall-through)"
+    assert [r.purpose for r in plan.requests] == ["sip-pnp", "redirect"]
+
+
+@pytest.mark.parametrize(("value", "wait"), [
+    ("0", None), ("", None), ("120", 120), ("65535", 65535), ("65536", None), ("-5", None),
+    ("soon", None)])
+def test_random_provisioning_time_is_a_random_wait_before_the_requests(
+        value: str, wait: int | None) -> None:
+    options = {160: b"http://192.0.2.1/fw.img;cfg.cfg"}
+    plan = Faithful400HD().plan(options, "440HD", MAC,
+                                {**DEFAULT_SETTINGS, SETTING_RANDOM_TIME: value})
+    faithful = Faithful400HD().plan(options, "440HD", MAC, DEFAULT_SETTINGS)
+    assert plan.requests == faithful.requests  # timing never changes the URLs
+    if wait is None:
+        assert plan.waits == ()
+    else:
+        assert plan.events[0] == Wait(wait, "random provisioning time", random=True)
+    disabled = Faithful400HD().plan(options, "440HD", MAC, {
+        **DEFAULT_SETTINGS, SETTING_RANDOM_TIME: "30", SETTING_METHOD: "disable"})
+    assert disabled.events == ()  # nothing to ask for: nothing to wait for
+
+
+def test_the_sims_phones_ship_without_a_random_time() -> None:
+    assert DEFAULT_SETTINGS[SETTING_RANDOM_TIME] == "0"
+
+
+def test_event_values_are_checked() -> None:
+    with pytest.raises(ValueError, match="seconds must be >= 0"):
+        Wait(-1, "nope")
+    with pytest.raises(ValueError, match="after_s"):
+        Retry(PlannedRequest("configuration", "http", "h", "/c.cfg"), after_s=-0.5)
 
 
 def observables(plan: ProvisioningPlan) -> tuple[list[str], set[str]]:
@@ -244,6 +324,7 @@ def test_each_deviation_changes_the_plan_as_named(case: DeviationCase) -> None:
 def test_unknown_deviation_and_bad_class_are_named() -> None:
     with pytest.raises(FirmwareConfigError, match=r"unknown deviation.*no-such-thing"):
         Faithful400HD(["no-such-thing"])
+    assert Faithful400HD.DEVIATIONS is DEVIATIONS  # the class declares the catalogue
     with pytest.raises(FirmwareConfigError, match=r"package\.module:ClassName"):
         load_firmware_class("framework.sim.firmware")
     with pytest.raises(FirmwareConfigError, match="cannot be imported"):
@@ -260,3 +341,87 @@ def test_firmware_never_imports_the_resolution_core() -> None:
     pattern = re.compile(r"^\s*(from|import)\s+(framework\.resolution|\.\.resolution)", re.M)
     offenders = [p.name for p in sim.rglob("*.py") if pattern.search(p.read_text())]
     assert offenders == []
+
+
+# -- a user's firmware class, named in the rig --------------------------------------------------
+
+class TinyFirmware:
+    """A user's firmware model: its own deviation, and timing the faithful class lacks."""
+
+    DEVIATIONS: Mapping[str, Deviation] = {
+        "slow-retry": Deviation("slow-retry", "the configuration is asked for twice, 30 s "
+                                "apart", "one request per cycle")}
+
+    def __init__(self, deviations: tuple[str, ...] | list[str] | frozenset[str] = ()) -> None:
+        self.deviations = frozenset(deviations)
+
+    def plan(self, options: Mapping[int, bytes], model: str, mac: str,
+             settings: Mapping[str, str]) -> ProvisioningPlan:
+        cfg = PlannedRequest("configuration", "http", "192.0.2.1", f"/{mac}.cfg")
+        events: tuple[PlannedRequest | Wait | Retry, ...] = (
+            Wait(1.5, "power-up settle"), cfg)
+        if "slow-retry" in self.deviations:
+            events += (Retry(cfg, after_s=30, why="retry timer"),)
+        return ProvisioningPlan(Source.STATIC_URL, events)
+
+
+TINY = f"{__name__}:TinyFirmware"
+
+
+def _rig(tmp_path: Path, change: Callable[[dict[str, Any]], object]) -> Path:
+    document = rig_document(phones(2))
+    change(document)
+    path = tmp_path / "rig.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+def test_rig_deviations_are_those_of_the_class_the_rig_names(tmp_path: Path) -> None:
+    def tiny(d: dict[str, Any]) -> None:
+        d["sim"]["firmware"] = TINY
+        d["sim"]["phones"]["ph1"]["deviations"] = ["slow-retry"]
+    bench = load_bench(_rig(tmp_path, tiny))
+    assert bench.phones[0].firmware_class is TinyFirmware
+    assert bench.phones[0].deviations == {"slow-retry"}
+
+    def faithful_name(d: dict[str, Any]) -> None:
+        tiny(d)
+        d["sim"]["phones"]["ph2"]["deviations"] = ["mac-case-flipped"]
+    with pytest.raises(SimConfigError) as caught:
+        load_bench(_rig(tmp_path, faithful_name))
+    assert str(caught.value).splitlines() == [
+        f"{tmp_path / 'rig.yaml'}: sim.phones.ph2.deviations: unknown deviation(s) "
+        f"mac-case-flipped; known: slow-retry (phone ph2, firmware class {TINY})"]
+
+
+def test_release_deviations_are_checked_against_the_class(tmp_path: Path) -> None:
+    def release(d: dict[str, Any]) -> None:
+        d["sim"]["phones"]["ph1"]["release_deviations"] = {"2.2.9.1": ["slow-retry"]}
+    with pytest.raises(SimConfigError) as caught:
+        load_bench(_rig(tmp_path, release))
+    message = str(caught.value)
+    assert "sim.phones.ph1.release_deviations['2.2.9.1']: unknown deviation(s) slow-retry; " \
+           "known: mac-case-flipped" in message
+    assert "(phone ph1, firmware class framework.sim.firmware:Faithful400HD)" in message
+    assert len(message.splitlines()) == 1
+
+
+@pytest.mark.parametrize(("scale", "says"), [
+    (0, "sim.time_scale: Input should be greater than 0"),
+    (-1, "sim.time_scale: Input should be greater than 0"),
+    ("fast", "sim.time_scale: Input should be a valid number")])
+def test_time_scale_must_be_positive(tmp_path: Path, scale: object, says: str) -> None:
+    with pytest.raises(SimConfigError, match=says):
+        load_bench(_rig(tmp_path, lambda d: d["sim"].update(time_scale=scale)))
+
+
+def test_time_scale_multiplies_boot_and_late_request(tmp_path: Path) -> None:
+    def scaled(d: dict[str, Any]) -> None:
+        d["sim"].update(time_scale=0.01, boot_time_s=60)
+        d["sim"]["phones"]["ph2"].update(boot_time_s=90, late_request_s=100)
+    ph1, ph2 = load_bench(_rig(tmp_path, scaled)).phones
+    assert (ph1.boot_time_s, ph1.late_request_s, ph1.time_scale) == \
+        pytest.approx((0.6, 0.02, 0.01))
+    assert (ph2.boot_time_s, ph2.late_request_s) == pytest.approx((0.9, 1.0))
+    default = load_bench(_rig(tmp_path, lambda d: None)).phones[0]
+    assert default.time_scale == 1.0 and default.boot_time_s == pytest.approx(0.05)
