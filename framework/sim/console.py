@@ -1,11 +1,13 @@
 """The virtual phone's console: its serial line, the login, and the Linux-like shell.
 
-The 400HD's management shell (PROVISIONING.md "Management", docs/CONTRACTS.md "The
-virtual phone, as seen from outside") is the same on serial and SSH: prompt
-``[admin@440HD ~]$ ``, ``cat /etc/release``, ``cat /sys/class/net/eth0/address``,
-``ip link show eth0``, ``reboot``, ``factory_reset``, ``provision``,
-``getcfg KEY`` and ``setcfg KEY VALUE``. The serial line belongs to the terminal server
-(it outlives phone reboots); the phone attaches its login session to it at each boot.
+The 400HD's management console is a BusyBox Linux shell (REAL-PHONE.md "The shell",
+docs/CONTRACTS.md "The virtual phone, as seen from outside"), the same on serial, SSH and
+telnet: prompt ``[admin@440HD ~]$ `` (``#`` on UC firmware), ``cat /etc/release``,
+``cat /sys/class/net/eth0/address``, ``ip link show eth0``, ``id``, ``uname -a``,
+``echo``, ``reboot``, ``exit``/``logout``. There are no vendor commands: settings change
+through configuration files, the web interface or SIP, as on a real phone. The serial line
+belongs to the terminal server (it outlives phone reboots); the phone attaches its login
+session to it at each boot.
 """
 
 from __future__ import annotations
@@ -93,15 +95,13 @@ class ShellTarget(Protocol):
     @property
     def version(self) -> str: ...
 
-    def get_setting(self, key: str) -> str | None: ...
-
-    def set_setting(self, key: str, value: str) -> None: ...
-
     def reboot(self) -> None: ...
 
-    def factory_reset(self) -> None: ...
 
-    def provision(self) -> None: ...
+class Transmitter(Protocol):
+    """Where a login session writes: the serial line, or one telnet connection."""
+
+    def transmit(self, data: bytes) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ class CommandResult:
 
 
 class PhoneShell:
-    """The 400HD shell commands (docs/CONTRACTS.md), shared by serial and SSH."""
+    """The 400HD shell commands (docs/CONTRACTS.md), shared by serial, SSH and telnet."""
 
     def __init__(self, phone: ShellTarget, user: str) -> None:
         self.phone = phone
@@ -151,38 +151,36 @@ class PhoneShell:
             return CommandResult(f"cat: {' '.join(args) or '-'}: No such file or directory\n", 1)
         if command == "reboot":
             return CommandResult("Restarting system.\n", then=phone.reboot, restarts=True)
-        if command == "factory_reset":
-            return CommandResult("Restoring factory defaults\n", then=phone.factory_reset,
-                                 restarts=True)
-        if command == "provision":
-            return CommandResult("Provisioning started\n", then=phone.provision)
-        if command == "getcfg":
-            if len(args) != 1:
-                return CommandResult("usage: getcfg KEY\n", 2)
-            value = phone.get_setting(args[0])
-            if value is None:
-                return CommandResult(f"getcfg: {args[0]}: no such setting\n", 1)
-            return CommandResult(f"{value}\n")
-        if command == "setcfg":
-            if len(args) != 2:
-                return CommandResult("usage: setcfg KEY VALUE\n", 2)
-            phone.set_setting(args[0], args[1])
-            return CommandResult("")
         if command in ("exit", "logout"):
             return CommandResult("", logout=True)
+        if command == "id":   # the shell user is root-equivalent (uid=0(admin), UC 3.4.6)
+            return CommandResult(f"uid=0({self.user}) gid=0(root) groups=0(root)\n")
+        if command == "uname":
+            if args in ([], ["-s"]):
+                return CommandResult("Linux\n")
+            if args == ["-a"]:
+                return CommandResult(f"Linux {phone.model} 2.6.32 #1 PREEMPT armv5tejl "
+                                     "GNU/Linux\n")
+            return CommandResult(f"uname: invalid option -- {' '.join(args)}\n", 1)
+        if command == "echo":
+            return CommandResult(" ".join(args) + "\n")
         if command == "help":
-            return CommandResult("commands: cat /etc/release, reboot, factory_reset, provision, "
-                                 "getcfg KEY, setcfg KEY VALUE, exit\n")
+            return CommandResult("Built-in commands:\n\tcat echo exit help id ip logout reboot "
+                                 "uname\n")
         return CommandResult(f"-sh: {command}: not found\n", 127)
 
 
 class SerialSession:
     """The login and shell on the serial line for one boot of the phone (line discipline
-    of a tty: echo, CR/LF line ends, backspace; no echo of the password)."""
+    of a tty: echo, CR/LF line ends, backspace; no echo of the password). A telnet
+    connection runs the same session on its socket; ``on_logout`` then ends the
+    connection instead of showing the login prompt again."""
 
-    def __init__(self, line: SerialLine, phone: ShellTarget, username: str,
-                 password: Callable[[], str]) -> None:
+    def __init__(self, line: Transmitter, phone: ShellTarget, username: str,
+                 password: Callable[[], str],
+                 on_logout: Callable[[], None] | None = None) -> None:
         self.line = line
+        self.on_logout = on_logout
         self.phone = phone
         self.username = username
         self.password = password
@@ -272,6 +270,8 @@ class SerialSession:
         if result.logout:
             self.state = "login"
             self.shell = None
+            if self.on_logout is not None:
+                return self.on_logout
         if not result.restarts:
             self.write(self._prompt())
         return result.then

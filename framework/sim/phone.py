@@ -7,14 +7,16 @@ thread that entered that namespace, so every packet it sends leaves through ``et
 1. serial boot log, then the boot time passes (simulated duration, interrupted at once by
    power loss);
 2. DHCP on the wire (framework.sim.dhcp), the leased address configured on ``eth0``, the
-   SSH server started on it;
+   phone's servers started on it: SSH, SIP (framework.sim.sip), web (framework.sim.web),
+   and telnet while ``management/telnet/enabled`` is ``1`` (framework.sim.telnet);
 3. provisioning: the virtual firmware (rig ``sim.firmware``) turns the received options
    into requests; each is resolved through the lease's DNS server and fetched with its
    protocol (framework.sim.fetch). A firmware image for this model with another version
    is installed (version kept in the phone's flash) and the phone reboots; a
    configuration file for this model is applied to the settings;
-4. ``MODEL login:`` on the serial line; then the lease is renewed at T1, and the console
-   ``provision`` command re-runs DHCP and provisioning.
+4. ``MODEL login:`` on the serial line; then the lease is renewed at T1, and a SIP NOTIFY
+   ``check-sync`` re-runs DHCP and provisioning (``check_sync``). The web interface
+   restarts the phone or restores factory defaults (``restart``, ``reset_to_defaults``).
 
 The firmware's plan is a timed sequence of events (framework.sim.plan), run in order inside
 the cycle, every delay times ``sim.time_scale``: a ``Wait`` (the random provisioning time
@@ -28,7 +30,7 @@ one file in every case, so the sim restarts after any applied configuration, and
 it starts does not restart again (its cycle stands for "nothing changed"); a later
 re-provisioning may.
 
-Power off cancels the session, closes SSH and takes the link down at once
+Power off cancels the session, closes SSH, SIP, web and telnet and takes the link down at once
 (docs/CONTRACTS.md, "Power").
 """
 
@@ -64,11 +66,14 @@ from framework.sim.firmware import (
     url_option_code,
 )
 from framework.sim.image import HEADER_SIZE, ImageError, ImageHeader, parse_header, verify_image
+from framework.sim.sip import SIP_PORT, PhoneSipAgent
 from framework.sim.ssh import PhoneSshServer
+from framework.sim.telnet import TELNET_PORT, PhoneTelnetServer, telnet_enabled
+from framework.sim.web import HTTP_PORT, PhoneWebServer
 
 log = logging.getLogger(__name__)
 _SECRET_SETTING = re.compile(r"pass|secret|community|key", re.IGNORECASE)
-_PROVISION = "provision"
+_CHECK_SYNC = "check-sync"
 _STOP = "stop"
 
 
@@ -90,13 +95,16 @@ class _Session:
     """One boot: cancelled by power loss or reboot; receives console commands."""
 
     cancelled: threading.Event = field(default_factory=threading.Event)
-    commands: queue.Queue[str] = field(default_factory=queue.Queue)
+    #: (command, why): ``check-sync`` with what asked for it, or ``stop``
+    commands: queue.Queue[tuple[str, str]] = field(default_factory=queue.Queue)
+    #: writes to this boot's serial console (set once the boot runs)
+    say: Callable[[str], None] | None = None
     #: this boot is the restart after a configuration: its boot cycle does not restart
     after_configuration: bool = False
 
     def cancel(self) -> None:
         self.cancelled.set()
-        self.commands.put(_STOP)
+        self.commands.put((_STOP, ""))
 
 
 def factory_settings(sim: SimulatedPhone) -> dict[str, str]:
@@ -123,6 +131,9 @@ class VirtualPhone:
         self._firmware_by_version: dict[str, VirtualFirmware] = {}
         self.username = sim.spec.credentials.username
         self.ssh = PhoneSshServer(self, self.username, password, host_key)
+        self.sip = PhoneSipAgent(self)
+        self.web = PhoneWebServer(self, self.username, password)
+        self.telnet = PhoneTelnetServer(self, self.username, password)
         self.phase = "off"
         self.address: IPv4Address | None = None
         self._session: _Session | None = None
@@ -147,20 +158,13 @@ class VirtualPhone:
                 self.sim.deviations_for(version))
         return self._firmware_by_version[version]
 
-    def get_setting(self, key: str) -> str | None:
-        with self._memory_lock:
-            return self.memory.settings.get(key)
-
-    def set_setting(self, key: str, value: str) -> None:
-        with self._memory_lock:
-            self.memory.settings[key] = value
-        self.on_change()
-
-    def provision(self) -> None:
-        """Console ``provision`` (like SIP NOTIFY check-sync): DHCP and provisioning again."""
+    def check_sync(self, reason: str = "check-sync") -> None:
+        """SIP NOTIFY ``check-sync``: DHCP and provisioning again, without a reboot, once
+        the phone is up (a cycle under way finishes first). ``reason`` is shown on the
+        serial console when the cycle starts."""
         with self._lock:
             if self._session is not None:
-                self._session.commands.put(_PROVISION)
+                self._session.commands.put((_CHECK_SYNC, reason))
 
     def reboot(self, after_configuration: bool = False) -> None:
         with self._lock:
@@ -169,11 +173,31 @@ class VirtualPhone:
             self._halt()
             self._start(after_configuration)
 
-    def factory_reset(self) -> None:
-        with self._memory_lock:
-            self.memory.settings = dict(self.memory.factory_settings)
-        self.on_change()
-        self.reboot()
+    def restart(self) -> None:
+        """A restart asked for outside the shell (web interface): ``Restarting system.`` on
+        the serial console, as a shell ``reboot`` prints, then a boot."""
+        with self._lock:
+            if self._session is None:
+                return
+            self._announce("Restarting system.")
+            self.reboot()
+
+    def reset_to_defaults(self) -> None:
+        """Web ``reset.htm`` ``CONFIG=2``: settings back to factory defaults, then a restart
+        (telnet is off again unless the factory defaults turn it on)."""
+        with self._lock:
+            if self._session is None:
+                return
+            with self._memory_lock:
+                self.memory.settings = dict(self.memory.factory_settings)
+            self.on_change()
+            self._announce("Restoring factory defaults")
+            self.restart()
+
+    def _announce(self, text: str) -> None:
+        session = self._session
+        if session is not None and session.say is not None:
+            session.say(text)
 
     # -- faults (``hil sim fault``) ---------------------------------------------------
 
@@ -229,6 +253,9 @@ class VirtualPhone:
             session.cancel()
         self.line.connect_phone(None)
         self.ssh.stop()
+        self.sip.stop()
+        self.web.stop()
+        self.telnet.stop()
         self.netns.ip("link", "set", "eth0", "down", check=False)
         self.netns.ip("addr", "flush", "dev", "eth0", check=False)
         self.address = None
@@ -254,6 +281,7 @@ class VirtualPhone:
             if session.cancelled.is_set():
                 return
             self.line.connect_phone(console.feed)
+            session.say = say
         try:
             say(f"U-Boot 2011.12 (AudioCodes {self.model})\nDRAM:  128 MiB\n"
                 f"Starting kernel ...\n\nLinux version 2.6.32 (build@audiocodes) #1 PREEMPT\n"
@@ -267,6 +295,7 @@ class VirtualPhone:
             say("eth0: link up")
             lease = self._lease(session, say)
             self._provision(session, lease, say, may_restart=not session.after_configuration)
+            self._follow_settings(session)
             console.login_prompt()
             with self._current(session):
                 self._set_phase("up")
@@ -280,11 +309,12 @@ class VirtualPhone:
 
     def _run(self, session: _Session, lease: Lease,
              say: Callable[[str], None]) -> None:
-        """Up: renew at T1, re-provision on request, until power loss or reboot."""
+        """Up: renew at T1, re-run provisioning on check-sync, until power loss or reboot."""
         renew_at = time.monotonic() + lease.renew_after
         while True:
             try:
-                command = session.commands.get(timeout=max(0.0, renew_at - time.monotonic()))
+                command, why = session.commands.get(
+                    timeout=max(0.0, renew_at - time.monotonic()))
             except queue.Empty:
                 self._dhcp_hangs(session)
                 renewed = self._client(session, say).renew(lease)
@@ -294,11 +324,13 @@ class VirtualPhone:
                 continue
             if command == _STOP or session.cancelled.is_set():
                 return
-            if command == _PROVISION:
+            if command == _CHECK_SYNC:
                 with self._current(session):
                     self._set_phase("dhcp")
+                say(f"{why}: checking provisioning")
                 lease = self._lease(session, say)
                 self._provision(session, lease, say)
+                self._follow_settings(session)
                 with self._current(session):
                     self._set_phase("up")
                 renew_at = time.monotonic() + lease.renew_after
@@ -332,9 +364,36 @@ class VirtualPhone:
                 self.netns.ip("route", "replace", "default", "via", str(lease.router),
                               check=False)
             self.address = lease.address
-            self.ssh.start(str(lease.address))
+            address = str(lease.address)
+            self.ssh.start(address)
+            self.sip.start(address, self._port("sip", SIP_PORT))
+            self.web.start(address, self._port("web", HTTP_PORT))
+            self.telnet.stop()
         say(f"eth0: address {lease.address}/{lease.prefix_len}")
         self.on_change()
+        self._follow_settings(session)
+
+    def _follow_settings(self, session: _Session) -> None:
+        """Telnet runs while ``management/telnet/enabled`` is ``1`` (after each applied
+        configuration, and at each new address)."""
+        with self._memory_lock:
+            enabled = telnet_enabled(self.memory.settings)
+        with self._current(session):
+            if self.address is None or enabled == self.telnet.running:
+                return
+            if enabled:
+                self.telnet.start(str(self.address), self._port("telnet", TELNET_PORT))
+            else:
+                self.telnet.stop()
+
+    def _port(self, service: str, default: int) -> int:
+        """The rig's port for a phone service (``sip.port``, ``web.port``,
+        ``console.telnet.port``), else the service's standard port."""
+        spec = self.sim.spec
+        where = getattr(spec.console, "telnet", None) if service == "telnet" \
+            else getattr(spec, service, None)
+        port = getattr(where, "port", None)
+        return port if isinstance(port, int) else default
 
     # -- provisioning -----------------------------------------------------------------
 
