@@ -77,6 +77,7 @@ class PhoneTelnetServer:
         self._stopped: threading.Event | None = None
         self._thread: threading.Thread | None = None
         self.address: str | None = None
+        self.port: int | None = None   # the bound port (tests may start on port 0)
 
     @property
     def running(self) -> bool:
@@ -86,16 +87,16 @@ class PhoneTelnetServer:
         """Listen on ``address:port``; returns once listening (OSError if it cannot)."""
         self.stop()
         loop = asyncio.new_event_loop()
-        ready: concurrent.futures.Future[None] = concurrent.futures.Future()
+        ready: concurrent.futures.Future[int] = concurrent.futures.Future()
         stopped = threading.Event()
         thread = threading.Thread(target=self._run, args=(loop, address, port, ready, stopped),
                                   daemon=True, name=f"telnet-{address}")
         thread.start()
-        ready.result(timeout=START_TIMEOUT_S)
+        bound = ready.result(timeout=START_TIMEOUT_S)
         with self.lock:
             self._loop, self._stopped, self._thread = loop, stopped, thread
-            self.address = address
-        log.info("telnet server listening on %s:%d", address, port)
+            self.address, self.port = address, bound
+        log.info("telnet server listening on %s:%d", address, bound)
 
     def stop(self) -> None:
         """Close the listener and every connection (setting off, reboot, power loss)."""
@@ -103,7 +104,7 @@ class PhoneTelnetServer:
             loop, self._loop = self._loop, None
             stopped, self._stopped = self._stopped, None
             thread, self._thread = self._thread, None
-            self.address = None
+            self.address = self.port = None
         if loop is None or stopped is None:
             return
         if not loop.is_closed():
@@ -112,7 +113,7 @@ class PhoneTelnetServer:
             stopped.wait(START_TIMEOUT_S)   # the listener is closed: the port is free again
 
     def _run(self, loop: asyncio.AbstractEventLoop, address: str, port: int,
-             ready: concurrent.futures.Future[None], stopped: threading.Event) -> None:
+             ready: concurrent.futures.Future[int], stopped: threading.Event) -> None:
         asyncio.set_event_loop(loop)
         connections: set[_Connection] = set()
 
@@ -128,7 +129,8 @@ class PhoneTelnetServer:
             loop.close()
             stopped.set()
             return
-        ready.set_result(None)
+        sockets = server.sockets or ()
+        ready.set_result(sockets[0].getsockname()[1] if sockets else port)
         try:
             loop.run_forever()
         finally:

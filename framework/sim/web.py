@@ -19,7 +19,6 @@ The restart runs after the response has been written, so the client gets its ``2
 from __future__ import annotations
 
 import base64
-import binascii
 import logging
 import secrets
 import socket
@@ -179,7 +178,7 @@ class PhoneWebServer:
         """A new session token for the right user and base64 password, else None."""
         try:
             password = base64.b64decode(encoded_password, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:   # not base64 (binascii.Error; non-ASCII too), not UTF-8
             return None
         if user != self.username or \
                 not secrets.compare_digest(password.encode(), self.password().encode()):
