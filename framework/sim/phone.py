@@ -202,17 +202,25 @@ class VirtualPhone:
     # -- faults (``hil sim fault``) ---------------------------------------------------
 
     def set_console_dead(self, dead: bool) -> None:
-        """Serial line and SSH daemon stop answering (the phone itself keeps running)."""
+        """Serial line, SSH and telnet daemons stop answering (the phone itself keeps
+        running)."""
         self.line.dead = dead
         self.on_change()
-        self.ssh.dead = dead
+        self.ssh.dead = self.telnet.dead = dead
         if dead:
             self.ssh.stop()
+            self.telnet.stop()
             return
         with self._lock:
-            address = self.address
+            address, session = self.address, self._session
         if address is not None:
             self.netns.thread(self.ssh.start, str(address), name=f"ssh-{self.name}").start()
+        if session is not None:
+            self.netns.thread(self._revive_telnet, session, name=f"telnet-{self.name}").start()
+
+    def _revive_telnet(self, session: _Session) -> None:
+        with contextlib.suppress(Cancelled):   # the boot ended meanwhile: it starts its own
+            self._follow_settings(session)
 
     def set_dhcp_silent(self, silent: bool) -> None:
         """From the next DHCP exchange on, the phone's DHCP client sends nothing, until

@@ -78,6 +78,7 @@ class PhoneTelnetServer:
         self._thread: threading.Thread | None = None
         self.address: str | None = None
         self.port: int | None = None   # the bound port (tests may start on port 0)
+        self.dead = False   # fault knob (console-dead): the daemon is gone, nothing listens
 
     @property
     def running(self) -> bool:
@@ -86,6 +87,8 @@ class PhoneTelnetServer:
     def start(self, address: str, port: int = TELNET_PORT) -> None:
         """Listen on ``address:port``; returns once listening (OSError if it cannot)."""
         self.stop()
+        if self.dead:
+            return
         loop = asyncio.new_event_loop()
         ready: concurrent.futures.Future[int] = concurrent.futures.Future()
         stopped = threading.Event()

@@ -20,6 +20,8 @@ from tests.sim.conftest import needs_netns
 from tests.sim.harness import (
     LAB_IP,
     LAB_NS,
+    PYTHON,
+    ROOT,
     ConsoleTap,
     DhcpWatch,
     Kea,
@@ -30,6 +32,7 @@ from tests.sim.harness import (
     Witnesses,
     lab_run,
     stop_process,
+    wait_port,
 )
 
 pytestmark = [pytest.mark.netns, needs_netns]
@@ -224,6 +227,13 @@ def test_web_refuses_a_wrong_password_and_requests_without_a_session_then_reboot
 
 # -- telnet, turned on by a configuration file; factory defaults turn it off ------------------
 
+def console_dead(lab: SimLabRun, phone: PhoneEntry, state: str) -> None:
+    proc = subprocess.run([PYTHON, "-m", "framework.sim", "fault", "console-dead", state,
+                           "--phone", phone.name, "--rig", str(lab.rig)], capture_output=True,
+                          text=True, cwd=ROOT, env=lab.env, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+
+
 def telnet_refused(phone: PhoneEntry) -> bool:
     proc = Netns(LAB_NS).run(["busybox", "telnet", phone.address], timeout=10, input="")
     return proc.returncode != 0 and "can't connect" in proc.stderr
@@ -282,6 +292,14 @@ def test_telnet_runs_once_a_served_file_enables_it_and_factory_defaults_stop_it(
         assert lab.password not in "".join(telnet.output.since())
     finally:
         telnet.close()
+
+    # A console-dead fault takes telnet down with serial and SSH; cleared, it is back.
+    console_dead(lab, WEB_PHONE, "on")
+    try:
+        assert telnet_refused(WEB_PHONE)
+    finally:
+        console_dead(lab, WEB_PHONE, "off")
+    wait_port(WEB_PHONE.address, 23, 10, "telnet to listen again after the fault")
 
     # Factory defaults through the web interface (the file is no longer served, so the
     # boot after the reset keeps the defaults): the colour is gone and telnet is off.
