@@ -4,10 +4,16 @@ Generated cases (seeded) run on every phone in parallel; each distinct disagreem
 shrunk to a minimal option set on a phone and confirmed; the findings, a report section
 and an inferred behaviour profile per firmware x model go to ``<reports>/<run>/explore``.
 Exit 0 when nothing was found, 1 when there are findings, 2 on bad input.
+
+``--offline`` explores a sim rig's firmware models instead of its phones: each phone is the
+planner of the firmware class the rig names for it (``sim.firmware`` or
+``sim.phones.<name>.firmware``, with its deviations), so a user's firmware model can be
+explored in seconds, without a lab, namespaces or root (framework.explore.oracle).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import sys
@@ -80,6 +86,9 @@ def command(
         "--extra-names/--no-extra-names", help="generate values with a third ';' name")] = True,
     reports: Annotated[Path, typer.Option(help="reports directory")] = ROOT / "reports",
     run_id: Annotated[str | None, typer.Option(help="run directory name")] = None,
+    offline: Annotated[bool, typer.Option(
+        "--offline", help="explore the planners of the sim rig's firmware classes "
+                          "(sim.firmware), without a lab")] = False,
 ) -> None:
     """Run generated cases on the rig's phones; shrink and confirm every disagreement."""
     # Imported here: `hil` mounts this command at start-up, and the grammar needs
@@ -105,6 +114,10 @@ def command(
     config = ExploreConfig(seed=seed, budget=None if time_s is not None else (budget or 100),
                            time_s=time_s, shrink_budget=shrink_budget, confirm=confirm,
                            extra_names=extra_names)
+    if offline:
+        result = _explore_offline(rig, chosen, config, phones, reports, run_id)
+        typer.echo(result)
+        raise typer.Exit(0 if result.startswith("nothing") else 1)
     options = RunOptions(rig_path=rig, reports_dir=reports, run_id=run_id, capture=False,
                          phones=phones.split(",") if phones else None, settle_s=settle,
                          request_timeout_s=request_timeout)
@@ -156,7 +169,42 @@ def _explore(session: Any, chosen: Profile | None, config: Any) -> str:
     groups = explorer.run()
     doc = document(groups, config, explorer.progress,
                    {"rig": session.rig.name, "run": session.run_id})
-    paths = write(session.run_dir / "explore", doc)
+    return _summary(explorer, groups, write(session.run_dir / "explore", doc))
+
+
+def _explore_offline(rig: Path, chosen: Profile | None, config: Any, phones: str | None,
+                     reports: Path, run_id: str | None) -> str:
+    """Every phone of a sim rig as its firmware class's planner (no lab): the findings go to
+    ``<reports>/<run>/explore`` as for a run on the wire."""
+    from framework.explore.engine import Explorer
+    from framework.explore.findings import document, write
+    from framework.explore.oracle import planner_oracles
+    from framework.resolution import profile_for_version
+    from framework.rig import RigError
+    from framework.sim.config import SimConfigError
+
+    wanted = phones.split(",") if phones else None
+    try:
+        oracles = planner_oracles(rig, wanted)
+        profiles = {o.name: chosen or profile_for_version(o.firmware) for o in oracles}
+    except (RigError, SimConfigError, ResolutionInputError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--rig") from None
+    missing = sorted(set(wanted or ()) - {o.name for o in oracles})
+    if missing:
+        raise typer.BadParameter(f"no phone named {missing[0]!r} in {rig}",
+                                 param_hint="--phones")
+    if not oracles:
+        raise typer.BadParameter("the rig has no phone", param_hint="--rig")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    run = run_id or f"{stamp}-offline"
+    explorer = Explorer(oracles, profiles, config, on_progress=_Display())
+    groups = explorer.run()
+    doc = document(groups, config, explorer.progress,
+                   {"rig": str(rig), "run": run, "oracle": "offline planner"})
+    return _summary(explorer, groups, write(reports / run / "explore", doc))
+
+
+def _summary(explorer: Any, groups: Any, paths: dict[str, Path]) -> str:
     n = sum(len(g.findings) for g in groups)
     flaky = sum(len(g.flaky) for g in groups)
     lines = [("nothing found" if n == 0 else f"{n} finding(s)") +

@@ -49,3 +49,50 @@ def test_bad_profile_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 
 def test_a_saved_profile_loads() -> None:
     assert load_profile("3.4").name == "3.4"
+
+
+def _tiny_rig(tmp_path: Path, **knobs: object) -> Path:
+    import yaml
+
+    from tests.sim.harness import phones, rig_document
+
+    document = rig_document(phones(2), firmware="tests.explore.test_oracle:TinyFirmware")
+    document["sim"]["phones"]["ph2"].update(knobs)
+    path = tmp_path / "rig.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+def test_offline_explores_the_rigs_firmware_class_without_a_lab(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rig = _tiny_rig(tmp_path, deviations=["shout"])
+    code = main(["explore", "--offline", "--rig", str(rig), "--budget", "8",
+                 "--shrink-budget", "4", "--confirm", "1", "--reports", str(tmp_path / "r"),
+                 "--run-id", "off"])
+    out = capsys.readouterr().out
+    assert code == 1 and "finding(s)" in out  # the tiny firmware ignores the options
+    doc = json.loads((tmp_path / "r" / "off" / "explore" / "findings.json").read_text())
+    assert doc["explore"]["oracle"] == "offline planner"
+    assert sorted(p for g in doc["groups"] for p in g["phones"]) == ["ph1", "ph2"]
+    requested = {url for g in doc["groups"] for f in g["findings"]
+                 for attempt in f["attempts"] for url in attempt["requests"]}
+    # What the rig's class asked for (ph2 with its own deviation), not Faithful400HD's URLs.
+    assert requested <= {"http://192.0.2.1/tiny/440HD-00908F000001.cfg",
+                         "http://192.0.2.1/TINY/440HD-00908F000002.CFG"}, requested
+    assert len(requested) == 2
+
+
+@pytest.mark.parametrize(("knobs", "says"), [
+    ({"deviations": ["mac-case-flipped"]},
+     "unknown deviation(s) mac-case-flipped; known: shout (phone ph2, firmware class "
+     "tests.explore.test_oracle:TinyFirmware)"),
+    ({"firmware": "nowhere.module:X"}, "firmware module 'nowhere.module' cannot be imported"),
+])
+def test_offline_bad_sim_section_is_one_line(tmp_path: Path, knobs: dict[str, object],
+                                             says: str,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["explore", "--offline", "--rig", str(_tiny_rig(tmp_path, **knobs)),
+                 "--budget", "1"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and says in err and "Traceback" not in err
+    assert len(err.splitlines()) == 1, err
