@@ -129,7 +129,7 @@ class Retry:
 
 @dataclass(frozen=True)
 class RestartAfterConfiguration:
-    """If this cycle applied a configuration file: restart, then a second provisioning cycle (once)."""
+    """If this cycle applied a configuration file: restart, then a second cycle (once)."""
 
 
 Event = PlannedRequest | Wait | Retry | RestartAfterConfiguration
