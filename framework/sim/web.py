@@ -177,7 +177,9 @@ class PhoneWebServer:
     def login(self, user: str, encoded_password: str) -> str | None:
         """A new session token for the right user and base64 password, else None."""
         try:
-            password = base64.b64decode(encoded_password, validate=True).decode("utf-8")
+            # A client that did not form-encode its base64 sends "+" that arrives as " ".
+            password = base64.b64decode(encoded_password.replace(" ", "+"),
+                                        validate=True).decode("utf-8")
         except ValueError:   # not base64 (binascii.Error; non-ASCII too), not UTF-8
             return None
         if user != self.username or \

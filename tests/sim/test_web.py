@@ -17,7 +17,7 @@ import pytest
 from framework.sim.web import PhoneWebServer
 
 pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")
-PASSWORD = "s3cr:t ü"
+PASSWORD = "s3cr:t ü~~~"   # base64 czNjcjp0IMO8fn5+: a "+" to encode
 
 
 @dataclass
@@ -78,6 +78,15 @@ def test_a_refused_login_sets_no_cookie(web: tuple[PhoneWebServer, FakePhone, st
     answer = login(base, tmp_path / "jar", password, user)
     assert answer.startswith("HTTP/1.1 200 ") and "Login failed" in answer
     assert "set-cookie" not in answer.lower()
+
+
+def test_base64_sent_without_form_encoding_is_accepted(
+        web: tuple[PhoneWebServer, FakePhone, str]) -> None:
+    """Scripts that paste ``psw=<base64>`` unencoded send "+" (a space once decoded)."""
+    _, _, base = web
+    raw = base64.b64encode(PASSWORD.encode()).decode()
+    assert "+" in raw
+    assert "Set-Cookie: SESSIONID=" in curl("-d", f"user=admin&psw={raw}", f"{base}/login.cgi")
 
 
 def test_psw_that_is_not_base64_is_refused(web: tuple[PhoneWebServer, FakePhone, str]) -> None:
