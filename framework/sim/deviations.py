@@ -1,10 +1,12 @@
 """The catalogue of the virtual 400HD firmware's named deviations from the manual.
 
-Each ``Deviation`` switches one behaviour of ``framework.sim.firmware.Faithful400HD`` (or
-of the phone, for those that change *when* it provisions) away from the Administrator's
-Manual 2.2.8 (LTRT-11950) or field evidence, and names the text it breaks. Rig files
-switch them per phone (``sim.phones.<name>.deviations``); ``hil sim deviations`` lists
-them. Like the firmware, this module never imports ``framework.resolution``.
+Each ``Deviation`` switches one behaviour of ``framework.sim.firmware.Faithful400HD`` away
+from the Administrator's Manual 2.2.8 (LTRT-11950) or field evidence, and names the text
+it breaks; those that change *when* the phone provisions do it through the plan's timed
+events (framework.sim.plan). This catalogue is ``Faithful400HD.DEVIATIONS``: a firmware
+class declares its own, and the rig's ``sim.phones.<name>.deviations`` are checked against
+the class the rig names; ``hil sim deviations`` lists this one. Like the firmware, this
+module never imports ``framework.resolution``.
 """
 
 from __future__ import annotations
