@@ -168,6 +168,7 @@ class PhoneSipAgent:
         self.phone = phone
         self.sock: socket.socket | None = None
         self._wake: socket.socket | None = None
+        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         #: transaction key -> (response, when answered)
         self._answered: OrderedDict[tuple[str, str, str], tuple[bytes, float]] = OrderedDict()
@@ -190,21 +191,26 @@ class PhoneSipAgent:
             sock.close()
             raise
         wake, stop = socket.socketpair()
+        thread = threading.Thread(target=self._serve, args=(sock, wake), daemon=True,
+                                  name=f"sip-{address}")
         with self._lock:
-            self.sock, self._wake = sock, stop
+            self.sock, self._wake, self._thread = sock, stop, thread
             self._answered.clear()
-        threading.Thread(target=self._serve, args=(sock, wake), daemon=True,
-                         name=f"sip-{address}").start()
+        thread.start()
 
     def stop(self) -> None:
-        """Stop answering (reboot, power loss, address lost)."""
+        """Stop answering (reboot, power loss, address lost); the port is free on return.
+
+        The serving thread closes the socket itself: closed from here while that thread
+        sits in ``select``, the kernel would free the port only once it returned."""
         with self._lock:
-            sock, self.sock = self.sock, None
+            self.sock = None
             wake, self._wake = self._wake, None
+            thread, self._thread = self._thread, None
         if wake is not None:
-            wake.close()   # the serving thread sees EOF on its end and closes the socket
-        if sock is not None:
-            sock.close()
+            wake.close()   # the serving thread sees EOF on its end, closes its socket, ends
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
 
     def _serve(self, sock: socket.socket, wake: socket.socket) -> None:
         try:
@@ -223,6 +229,7 @@ class PhoneSipAgent:
                 except Exception:   # one bad datagram must not end the agent
                     log.exception("SIP from %s:%s: agent error", source[0], source[1])
         finally:
+            sock.close()
             wake.close()
 
     def handle(self, sock: socket.socket, data: bytes, source: tuple[str, int]) -> None:

@@ -145,6 +145,7 @@ class PhoneWebServer:
         self.server: _Server | None = None
         self.sessions: set[str] = set()
         self.lock = threading.Lock()
+        self._thread: threading.Thread | None = None
 
     @property
     def port(self) -> int | None:
@@ -156,16 +157,19 @@ class PhoneWebServer:
         self.stop()
         server = _Server((address, port), _Handler)
         server.web = self
+        thread = threading.Thread(target=self._accept_loop, args=(server,), daemon=True,
+                                  name=f"web-{address}")
         with self.lock:
-            self.server = server
+            self.server, self._thread = server, thread
             self.sessions.clear()
-        threading.Thread(target=self._accept_loop, args=(server,), daemon=True,
-                         name=f"web-{address}").start()
+        thread.start()
 
     def stop(self) -> None:
-        """Close the listener (reboot, power loss); sessions end with it."""
+        """Close the listener (reboot, power loss); sessions end with it. The port is free
+        on return: the accept thread holds the socket until ``accept`` returns."""
         with self.lock:
             server, self.server = self.server, None
+            thread, self._thread = self._thread, None
             self.sessions.clear()
         if server is not None:
             try:
@@ -173,6 +177,8 @@ class PhoneWebServer:
             except OSError:
                 pass
             server.server_close()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
 
     def login(self, user: str, encoded_password: str) -> str | None:
         """A new session token for the right user and base64 password, else None."""

@@ -125,8 +125,9 @@ def test_reboot_answers_200_then_restarts_and_sessions_end(
     assert curl("-b", str(jar), "-X", "POST", f"{base}/mainform.cgi/reboot.htm") \
         .startswith("HTTP/1.1 200 ")
     assert phone.acted.wait(5) and phone.actions == ["restart"]
-    assert server.port is None   # the restart stopped the server
-    server.start("127.0.0.1", 0)   # the next boot: the old session is gone
+    port = int(base.rsplit(":", 1)[1])
+    assert server.port is None   # the restart stopped the server and freed its port:
+    server.start("127.0.0.1", port)   # the next boot listens there again, old sessions gone
     answer = curl("-b", str(jar), "-X", "POST",
                   f"http://127.0.0.1:{server.port}/mainform.cgi/reboot.htm")
     assert answer.startswith("HTTP/1.1 302 ")
