@@ -36,7 +36,7 @@ from framework.rig.secrets import SecretRef
 __all__ = ["TRIGGERS", "BenchSpec", "SipSpec", "TelnetConsoleSpec", "Timings", "Trigger",
            "WebSpec"]
 
-#: How a case makes the phone provision: SIP NOTIFY check-sync (no reboot), a reboot from
+#: How a case starts the phone's provisioning: SIP NOTIFY check-sync (no reboot), a reboot from
 #: its web interface or its shell, or a cold boot through the PDU.
 Trigger = Literal["check-sync", "web-reboot", "shell-reboot", "power-cycle"]
 TRIGGERS: tuple[str, ...] = ("check-sync", "web-reboot", "shell-reboot", "power-cycle")

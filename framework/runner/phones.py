@@ -61,7 +61,7 @@ class DriverLink:
         return Readback(model=release.model, mac=release.mac, firmware=release.version)
 
     def trigger(self, how: str) -> str:
-        """Make the phone provision, through an interface a real 400HD has (``how``, one
+        """Start the phone's provisioning through an interface a real 400HD has (``how``, one
         of framework.rig.interfaces.TRIGGERS); returns ``how``. The DHCP ACK that follows
         is the caller's to await."""
         steps = {
