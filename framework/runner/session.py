@@ -322,5 +322,5 @@ class LabSession:
 
 
 def _first(*values: Any) -> Any:
-    """The first value that is not None (a flag, then the rig, then the default)."""
-    return next(v for v in values if v is not None)
+    """The first value that is not None (a flag, then the rig, then the default), or None."""
+    return next((v for v in values if v is not None), None)
