@@ -5,7 +5,8 @@ Per phone, in parallel (one thread per lane), through the phone's own provisioni
 header, downloads and installs an image for its model at another version, and reboots):
 
 1. serve the image for its model at ``/release/<sha256-prefix>/<file>`` (TFTP by default);
-2. hand the phone the DHCP option it reads URLs from (``lane.url_option``, 160 by default)
+2. hand the phone the DHCP option it reads URLs from (``lane.url_option``; 160 and 224
+   while the lab has not served it one)
    with ``tftp://<lab ip>/release/.../<file>``;
 3. power-cycle it through its PDU outlet (the driver waits for its DISCOVER and prompt);
 4. wait on the request log for the firmware transfer (an event) and check it carried the
@@ -141,7 +142,7 @@ def _add_case(session: LabSession, lane: Lane, case: UpgradeCase, release_versio
     except OSError as exc:
         error = str(exc)
     entry = case_entry(case, phone=spec.name, model=spec.model, mac=spec.mac,
-                       release_version=release_version, url_option=lane.url_option,
+                       release_version=release_version, url_option=lane.url_option or 160,
                        offer=offer, verdict=verdict, reason=reason, start=start, end=end,
                        observed=observed, evidence=evidence,
                        profile=lane.profile.name if lane.profile else None)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from framework.imgcontainer import ContainerError, read_container
 from framework.release.images import FirmwareImage
 from framework.runner.cycle import phone_matcher
+from framework.runner.settings import SETTINGS_URL_OPTIONS
 
 if TYPE_CHECKING:
     from framework.runner.lane import Lane
@@ -84,7 +85,10 @@ def offer_image(session: LabSession, lane: Lane, data: bytes, path: str, *,
     reboot_timeout = reboot_timeout_s if reboot_timeout_s is not None else timeout
     url = f"{protocol}://{session.lab_ip}{path}"
     session.services.content.serve(path, data)
-    session.dhcp.set_options(spec.mac_colon, {lane.url_option: url.encode()})
+    # the option the phone reads URLs from; unknown until the lab served it one (the lab
+    # cannot read settings back): then both the factory 160 and the matrix's 224
+    codes = (lane.url_option,) if lane.url_option is not None else SETTINGS_URL_OPTIONS
+    session.dhcp.set_options(spec.mac_colon, {code: url.encode() for code in codes})
     session.services.log.forget_names(str(spec.address))
     before = lane.firmware
     started = time.time()
