@@ -45,7 +45,6 @@ from _bench import (
     select_cases,
 )
 
-
 #: The sim runs' settle window: the sim's own default, safe under load (a shorter one
 #: makes a transfer that pauses under load a late request). Not scaled: the real bench's
 #: settle window replaces it per cycle in the prediction.
