@@ -21,6 +21,7 @@ from typing import Annotated, Any
 
 import typer
 
+from framework.errors import HilError
 from framework.netns import Netns, have_privileges
 from framework.rig import RigError
 from framework.sim.config import SimBench, SimConfigError, ensure_secrets, load_bench
@@ -254,10 +255,20 @@ def fault(name: Annotated[str, typer.Argument(
 
 
 @app.command()
-def deviations() -> None:
-    """List the virtual firmware's deviations (for sim.phones.<name>.deviations)."""
-    for deviation in DEVIATIONS.values():
-        typer.echo(f"{deviation.name:<30} {deviation.changes}")
+def deviations(rig: RigOption = DEFAULT_RIG) -> None:
+    """List the deviations each firmware class of the rig declares (what
+    sim.phones.<name>.deviations may name)."""
+    try:
+        bench = load_bench(rig)
+    except (SimConfigError, HilError) as exc:
+        raise _fail(f"hil sim deviations: {exc}") from None
+    classes = {f"{c.__module__}:{c.__qualname__}": c
+               for c in (p.firmware_class for p in bench.phones)}
+    for name, cls in sorted(classes.items()):
+        if len(classes) > 1:
+            typer.echo(f"{name}:")
+        for deviation in getattr(cls, "DEVIATIONS", DEVIATIONS).values():
+            typer.echo(f"{deviation.name:<30} {deviation.changes}")
 
 
 @app.command(hidden=True)
