@@ -69,12 +69,17 @@ class Fit:
     not_passed: list[dict[str, str]] = field(default_factory=list)
 
     @property
-    def slope_s(self) -> float:  # B: what scales with the phones' timings
+    def slope_s(self) -> float:
+        """B: what scales with the phones' timings. A trigger without boots has nearly
+        none, and the two walls' noise divided by the scales' difference could make it
+        negative: it is never below 0 (then A is the walls' mean)."""
         (s1, s2), (w1, w2) = self.scales[:2], self.walls_s[:2]
-        return (w2 - w1) / (s2 - s1)
+        return max(0.0, (w2 - w1) / (s2 - s1))
 
     @property
     def fixed_s(self) -> float:  # A: the lab's own work, not scaled
+        if self.slope_s == 0.0:
+            return sum(self.walls_s) / len(self.walls_s)
         return self.walls_s[0] - self.slope_s * self.scales[0]
 
     @property
