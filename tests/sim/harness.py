@@ -635,3 +635,40 @@ class DhcpWatch:
 
     def stop(self) -> None:
         stop_process(self.proc)
+
+
+class BusyboxTelnet:
+    """``busybox telnet`` (a client we did not write), typed into through its stdin; its
+    output read as it comes (prompts end without a newline). ``proc`` is the started
+    client: on loopback, or in the lab namespace (``Netns(...).popen``)."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.proc = proc
+        self.output = Transcript("busybox telnet")
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    @staticmethod
+    def argv(host: str, port: int = 23) -> list[str]:
+        return ["busybox", "telnet", host, str(port)]
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        while chunk := os.read(self.proc.stdout.fileno(), 4096):
+            self.output.add(chunk.decode("utf-8", "replace"))
+
+    def expect(self, text: str, since: int = 0) -> str:
+        def seen(chunks: list[str]) -> str | None:
+            joined = "".join(chunks)
+            return joined if text in joined else None
+        return self.output.wait_for(seen, 10, repr(text), since=since) or ""
+
+    def type(self, line: str) -> int:
+        mark = self.output.mark()
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line.encode() + b"\n")
+        self.proc.stdin.flush()
+        return mark
+
+    def close(self) -> None:
+        stop_process(self.proc)
+

@@ -7,9 +7,7 @@ configuration file turned telnet on."""
 from __future__ import annotations
 
 import base64
-import os
 import subprocess
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -22,16 +20,15 @@ from tests.sim.harness import (
     LAB_NS,
     PYTHON,
     ROOT,
+    BusyboxTelnet,
     ConsoleTap,
     DhcpWatch,
     Kea,
     PhoneEntry,
     Reservation,
     SimLabRun,
-    Transcript,
     Witnesses,
     lab_run,
-    stop_process,
     wait_port,
 )
 
@@ -239,36 +236,6 @@ def telnet_refused(phone: PhoneEntry) -> bool:
     return proc.returncode != 0 and "can't connect" in proc.stderr
 
 
-class BusyboxTelnet:
-    """``busybox telnet`` in the lab namespace, typed into through its stdin; its output
-    read as it comes (prompts end without a newline)."""
-
-    def __init__(self, address: str) -> None:
-        self.proc = Netns(LAB_NS).popen(["busybox", "telnet", address], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        self.output = Transcript("busybox telnet")
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        while chunk := os.read(self.proc.stdout.fileno(), 4096):
-            self.output.add(chunk.decode("utf-8", "replace"))
-
-    def expect(self, text: str, since: int = 0) -> str:
-        def seen(chunks: list[str]) -> str | None:
-            joined = "".join(chunks)
-            return joined if text in joined else None
-        return self.output.wait_for(seen, 10, repr(text), since=since) or ""
-
-    def type(self, line: str) -> int:
-        mark = self.output.mark()
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(line.encode() + b"\n")
-        self.proc.stdin.flush()
-        return mark
-
-    def close(self) -> None:
-        stop_process(self.proc)
 
 
 def test_telnet_runs_once_a_served_file_enables_it_and_factory_defaults_stop_it(
@@ -280,7 +247,9 @@ def test_telnet_runs_once_a_served_file_enables_it_and_factory_defaults_stop_it(
     cycle_done(web_console, "tn1", mark)
     assert lab.status()["phones"]["ph2"]["settings"]["test/colour"] == "blue"
 
-    telnet = BusyboxTelnet(WEB_PHONE.address)
+    telnet = BusyboxTelnet(Netns(LAB_NS).popen(
+        BusyboxTelnet.argv(WEB_PHONE.address), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT))
     try:
         telnet.expect("420HD login: ")
         telnet.expect("Password: ", telnet.type("admin"))

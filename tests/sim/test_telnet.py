@@ -5,7 +5,6 @@ PhoneShell, ``exit`` closing the connection, a ``reboot`` stopping the server, a
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
@@ -16,7 +15,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from framework.sim.telnet import PhoneTelnetServer, telnet_enabled
-from tests.sim.harness import Transcript, stop_process
+from tests.sim.harness import BusyboxTelnet, stop_process
 
 pytestmark = pytest.mark.skipif(shutil.which("busybox") is None, reason="needs busybox")
 PASSWORD = "s3cret"
@@ -36,33 +35,12 @@ class FakePhone:
         self.rebooted.set()
 
 
-class Client:
-    """``busybox telnet`` typed into through stdin; output read as it comes."""
+class Client(BusyboxTelnet):
+    """busybox telnet on loopback to the server under test."""
 
     def __init__(self, port: int) -> None:
-        self.proc = subprocess.Popen(["busybox", "telnet", "127.0.0.1", str(port)],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT)
-        self.output = Transcript("busybox telnet")
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        while chunk := os.read(self.proc.stdout.fileno(), 4096):
-            self.output.add(chunk.decode("utf-8", "replace"))
-
-    def expect(self, text: str, since: int = 0) -> str:
-        def seen(chunks: list[str]) -> str | None:
-            joined = "".join(chunks)
-            return joined if text in joined else None
-        return self.output.wait_for(seen, 10, repr(text), since=since) or ""
-
-    def type(self, line: str) -> int:
-        mark = self.output.mark()
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(line.encode() + b"\n")
-        self.proc.stdin.flush()
-        return mark
+        super().__init__(subprocess.Popen(self.argv("127.0.0.1", port), stdin=subprocess.PIPE,
+                                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
 
     def login(self) -> None:
         self.expect("440HD login: ")
