@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
 from urllib.parse import urlencode
 
+from framework.errors import HilError
 from framework.phone.errors import PhoneError
 
 log = logging.getLogger(__name__)
@@ -170,5 +171,5 @@ class PhoneWeb:
         return text.splitlines()[0]
 
 
-class _NoAnswer(Exception):
+class _NoAnswer(HilError):
     """The request went out and the connection closed without a response."""

@@ -261,7 +261,8 @@ class LaneRunner:
                 self._apply(settings)
             except RigFault as exc:
                 return self._trigger_failed(case, expected, start, exc)
-        capture = self.ctx.evidence.traffic_slice(spec, lane.capture, case.id, start)
+        # the case's own traffic: from after its settings cycle (which has no case)
+        capture = self.ctx.evidence.traffic_slice(spec, lane.capture, case.id, time.time())
         try:
             return self._trigger_and_judge(case, expected, options, capture, settings)
         finally:

@@ -31,6 +31,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from framework.errors import HilError
+
 log = logging.getLogger(__name__)
 SIP_PORT = 5060
 #: how long a server transaction remembers its response (Timer J = 64*T1, RFC 3261 17.2.2)
@@ -55,7 +57,7 @@ class SipTarget(Protocol):
     def check_sync(self, reason: str = "") -> None: ...
 
 
-class MalformedRequest(ValueError):
+class MalformedRequest(HilError, ValueError):
     """A datagram that is no SIP request the agent can answer (dropped, never answered)."""
 
 
