@@ -9,18 +9,17 @@ thread that entered that namespace, so every packet it sends leaves through ``et
 2. DHCP on the wire (framework.sim.dhcp), the leased address configured on ``eth0``, the
    phone's servers started on it: SSH, SIP (framework.sim.sip), web (framework.sim.web),
    and telnet while ``management/telnet/enabled`` is ``1`` (framework.sim.telnet);
-3. provisioning: the virtual firmware (rig ``sim.firmware``) turns the received options
-   into requests; each is resolved through the lease's DNS server and fetched with its
-   protocol (framework.sim.fetch). A firmware image for this model with another version
-   is installed (version kept in the phone's flash) and the phone reboots; a
-   configuration file for this model is applied to the settings;
+3. provisioning: one cycle of the virtual firmware's plan (framework.sim.provisioning):
+   a firmware image for this model at another version is installed (version kept in the
+   phone's flash) and the phone reboots; a configuration file for this model is applied
+   to the settings (kept in flash too);
 4. ``MODEL login:`` on the serial line; then the lease is renewed at T1, and a SIP NOTIFY
    ``check-sync`` re-runs DHCP and provisioning (``check_sync``). The web interface
    restarts the phone or restores factory defaults (``restart``, ``reset_to_defaults``).
 
 The firmware's plan is a timed sequence of events (framework.sim.plan), run in order inside
-the cycle, every delay times ``sim.time_scale``: a ``Wait`` (the random provisioning time
-after DHCP, uniformly drawn here at each cycle), a ``Retry`` (``late-request``: the
+the cycle (framework.sim.provisioning), every delay times ``sim.time_scale``: a ``Wait``
+(the random provisioning time after DHCP, uniformly drawn at each cycle), a ``Retry`` (``late-request``: the
 request once more ``late_request_s`` after the cycle's other requests), each interrupted at
 once by power loss or a reboot, a later re-provisioning request waits for them, and
 ``Provisioning done`` follows them. ``RestartAfterConfiguration`` (``reboot-after-config``):
@@ -39,12 +38,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
-import random
 import re
-import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from pathlib import Path
@@ -55,17 +52,12 @@ from framework.netns import Netns
 from framework.sim.config import SimulatedPhone
 from framework.sim.console import SerialLine, SerialSession
 from framework.sim.dhcp import Cancelled, DhcpClient, Lease
-from framework.sim.fetch import FetchError, PhoneIdentity, ProvisioningClient
 from framework.sim.firmware import (
     DEFAULT_SETTINGS,
-    PlannedRequest,
-    RestartAfterConfiguration,
-    Retry,
     VirtualFirmware,
-    Wait,
     url_option_code,
 )
-from framework.sim.image import HEADER_SIZE, ImageError, ImageHeader, parse_header, verify_image
+from framework.sim.provisioning import ProvisioningCycle
 from framework.sim.sip import SIP_PORT, PhoneSipAgent
 from framework.sim.ssh import PhoneSshServer
 from framework.sim.telnet import TELNET_PORT, PhoneTelnetServer, telnet_enabled
@@ -273,7 +265,7 @@ class VirtualPhone:
         self.on_change()
 
     @contextlib.contextmanager
-    def _current(self, session: _Session) -> Iterator[None]:
+    def held(self, session: _Session) -> Iterator[None]:
         """Hold the phone while ``session`` is still its boot; else the boot is over."""
         with self._lock:
             if self._session is not session:
@@ -297,7 +289,7 @@ class VirtualPhone:
                 f"eth0: MAC {_colon(self.mac)}")
             if session.cancelled.wait(self.sim.boot_time_s):
                 return
-            with self._current(session):
+            with self.held(session):
                 self.netns.ip("link", "set", "eth0", "up")
                 self._set_phase("dhcp")
             say("eth0: link up")
@@ -305,7 +297,7 @@ class VirtualPhone:
             self._provision(session, lease, say, may_restart=not session.after_configuration)
             self._follow_settings(session)
             console.login_prompt()
-            with self._current(session):
+            with self.held(session):
                 self._set_phase("up")
             self._run(session, lease, say)
         except Cancelled:
@@ -333,13 +325,13 @@ class VirtualPhone:
             if command == _STOP or session.cancelled.is_set():
                 return
             if command == _CHECK_SYNC:
-                with self._current(session):
+                with self.held(session):
                     self._set_phase("dhcp")
                 say(f"{why}: checking provisioning")
                 lease = self._lease(session, say)
                 self._provision(session, lease, say)
                 self._follow_settings(session)
-                with self._current(session):
+                with self.held(session):
                     self._set_phase("up")
                 renew_at = time.monotonic() + lease.renew_after
 
@@ -352,9 +344,8 @@ class VirtualPhone:
         return say
 
     def _client(self, session: _Session, say: Callable[[str], None]) -> DhcpClient:
-        with self._memory_lock:
-            url_option = url_option_code(self.memory.settings)
-        return DhcpClient("eth0", self.mac, self.model, url_option, session.cancelled, say)
+        return DhcpClient("eth0", self.mac, self.model, url_option_code(self.settings()),
+                          session.cancelled, say)
 
     def _lease(self, session: _Session, say: Callable[[str], None]) -> Lease:
         self._dhcp_hangs(session)
@@ -363,7 +354,7 @@ class VirtualPhone:
         return lease
 
     def _configure(self, session: _Session, lease: Lease, say: Callable[[str], None]) -> None:
-        with self._current(session):
+        with self.held(session):
             if self.address == lease.address:
                 return
             self.netns.ip("addr", "flush", "dev", "eth0")
@@ -384,9 +375,8 @@ class VirtualPhone:
     def _follow_settings(self, session: _Session) -> None:
         """Telnet runs while ``management/telnet/enabled`` is ``1`` (after each applied
         configuration, and at each new address)."""
-        with self._memory_lock:
-            enabled = telnet_enabled(self.memory.settings)
-        with self._current(session):
+        enabled = telnet_enabled(self.settings())
+        with self.held(session):
             if self.address is None or enabled == self.telnet.running:
                 return
             if enabled:
@@ -403,175 +393,38 @@ class VirtualPhone:
         port = getattr(where, "port", None)
         return port if isinstance(port, int) else default
 
-    # -- provisioning -----------------------------------------------------------------
+    # -- provisioning (framework.sim.provisioning) ---------------------------------
 
     def _provision(self, session: _Session, lease: Lease, say: Callable[[str], None],
                    may_restart: bool = True) -> None:
-        with self._current(session):
+        with self.held(session):
             self._set_phase("provisioning")
+        ProvisioningCycle(self, session.cancelled, lease, say).run(
+            lambda: self.held(session), may_restart=may_restart)
+
+    def settings(self) -> dict[str, str]:
+        """A copy of the settings now in flash."""
         with self._memory_lock:
-            settings = dict(self.memory.settings)
-        plan = self.firmware.plan(lease.options, self.model, self.mac, settings)
-        say(f"Provisioning: {plan.summary}")
-        client = ProvisioningClient(PhoneIdentity(self.model, self.mac, self.version),
-                                    lease.dns, self.ca_file, session.cancelled)
-        applied = False
-        for event in plan.events:  # in time order, all inside the cycle
-            if isinstance(event, Wait | Retry):
-                self._wait(session, event, say)
-            if session.cancelled.is_set():
-                raise Cancelled()
-            if isinstance(event, RestartAfterConfiguration):
-                if applied and may_restart:
-                    with self._current(session):
-                        say("Provisioning: configuration applied, restarting\n"
-                            "Restarting system.")
-                        self.reboot(after_configuration=True)
-                    raise Cancelled()
-                continue
-            if isinstance(event, Wait):
-                continue
-            request = event.request if isinstance(event, Retry) else event
-            if isinstance(event, Retry):
-                say(f"Provisioning: requesting {_shown(request)} again")
-            if request.purpose == "firmware":
-                self._firmware(session, client, request, say)
-            elif request.purpose == "configuration":
-                applied = self._configuration(client, request, say) or applied
-            elif request.purpose == "sip-pnp":
-                self._sip_pnp(lease, request, say)
-            else:
-                self._redirect(client, request, say)
-        say("Provisioning done")
+            return dict(self.memory.settings)
 
-    def _wait(self, session: _Session, event: Wait | Retry, say: Callable[[str], None]) -> None:
-        """A delay of the plan, times ``sim.time_scale``; power loss or a reboot ends it at
-        once (the cycle is cancelled). A random wait is drawn now, uniformly in [0, max]."""
-        scale = self.sim.time_scale
-        if isinstance(event, Retry):  # the rig's late_request_s is already scaled
-            seconds = self.sim.late_request_s if event.after_s is None else event.after_s * scale
-        else:
-            seconds = scale * (random.uniform(0, event.seconds) if event.random
-                               else event.seconds)
-            bound = f", at most {event.seconds * scale:g} s" if event.random else ""
-            say(f"Provisioning: waiting {seconds:.2f} s ({event.why}{bound})")
-        if session.cancelled.wait(seconds):
-            raise Cancelled()
-
-    def _firmware(self, session: _Session, client: ProvisioningClient,
-                  request: PlannedRequest, say: Callable[[str], None]) -> None:
-        """Admin Manual 10.2: check the header; install only this model at another version."""
-        url = _shown(request)
-        accepted: list[ImageHeader] = []
-
-        def check(head: bytes) -> bool:
-            try:
-                header = parse_header(head)
-            except ImageError as exc:
-                say(f"Provisioning: firmware {url}: {exc}")
-                return False
-            if header.model != self.model:
-                say(f"Provisioning: firmware {url} is for {header.model}, not {self.model}")
-                return False
-            if header.version == self.version:
-                say(f"Provisioning: firmware {url}: version {header.version} already installed")
-                return False
-            accepted.append(header)
-            return True
-
-        say(f"Provisioning: checking firmware {url}")
-        try:
-            image = client.fetch(request, HEADER_SIZE, check)
-        except FetchError as exc:
-            say(f"Provisioning: firmware {url}: {exc}")
-            return
-        if image is None:
-            return
-        try:
-            header = verify_image(image)
-        except ImageError as exc:
-            say(f"Provisioning: firmware {url} rejected: {exc}")
-            return
-        with self._current(session):
-            with self._memory_lock:
-                self.memory.version = header.version
-            self.on_change()
-            say(f"Provisioning: firmware {header.version} installed, rebooting")
-            self.reboot()
-        raise Cancelled()
-
-    def _configuration(self, client: ProvisioningClient, request: PlannedRequest,
-                       say: Callable[[str], None]) -> bool:
-        """Apply ``key=value`` lines; a file for another model is refused (system/type).
-        True when the file was applied."""
-        url = _shown(request)
-        say(f"Provisioning: fetching configuration {url}")
-        try:
-            body = client.fetch(request)
-        except FetchError as exc:
-            say(f"Provisioning: configuration {url}: {exc}")
-            return False
-        values: dict[str, str] = {}
-        for raw in (body or b"").decode("utf-8", "replace").splitlines():
-            line = raw.strip()
-            if not line or line.startswith(("#", ";")) or "=" not in line:
-                continue
-            key, _, value = line.partition("=")
-            values[key.strip()] = value.strip()
-        model = values.pop("system/type", self.model)
-        if model.upper() != self.model:
-            say(f"Provisioning: configuration {url} is for {model}, not {self.model}: ignored")
-            return False
+    def apply_settings(self, values: Mapping[str, str]) -> None:
+        """Settings from an applied configuration file, kept in flash."""
         with self._memory_lock:
             self.memory.settings.update(values)
         self.on_change()
-        say(f"Provisioning: configuration {url} applied ({len(values)} settings)")
-        return True
 
-    def _sip_pnp(self, lease: Lease, request: PlannedRequest, say: Callable[[str], None]) -> None:
-        """SIP PnP: SUBSCRIBE ua-profile to 224.0.1.75:5060, TTL 1 (stays on the lab link)."""
-        me = str(lease.address)
-        tag = f"{self.mac[-6:].lower()}{int(time.monotonic() * 1000) % 100000}"
-        message = (
-            f"SUBSCRIBE sip:{self.mac}@{request.host} SIP/2.0\r\n"
-            f"Via: SIP/2.0/UDP {me}:5060;branch=z9hG4bK{tag}\r\n"
-            f"Max-Forwards: 70\r\n"
-            f"From: <sip:{self.mac}@{request.host}>;tag={tag}\r\n"
-            f"To: <sip:{self.mac}@{request.host}>\r\n"
-            f"Call-ID: {tag}@{me}\r\n"
-            f"CSeq: 1 SUBSCRIBE\r\n"
-            f"Contact: <sip:{me}:5060>\r\n"
-            f'Event: ua-profile;profile-type="device";vendor="AudioCodes";'
-            f'model="{self.model}";version="{self.version}"\r\n'
-            f"Accept: application/url\r\n"
-            f"Expires: 0\r\n"
-            f"User-Agent: {PhoneIdentity(self.model, self.mac, self.version).user_agent}\r\n"
-            f"Content-Length: 0\r\n\r\n")
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
-            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(me))
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((me, 5060))
-            sock.sendto(message.encode(), (request.host, request.effective_port))
-        say(f"Provisioning: SIP PnP SUBSCRIBE sent to {request.host}:{request.effective_port}")
-
-    def _redirect(self, client: ProvisioningClient, request: PlannedRequest,
-                  say: Callable[[str], None]) -> None:
-        say(f"Provisioning: asking redirect server {request.url}")
-        try:
-            client.fetch(request)
-        except FetchError as exc:
-            say(f"Provisioning: redirect server: {exc}")
-            return
-        say("Provisioning: redirect server answered (no redirect support in the sim)")
+    def install(self, version: str) -> None:
+        """A firmware image installed: the version kept in flash (the caller reboots)."""
+        with self._memory_lock:
+            self.memory.version = version
+        self.on_change()
 
     # -- status -----------------------------------------------------------------------
 
     def status(self) -> dict[str, object]:
         """For the state file: settings that look like secrets are masked."""
-        with self._memory_lock:
-            settings = {k: "***" if _SECRET_SETTING.search(k) else v
-                        for k, v in self.memory.settings.items()}
+        settings = {k: "***" if _SECRET_SETTING.search(k) else v
+                    for k, v in self.settings().items()}
         return {"power": "on" if self.powered else "off", "phase": self.phase,
                 "address": str(self.address) if self.address else None,
                 "firmware": self.version, "settings": settings,
@@ -581,12 +434,3 @@ class VirtualPhone:
 
 def _colon(mac: str) -> str:
     return ":".join(mac[i:i + 2] for i in range(0, 12, 2))
-
-
-def _shown(request: PlannedRequest) -> str:
-    """The URL for logs: an FTP password in the user info is masked."""
-    if ":" in request.userinfo:
-        user = request.userinfo.split(":", 1)[0]
-        return PlannedRequest(request.purpose, request.scheme, request.host, request.path,
-                              request.port, f"{user}:***").url
-    return request.url
