@@ -232,8 +232,12 @@ class CaseListener:
                 finished.clear()  # the console's end-of-cycle word is per cycle
             self._await_files(cycle, wanted, finished)
             began = self._settle(window, ack)
+            # The phone has been quiet for the settle window: its cycle is over now. What it
+            # asks for from here on is late (the lab's convention), however long the health
+            # check below takes: a slow check must not pull a late request into the window.
+            quiet_at = time.time() if began is None else None
             if began is None and on_settle is not None:
-                self._assign(window)
+                self._assign(window, quiet_at)
                 on_settle({r.protocol for c in window.cycles for r in c.records})
                 checked = True
                 # The health check went through the console: what the phone printed before
@@ -245,7 +249,7 @@ class CaseListener:
                 break
             checked = False
             ack = self.await_ack(ack + 1e-6)  # the next new lease, however late we heard
-        self._assign(window)
+        self._assign(window, quiet_at)
         if on_settle is not None and not checked:
             on_settle({r.protocol for c in window.cycles for r in c.records})
         window.closed_at = time.time()
@@ -291,9 +295,10 @@ class CaseListener:
                 if not self._changed.is_set():
                     return self._began_after(ack, window)
 
-    def _assign(self, window: CaseWindow) -> None:
-        """Each record of the window into its cycle (by the ACK that precedes it)."""
-        records = self._records(window)
+    def _assign(self, window: CaseWindow, until: float | None = None) -> None:
+        """Each record of the window made before ``until`` (when the phone fell quiet) into
+        its cycle (by the ACK that precedes it)."""
+        records = self._records(window, until)
         for i, cycle in enumerate(window.cycles):
             end = window.cycles[i + 1].ack_at if i + 1 < len(window.cycles) else float("inf")
             cycle.records = [r for r in records if cycle.ack_at <= r.time < end]
