@@ -89,7 +89,12 @@ def render(doc: CertificationDocument, explore: dict[str, Any] | None = None,
                f"<div class='meta' id='evidence-digest'>{_seal_html(seal)}</div>")
     out.append("<div class='sum' id='summary'>" + "".join(
         f"<span style='color:{_COLOURS.get(k, '#000')}'>{_esc(k)}: <b>{v}</b></span>"
-        for k, v in summary.items()) + "</div>")
+        for k, v in summary.items() if isinstance(v, int)) + "</div>")
+    grounds = summary.get("by_ground")
+    if isinstance(grounds, dict):  # assertions per ground kind and verdict (issue 16)
+        out.append("<div class='sum' id='by-ground'>" + " · ".join(
+            f"{_esc(kind)}: " + ", ".join(f"{_esc(v)} <b>{n}</b>" for v, n in counts.items())
+            for kind, counts in grounds.items()) + "</div>")
     out.append("<h2>Phones</h2><table><tr><th>phone</th><th>model</th><th>MAC</th>"
                "<th>firmware</th><th>profile</th><th>state</th></tr>")
     for p in phones:

@@ -373,7 +373,9 @@ class LaneRunner:
         entry = self._result(case, expected, seen, judgement.verdict, judgement.reason,
                              start=trigger_at,
                              extra={**extra, "differences": list(judgement.differences),
-                                    "matches_core": judgement.matches})
+                                    "matches_core": judgement.matches,
+                                    "assertions": list(judgement.assertions),
+                                    "notes": list(judgement.notes)})
         lane.pending = PendingCase(entry, expected, window, listener)
         return entry
 
