@@ -23,6 +23,7 @@ from framework.resolution import (
     PhoneSettings,
     ProvisioningMethod,
     ResolutionInputError,
+    assertions,
     get_profile,
     resolve,
 )
@@ -115,7 +116,9 @@ def resolve_command(
     except ResolutionInputError as exc:
         raise click.UsageError(str(exc)) from None
     if as_json:
-        typer.echo(json.dumps(result.to_dict(), indent=2))
+        checks = assertions(result, prof.interpretation, phone.mac)
+        typer.echo(json.dumps({**result.to_dict(),
+                               "assertions": [a.to_dict() for a in checks]}, indent=2))
     else:
         typer.echo(result.explanation)
 
