@@ -37,6 +37,7 @@ EXAMPLES: tuple[tuple[str, OptionSet], ...] = (
     ("T10-2/r4-protocol-host", {66: b"http://192.0.2.1"}),
     ("T10-2/r5-protocol-host-67-names", {66: b"http://192.0.2.1", 67: b"abc.img;efg.cfg"}),
     ("T10-2/r6-66-names", {66: b"http://192.0.2.1/abc.img;efg.cfg", 67: b"x.img;y.cfg"}),
+    ("T10-2/x-host-66-names", {66: b"192.0.2.1/abc.img;efg.cfg", 67: b"x.img;y.cfg"}),
     ("43/url-string+T10-1/firmware-config", {43: b"http://192.0.2.1/fw.img;cf.cfg"}),
     ("43/vendor-tlv+T10-1/firmware-config",
      {43: b"\x01\x1ehttp://192.0.2.1/fw.img;cf.cfg"}),

@@ -85,9 +85,22 @@ def test_judged_grounds_manual_leaves_the_field_ground_observed() -> None:
 
 
 def test_an_unpromised_case_judges_nothing() -> None:
-    checks = _by_id({66: b"192.0.2.1/abc.img;efg.cfg"})
+    checks = _by_id({66: b"192.0.2.1", 67: b"abc.img"})  # one name in 67: no table row
     assert not any(a.judged for a in checks.values())  # type: ignore[attr-defined]
-    assert checks["request/firmware"].ground.kind == "lab"  # type: ignore[attr-defined]
+    assert checks["request/firmware"].ground.id == "T10-2/r3-host-67-names"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("opt67", [None, b"x.img;y.cfg"])
+def test_names_after_a_bare_host_are_promised_by_the_general_comment(
+        opt67: bytes | None) -> None:
+    options = {66: b"192.168.0.11/abc.img;efg.cfg"} | ({67: opt67} if opt67 else {})
+    r = resolve(options, PHONE)
+    assert (r.rule, r.promise) == ("T10-2/x-host-66-names", Promise.PROMISED)
+    assert (r.firmware_url, r.config_url) == ("tftp://192.168.0.11/abc.img",
+                                              "tftp://192.168.0.11/efg.cfg")
+    ground = GROUNDS["T10-2/x-host-66-names"]
+    assert ground.kind == "manual" and ground.quote.startswith("If any file name exists")
+    assert resolve(options, PHONE, "3.4").promise is Promise.PENDING
 
 
 def test_nothing_expected_has_one_assertion_grounded_in_row_1() -> None:
