@@ -313,6 +313,17 @@ def assertion_verdict(case: CaseResult, a: AssertionRecord) -> str:
     return "passed" if a.holds else "failed"
 
 
+def by_ground_line(summary: Mapping[str, Any]) -> str | None:
+    """``summary.by_ground`` in one line (``by ground: manual 40 passed, 2 failed; field
+    12 passed``), or None for a record without grounds."""
+    grounds = summary.get("by_ground")
+    if not isinstance(grounds, Mapping) or not grounds:
+        return None
+    return "by ground: " + "; ".join(
+        f"{kind} " + ", ".join(f"{n} {v}" for v, n in counts.items())
+        for kind, counts in grounds.items())
+
+
 def by_ground(cases: Iterable[CaseResult]) -> dict[str, dict[str, int]]:
     """Assertions per ground kind and verdict (``manual`` -> ``passed`` -> 12)."""
     out: dict[str, Counter[str]] = {}

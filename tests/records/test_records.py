@@ -219,3 +219,11 @@ def test_a_ground_of_an_unknown_kind_is_named() -> None:
     bad = case_json(assertions=[_assertion("order", "rumour", True, True)])
     with pytest.raises(RecordError, match=r"'assertions.0.ground.kind': Input should be"):
         CaseResult.from_json(bad)
+
+
+def test_the_by_ground_line_hil_run_prints() -> None:
+    from framework.records import by_ground_line
+
+    assert by_ground_line({"passed": 1, "total": 1}) is None
+    assert by_ground_line({"by_ground": {"field": {"failed": 1}, "manual": {
+        "passed": 4, "failed": 1}}}) == "by ground: field 1 failed; manual 4 passed, 1 failed"
