@@ -153,3 +153,17 @@ def test_nothing_expected_rests_on_table_10_2_row_1() -> None:
     assert "When Option 66 doesn’t exist" in r.assertions[0]["ground"]["quote"]
     extra = j(exp, ["tftp://h/abc.img"])
     assert extra.verdict is Verdict.FAILED and extra.assertions[0]["holds"] is False
+
+
+def test_the_expected_vs_observed_text_shows_grounds_and_agreement() -> None:
+    from framework.runner.evidence import expected_vs_observed
+    from tests.records.samples import case
+
+    r = j(EXP, [FW, CFG.replace("8F", "8f")])
+    text = expected_vs_observed(case(verdict="observed", matches_core=False,
+                                     assertions=list(r.assertions), notes=list(r.notes)))
+    assert "verdict   observed (differs from the core)" in text
+    assert "does not hold: configuration: expected" in text
+    assert 'ground field: field captures' in text
+    assert "(matches the core)" in expected_vs_observed(case(verdict="observed",
+                                                             matches_core=True))
