@@ -20,9 +20,10 @@ from framework.explore.assess import Trial, assess, expectation, variant
 from framework.resolution import PROFILES, Interpretation, Profile
 from framework.resolution.profiles import literal_values
 
-#: Switches that say how the lab compares or judges, not how the firmware behaves.
+#: Switches that say how the lab compares or judges, or that no trial can show (Option 77
+#: is what the phone sends, not what it requests).
 NOT_INFERRED = ("mac_compare", "host_compare", "url_compare", "judged_grounds",
-                "option43_promised")
+                "option43_promised", "option77_encoding")
 
 
 def switch_values(name: str, trials: Sequence[Trial] = ()) -> tuple[Any, ...]:

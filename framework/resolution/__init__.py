@@ -16,6 +16,7 @@ from framework.resolution.grounds import (
     Assertion,
     Ground,
     assertions,
+    identification_assertions,
     judged_kinds,
 )
 from framework.resolution.model import (
@@ -62,6 +63,7 @@ __all__ = [
     "assertions",
     "forgiven",
     "get_profile",
+    "identification_assertions",
     "judged_kinds",
     "normalise_mac",
     "profile_for_version",

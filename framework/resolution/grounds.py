@@ -142,3 +142,23 @@ def assertions(expected: ExpectedProvisioning, interp: Interpretation, mac: str
                         "no firmware or configuration request and no DNS query (the redirect "
                         "server's name is allowed)", ground))
     return tuple(out)
+
+
+def identification_assertions(model: str, url_option: int, interp: Interpretation
+                              ) -> tuple[Assertion, ...]:
+    """What the phone must say about itself in every DHCP DISCOVER and REQUEST (issue 16
+    item 7): its model name in Options 60 and 77, and Option 55 asking for 66, 67 and the
+    URL option. Judged in every case (promised or not) when the ground's kind is judged."""
+    kinds = judged_kinds(interp)
+    model_ground = GROUNDS["identification/model"]
+    prl_ground = GROUNDS["identification/parameter-list"]
+    encoding = {"either": "raw or RFC 3004", "rfc3004": "RFC 3004 length-prefixed",
+                "raw": "raw"}[interp.option77_encoding]
+    return (
+        Assertion("identification/60", "the model name in Option 60 (vendor class)", model,
+                  model_ground.kind in kinds, model_ground),
+        Assertion("identification/77", "the model name in Option 77 (user class)",
+                  f"{model} ({encoding})", model_ground.kind in kinds, model_ground),
+        Assertion("identification/55", "the options asked for in Option 55",
+                  f"66, 67, {url_option}", prl_ground.kind in kinds, prl_ground),
+    )

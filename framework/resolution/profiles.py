@@ -99,6 +99,11 @@ class Interpretation:
     option43_promised: Literal["url-string", "vendor-tlv"] = "url-string"
     #: The Option 43 sub-option code carrying the URL when TLVs are used.
     option43_suboption: int = 1
+    #: How the phone encodes its model name in Option 77 (design/REAL-PHONE.md: "[?]
+    #: Option 77 raw or RFC 3004 length-prefixed"): ``rfc3004`` (length-prefixed user
+    #: class instances), ``raw`` (the bytes are the name), or ``either`` (no sentence fixes
+    #: it, so both are accepted; the identification check names which one it saw).
+    option77_encoding: Literal["either", "rfc3004", "raw"] = "either"
     #: Longest option value (bytes, after RFC 3396 joining) the firmware accepts; None
     #: means no limit. A longer value is malformed.
     max_value_length: int | None = None
