@@ -124,9 +124,9 @@ def assertions(expected: ExpectedProvisioning, interp: Interpretation, mac: str
     out = [make(f"request/{r.purpose}", f"the {r.purpose} request", r.url, row)
            for r in expected.requests]
     cfg = expected.config_url
-    if cfg is not None and interp.mac_compare == "exact" and mac_in(cfg, mac):
+    if interp.mac_compare == "exact" and any(mac_in(r.url, mac) for r in expected.requests):
         shown = mac.upper() if interp.mac_case == "upper" else mac.lower()
-        out.append(make("mac-case", "the case of the MAC in the configuration file name",
+        out.append(make("mac-case", "the case of the MAC in the file names",
                         f"{shown} ({interp.mac_case} case)",
                         GROUNDS[f"mac-case/{interp.mac_case}"]))
     if expected.firmware_url is not None and cfg is not None:

@@ -347,9 +347,8 @@ def judge(expected: ExpectedProvisioning, files: Sequence[Observed], dns: Sequen
             if kept:
                 notes.append(f"{want.purpose}: requested {url}, equivalent to the expected "
                              f"{want.url} ({', '.join(kept)}): a note, not a failure")
-            if mac_apart and want.purpose == "configuration" \
-                    and _mac_text(url, mac) != _mac_text(want.url, mac):
-                failures["mac-case"].append(f"configuration: expected {want.url}, requested "
+            if mac_apart and _mac_text(url, mac) != _mac_text(want.url, mac):
+                failures["mac-case"].append(f"{want.purpose}: expected {want.url}, requested "
                                             f"{url} (MAC case differs)")
     forgiven_kinds = _forgiven_kinds(interp)
     for want in missing:

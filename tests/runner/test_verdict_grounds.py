@@ -167,3 +167,12 @@ def test_the_expected_vs_observed_text_shows_grounds_and_agreement() -> None:
     assert 'ground field: field captures' in text
     assert "(matches the core)" in expected_vs_observed(case(verdict="observed",
                                                              matches_core=True))
+
+
+def test_a_mac_in_the_firmware_name_is_checked_too() -> None:
+    exp = resolve({160: b"http://h/<MAC>.img;<MODEL>.cfg"}, PHONE)
+    assert exp.firmware_url == "http://h/00908F000001.img"
+    r = j(exp, ["http://h/00908f000001.img", "http://h/440HD.cfg"])
+    assert r.verdict is Verdict.FAILED
+    assert r.reason == ("firmware: expected http://h/00908F000001.img, requested "
+                        "http://h/00908f000001.img (MAC case differs)")
