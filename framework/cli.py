@@ -115,12 +115,16 @@ def resolve_command(
         result = resolve(options, phone, prof, settings)
     except ResolutionInputError as exc:
         raise click.UsageError(str(exc)) from None
+    checks = assertions(result, prof.interpretation, phone.mac)
     if as_json:
-        checks = assertions(result, prof.interpretation, phone.mac)
         typer.echo(json.dumps({**result.to_dict(),
                                "assertions": [a.to_dict() for a in checks]}, indent=2))
     else:
         typer.echo(result.explanation)
+        typer.echo("Assertions (judged ones give verdicts; the others are observed):")
+        for a in checks:
+            typer.echo(f"- {a.what}: {a.expected} [{'judged' if a.judged else 'observed'}; "
+                       f"{a.ground.kind}: {a.ground.source}: \"{a.ground.quote}\"]")
 
 
 _GROUPS = {
