@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from framework.resolution.core import resolve
-from framework.resolution.grounds import GROUNDS, assertions
+from framework.resolution.grounds import GROUNDS, assertions, identification_assertions
 from framework.resolution.model import OptionSet, PhoneIdentity, Promise
 from framework.resolution.profiles import PROFILES, Profile
 
@@ -115,10 +115,18 @@ def markdown(profiles: Sequence[Profile] = tuple(PROFILES.values())) -> str:
             "| assertion | rules | ground | kind | source | quote |",
             "|---|---|---|---|---|---|",
         ]
-        for whats, gid, rules in judged_rows(profile):
+        rows = judged_rows(profile)
+        ident: dict[str, list[str]] = {}
+        for a in identification_assertions(PHONE.model, 160, profile.interpretation):
+            if a.judged:
+                ident.setdefault(a.ground.id, []).append(a.what)
+        rows += [(whats, gid, ["every case (DHCP DISCOVER and REQUEST)"])
+                 for gid, whats in ident.items()]
+        for whats, gid, rules in rows:
             g = GROUNDS[gid]
             quote = f"\"{_cell(g.quote)}\"" + (" (excerpt)" if g.excerpt else "")
-            out.append(f"| {'; '.join(whats)} | {', '.join(f'`{r}`' for r in rules)} | "
+            shown = ", ".join(r if r.startswith("every case") else f"`{r}`" for r in rules)
+            out.append(f"| {'; '.join(whats)} | {shown} | "
                        f"`{gid}` | {g.kind} | {_cell(g.source)} | {quote} |")
     return "\n".join(out) + "\n"
 
