@@ -25,6 +25,7 @@ from framework.resolution import (
     ResolutionInputError,
     assertions,
     get_profile,
+    identification_assertions,
     resolve,
 )
 
@@ -115,7 +116,8 @@ def resolve_command(
         result = resolve(options, phone, prof, settings)
     except ResolutionInputError as exc:
         raise click.UsageError(str(exc)) from None
-    checks = assertions(result, prof.interpretation, phone.mac)
+    checks = (*assertions(result, prof.interpretation, phone.mac),
+              *identification_assertions(phone.model, url_option, prof.interpretation))
     if as_json:
         typer.echo(json.dumps({**result.to_dict(),
                                "assertions": [a.to_dict() for a in checks]}, indent=2))

@@ -157,7 +157,8 @@ def test_resolve_json_lists_every_assertion_with_its_ground(
                  "66=http://Audiocodes.com", "--option", "67=abc.img;efg.cfg", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     ids = [a["id"] for a in out["assertions"]]
-    assert ids == ["request/firmware", "request/configuration", "order", "nothing-else"]
+    assert ids == ["request/firmware", "request/configuration", "order", "nothing-else",
+                   "identification/60", "identification/77", "identification/55"]
     for a in out["assertions"]:
         assert set(a) == {"id", "what", "expected", "judged", "ground"}
         assert set(a["ground"]) == {"kind", "source", "quote"} and a["judged"] is True
