@@ -378,7 +378,8 @@ def amend_late(entry: CaseResult, expected: Any, window: CaseWindow, late: Seque
     update.update(differences=[*differences, *again.differences], matches_core=False,
                   reason=f"{head}; {rest}")
     if entry.assertions is not None:  # the assertions as judged again with the late ones
-        update.update(assertions=list(again.assertions), notes=list(again.notes))
+        kept = [a for a in entry.assertions if a.id.startswith("identification/")]
+        update.update(assertions=[*again.assertions, *kept], notes=list(again.notes))
     if entry.verdict != Verdict.OBSERVED.value:
         update["verdict"] = Verdict.FAILED.value
     return entry.amended(**update)
