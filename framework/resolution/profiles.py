@@ -87,10 +87,12 @@ class Interpretation:
     port: Literal["keep"] = "keep"
     #: More than two ``;``-separated names: ``ignore-extra`` uses the first two.
     extra_names: Literal["ignore-extra", "no-url"] = "ignore-extra"
-    #: Option 43 content (10.2.3; its example figure is lost): a plain URL string in
-    #: Option 160 syntax, a vendor-encapsulated TLV whose sub-option carries that URL, or
-    #: ``auto`` (a value that starts with ``<protocol>://`` is a string, else TLVs).
-    option43_format: Literal["url-string", "vendor-tlv", "auto"] = "url-string"
+    #: How Option 43 content is read (10.2.3; its example figure is lost): a plain URL
+    #: string in Option 160 syntax, a vendor-encapsulated TLV whose sub-option carries that
+    #: URL, or ``auto`` (a value that starts with ``<protocol>://`` is a string, else TLVs).
+    #: Default ``auto``: both formats are read, so the one ``option43_promised`` does not
+    #: promise still has an expectation, recorded as observed (issue 16 item 3).
+    option43_format: Literal["url-string", "vendor-tlv", "auto"] = "auto"
     #: The one Option 43 format the profile promises; the other is read (per
     #: ``option43_format``) but observed. Default ``url-string``: the only sentence, "Phones
     #: can get a provisioning URL from DHCP Option 43." (10.2.3), names a provisioning URL
