@@ -396,10 +396,10 @@ def _verdict(expected: ExpectedProvisioning, interp: Interpretation,
     said = "; ".join(notes)
     if expected.promise is not Promise.PROMISED:
         what = "matches the core's expectation" if agree else "; ".join(diffs)
-        why = "; ".join(expected.unpromised_by) or f"rule {expected.rule}"
+        why = "; ".join(expected.unpromised_by) or \
+            f"{expected.promise.value}, rule {expected.rule}"
         return Judgement(Verdict.OBSERVED,
-                         f"not promised by profile {expected.profile} "
-                         f"({expected.promise.value}: {why}): {what}"
+                         f"not promised by profile {expected.profile} ({why}): {what}"
                          + (f"; note: {said}" if said else ""), diffs, agree, results, notes)
     if not any(a.judged for a in checks):
         what = "matches the core's expectation" if agree else "; ".join(diffs)

@@ -132,9 +132,9 @@ def test_an_unpromised_case_names_what_made_it_unpromised() -> None:
     exp = resolve({66: b"bad host!", 43: b"http://h43/a.img"}, PHONE)
     r = j(exp, ["http://h43/a.img", "http://h43/00908F000001.cfg"])
     assert r.verdict is Verdict.OBSERVED and r.matches
-    assert r.reason == ("not promised by profile 2.2 (unspecified: T10-2/x-malformed: "
-                        "unspecified (66 is not a usable server address: no URL from 66/67)): "
-                        "matches the core's expectation")
+    assert r.reason == ("not promised by profile 2.2 (T10-2/x-malformed: unspecified (66 is "
+                        "not a usable server address: no URL from 66/67)): matches the core's "
+                        "expectation")
     assert not any(a["judged"] for a in r.assertions)
 
 
