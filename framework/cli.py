@@ -23,7 +23,9 @@ from framework.resolution import (
     PhoneSettings,
     ProvisioningMethod,
     ResolutionInputError,
+    assertions,
     get_profile,
+    identification_assertions,
     resolve,
 )
 
@@ -114,10 +116,17 @@ def resolve_command(
         result = resolve(options, phone, prof, settings)
     except ResolutionInputError as exc:
         raise click.UsageError(str(exc)) from None
+    checks = (*assertions(result, prof.interpretation, phone.mac),
+              *identification_assertions(phone.model, url_option, prof.interpretation))
     if as_json:
-        typer.echo(json.dumps(result.to_dict(), indent=2))
+        typer.echo(json.dumps({**result.to_dict(),
+                               "assertions": [a.to_dict() for a in checks]}, indent=2))
     else:
         typer.echo(result.explanation)
+        typer.echo("Assertions (judged ones give verdicts; the others are observed):")
+        for a in checks:
+            typer.echo(f"- {a.what}: {a.expected} [{'judged' if a.judged else 'observed'}; "
+                       f"{a.ground.kind}: {a.ground.source}: \"{a.ground.quote}\"]")
 
 
 _GROUPS = {

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import pytest
 
 from framework.errors import RigFault
-from framework.records import CaseResult
+from framework.records import CaseResult, assertion_verdict
 from framework.runner.catalogue import Case
 from framework.runner.lane import Done
 from framework.runner.options import FlagSpec, OptionError, RunOptions, run_flags
@@ -347,7 +347,18 @@ def _allure(session: LabSession, result: CaseResult) -> None:
     with allure.step(f"phone triggered by {result.trigger or '-'}; "
                      f"{len(result.observed)} requests observed"):
         pass
-    with allure.step(f"verdict {result.verdict}: {result.reason}"):
+    for a in result.assertions or []:  # each expectation next to its ground (issue 16)
+        with allure.step(f"{assertion_verdict(result, a)}: {a.what} = {a.expected} "
+                         f"[{a.ground.kind}: {a.ground.source}: \"{a.ground.quote}\"]"
+                         + ("" if a.holds else f": {a.detail}")):
+            pass
+    for note in result.notes or []:
+        with allure.step(f"note: {note}"):
+            pass
+    agreement = ""
+    if result.verdict == "observed" and result.matches_core is not None:
+        agreement = " (matches the core)" if result.matches_core else " (differs from the core)"
+    with allure.step(f"verdict {result.verdict}{agreement}: {result.reason}"):
         pass
     types = {"expected-vs-observed": allure.attachment_type.TEXT,
              "request-log": allure.attachment_type.TEXT,

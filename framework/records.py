@@ -112,6 +112,27 @@ class EvidenceItem(Record):
     sha256: str
 
 
+class GroundRecord(Record):
+    """Why an expectation is expected (framework.resolution.grounds.Ground.to_dict())."""
+
+    kind: Literal["manual", "field", "lab"]
+    source: str
+    quote: str
+
+
+class AssertionRecord(Record):
+    """One expectation of a case with its ground, whether the profile judged it, and
+    whether it held (framework.runner.verdict.Judgement.assertions)."""
+
+    id: str
+    what: str
+    expected: str
+    judged: bool
+    ground: GroundRecord
+    holds: bool
+    detail: str
+
+
 class CaseResult(Record):
     """One case on one phone: what was expected, what the phone did, the verdict.
 
@@ -158,6 +179,10 @@ class CaseResult(Record):
     #: of the case's first cycle, which proves the URL option setting on the wire.
     settings: dict[str, str] | None = None
     parameter_list: list[int] | None = None
+    #: Each assertion of the verdict with its ground (issue 16); absent in older records.
+    assertions: list[AssertionRecord] | None = None
+    #: Differences URL equivalence forgave (RFC 3986 6.2.2): notes, never failures.
+    notes: list[str] | None = None
     # --- the upgrade cases (framework.release.behaviour) -------------------------------
     running: str | None = None
     offer: dict[str, Any] | None = None
@@ -231,8 +256,9 @@ class CertificationDocument(Record):
     run: RunRecord
     phones: list[PhoneRecord]
     cases: list[CaseResult]
-    #: Counts per verdict and ``total`` (:func:`summarise`), in the order written.
-    summary: dict[str, int]
+    #: Counts per verdict and ``total`` (:func:`summarise`), in the order written; when a
+    #: case carries assertions, also ``by_ground``: ground kind -> verdict -> count.
+    summary: dict[str, int | dict[str, dict[str, int]]]
 
     @classmethod
     def from_json(cls, data: Any, *, where: str = "record") -> Self:
@@ -263,12 +289,49 @@ def _case_where(index: int, case: Any) -> str:
     return f"cases[{index}]"
 
 
-def summarise(cases: Iterable[CaseResult]) -> dict[str, int]:
-    """Cases per verdict (every verdict named, in :data:`VERDICTS` order) and the total."""
+def summarise(cases: Iterable[CaseResult]) -> dict[str, int | dict[str, dict[str, int]]]:
+    """Cases per verdict (every verdict named, in :data:`VERDICTS` order) and the total;
+    ``by_ground`` (:func:`by_ground`) when any case carries assertions."""
+    cases = list(cases)
     counts: Counter[str] = Counter(c.verdict for c in cases)
-    out = {v: counts.get(v, 0) for v in VERDICTS}
-    out["total"] = sum(out.values())
+    out: dict[str, int | dict[str, dict[str, int]]] = {v: counts.get(v, 0) for v in VERDICTS}
+    out["total"] = len(cases)
+    grounds = by_ground(cases)
+    if grounds:
+        out["by_ground"] = grounds
     return out
+
+
+def assertion_verdict(case: CaseResult, a: AssertionRecord) -> str:
+    """The verdict one assertion gives: ``passed``/``failed`` when judged, ``observed``
+    when its ground is not judged (or the case is not promised); a broken or skipped case
+    gives its own verdict to every assertion."""
+    if case.verdict in ("broken", "skipped"):
+        return case.verdict
+    if not a.judged:
+        return "observed"
+    return "passed" if a.holds else "failed"
+
+
+def by_ground_line(summary: Mapping[str, Any]) -> str | None:
+    """``summary.by_ground`` in one line (``by ground: manual 40 passed, 2 failed; field
+    12 passed``), or None for a record without grounds."""
+    grounds = summary.get("by_ground")
+    if not isinstance(grounds, Mapping) or not grounds:
+        return None
+    return "by ground: " + "; ".join(
+        f"{kind} " + ", ".join(f"{n} {v}" for v, n in counts.items())
+        for kind, counts in grounds.items())
+
+
+def by_ground(cases: Iterable[CaseResult]) -> dict[str, dict[str, int]]:
+    """Assertions per ground kind and verdict (``manual`` -> ``passed`` -> 12)."""
+    out: dict[str, Counter[str]] = {}
+    for case in cases:
+        for a in case.assertions or []:
+            out.setdefault(a.ground.kind, Counter())[assertion_verdict(case, a)] += 1
+    return {kind: {v: counts[v] for v in VERDICTS if counts[v]}
+            for kind, counts in sorted(out.items())}
 
 
 def document(run: RunRecord, phones: Iterable[PhoneRecord],

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Annotated, Any, get_type_hints
 
 import typer
 
-from framework.records import RecordError, load_record
+from framework.records import RecordError, by_ground_line, load_record
 from framework.report import html, manifest, signing
 from framework.runner.options import ROOT, FlagSpec, OptionError, RunOptions, run_flags
 
@@ -149,9 +149,12 @@ def command(
         if gen.returncode == 0:
             typer.echo(f"allure  {run_dir / 'allure-report' / 'index.html'}")
     sealed = manifest.write(run_dir, key)
-    s = doc.summary
+    s = {k: v for k, v in doc.summary.items() if isinstance(v, int)}
     typer.echo(f"run {run_id}: {s['passed']} passed, {s['failed']} failed, {s['broken']} broken, "
                f"{s['observed']} observed, {s['skipped']} skipped")
+    grounds = by_ground_line(doc.summary)
+    if grounds:  # each assertion's verdict per ground kind (issue 16)
+        typer.echo(grounds)
     typer.echo(f"record  {run_dir / 'certification.json'}")
     typer.echo(f"report  {report}")
     signed = f"signed by key {signing.short(sealed.fingerprint)}" if sealed.fingerprint \

@@ -140,11 +140,17 @@ def expectation(trial: Trial, profile: Profile) -> ExpectedProvisioning:
 
 
 def assess(trial: Trial, profile: Profile) -> Assessment:
-    """Judge ``trial`` under ``profile`` (the matrix's :func:`judge`, default ports aside)."""
+    """Judge ``trial`` under ``profile`` (the matrix's :func:`judge`, default ports aside).
+
+    URLs are compared byte for byte (``url_compare=byte-exact``) whatever the profile's
+    verdicts use: exploration learns how the firmware spells a URL (``host_case``...), so
+    a difference RFC 3986 equivalence would forgive is still one it must see.
+    """
     expected = expectation(trial, profile)
     files = [dataclasses.replace(o, url=without_default_port(o.url)) if o.url else o
              for o in trial.files]
-    j = judge(expected, files, trial.dns, mac=trial.mac, interp=profile.interpretation)
+    interp = variant(profile, url_compare="byte-exact").interpretation
+    j = judge(expected, files, trial.dns, mac=trial.mac, interp=interp)
     return Assessment(j.matches, expected.promise, expected.rule, j.differences, expected)
 
 

@@ -1,7 +1,7 @@
 """The inferred behaviour table: which value of each core switch the phone behaves as.
 
 For every switch of :class:`framework.resolution.Interpretation` that describes the
-firmware (not the comparison policies ``mac_compare``/``host_compare``), each value is
+firmware (not the comparison and judging policies of :data:`NOT_INFERRED`), each value is
 scored by how many trials the core then agrees with; a value replaces the profile's only
 when it explains strictly more trials (ties keep the profile's value). Rounds repeat
 until nothing changes, so switches that interact settle together. The result is a
@@ -20,8 +20,10 @@ from framework.explore.assess import Trial, assess, expectation, variant
 from framework.resolution import PROFILES, Interpretation, Profile
 from framework.resolution.profiles import literal_values
 
-#: Switches that say how the lab compares, not how the firmware behaves.
-NOT_INFERRED = ("mac_compare", "host_compare")
+#: Switches that say how the lab compares or judges, or that no trial can show (Option 77
+#: is what the phone sends, not what it requests).
+NOT_INFERRED = ("mac_compare", "host_compare", "url_compare", "judged_grounds",
+                "option43_promised", "option77_encoding")
 
 
 def switch_values(name: str, trials: Sequence[Trial] = ()) -> tuple[Any, ...]:

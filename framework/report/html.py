@@ -21,7 +21,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from framework.records import CaseResult, CertificationDocument
+from framework.records import CaseResult, CertificationDocument, assertion_verdict
 from framework.report.manifest import Seal, evidence_digest, seal_of
 
 _COLOURS = {"passed": "#2e7d32", "failed": "#c62828", "broken": "#ef6c00",
@@ -89,7 +89,12 @@ def render(doc: CertificationDocument, explore: dict[str, Any] | None = None,
                f"<div class='meta' id='evidence-digest'>{_seal_html(seal)}</div>")
     out.append("<div class='sum' id='summary'>" + "".join(
         f"<span style='color:{_COLOURS.get(k, '#000')}'>{_esc(k)}: <b>{v}</b></span>"
-        for k, v in summary.items()) + "</div>")
+        for k, v in summary.items() if isinstance(v, int)) + "</div>")
+    grounds = summary.get("by_ground")
+    if isinstance(grounds, dict):  # assertions per ground kind and verdict (issue 16)
+        out.append("<div class='sum' id='by-ground'>" + " · ".join(
+            f"{_esc(kind)}: " + ", ".join(f"{_esc(v)} <b>{n}</b>" for v, n in counts.items())
+            for kind, counts in grounds.items()) + "</div>")
     out.append("<h2>Phones</h2><table><tr><th>phone</th><th>model</th><th>MAC</th>"
                "<th>firmware</th><th>profile</th><th>state</th></tr>")
     for p in phones:
@@ -236,8 +241,12 @@ def _flaky_table(flaky: list[dict[str, Any]]) -> str:
 
 def _case_block(c: CaseResult) -> str:
     v = c.verdict
-    parts = [f"<details><summary><b style='color:{_COLOURS.get(v, '#000')}'>{_esc(v)}</b> "
-             f"{_esc(c.phone)} ({_esc(c.model)}, {_esc(c.firmware)}) — "
+    agreement = ""
+    if v == "observed" and c.matches_core is not None:
+        agreement = (" <i class='agrees'>matches the core</i>" if c.matches_core
+                     else " <i class='differs'>differs from the core</i>")
+    parts = [f"<details><summary><b style='color:{_COLOURS.get(v, '#000')}'>{_esc(v)}</b>"
+             f"{agreement} {_esc(c.phone)} ({_esc(c.model)}, {_esc(c.firmware)}) — "
              f"<span class='reason'>{_esc(c.reason)}</span></summary>"]
     parts.append("<table><tr><th>option</th><th>value</th></tr>" + "".join(
         f"<tr><td>{_esc(k)}</td><td><code>{_esc(val)}</code></td></tr>"
@@ -246,6 +255,11 @@ def _case_block(c: CaseResult) -> str:
     parts.append(f"<p>expected (rule <code>{_esc(exp.get('rule'))}</code>, "
                  f"{_esc(exp.get('promise'))}): firmware <code>{_esc(exp.get('firmware_url'))}"
                  f"</code>, configuration <code>{_esc(exp.get('config_url'))}</code></p>")
+    if c.assertions:  # each expectation next to its ground (issue 16)
+        parts.append(_assertions_table(c))
+    if c.notes:
+        parts.append("<ul class='notes'>" + "".join(
+            f"<li>note: {_esc(n)}</li>" for n in c.notes) + "</ul>")
     parts.append("<table><tr><th>time</th><th>protocol</th><th>URL / name</th><th>outcome</th>"
                  "</tr>" + "".join(
                      f"<tr><td>{_esc(round(o.time - (c.start or 0), 3))}</td>"
@@ -259,6 +273,20 @@ def _case_block(c: CaseResult) -> str:
             f"<code>{_esc(e.sha256)}</code>)</li>" for e in c.evidence) + "</ul>")
     parts.append("</details>")
     return "".join(parts)
+
+
+def _assertions_table(c: CaseResult) -> str:
+    rows = ["<table class='assertions'><tr><th>assertion</th><th>expected</th><th>outcome</th>"
+            "<th>ground</th><th>source and quote</th></tr>"]
+    for a in c.assertions or []:
+        outcome = assertion_verdict(c, a)
+        held = "holds" if a.holds else f"does not hold: {a.detail}"
+        rows.append(f"<tr><td>{_esc(a.what)}</td><td><code>{_esc(a.expected)}</code></td>"
+                    f"<td><b style='color:{_COLOURS.get(outcome, '#000')}'>{_esc(outcome)}"
+                    f"</b> ({_esc(held)})</td><td>{_esc(a.ground.kind)}</td>"
+                    f"<td>{_esc(a.ground.source)}: <q>{_esc(a.ground.quote)}</q></td></tr>")
+    rows.append("</table>")
+    return "".join(rows)
 
 
 def write(doc: CertificationDocument, path: Path, explore: dict[str, Any] | None = None,

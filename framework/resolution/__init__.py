@@ -9,6 +9,16 @@ import it (the virtual firmware is written independently of this core).
 """
 
 from framework.resolution.core import resolve, urls_match
+from framework.resolution.equivalence import forgiven, urls_equivalent
+from framework.resolution.grounds import (
+    GROUND_KINDS,
+    GROUNDS,
+    Assertion,
+    Ground,
+    assertions,
+    identification_assertions,
+    judged_kinds,
+)
 from framework.resolution.model import (
     ExpectedProvisioning,
     ExpectedRequest,
@@ -32,10 +42,14 @@ from framework.resolution.profiles import (
 )
 
 __all__ = [
+    "GROUNDS",
+    "GROUND_KINDS",
     "PROFILES",
     "RULES",
+    "Assertion",
     "ExpectedProvisioning",
     "ExpectedRequest",
+    "Ground",
     "Interpretation",
     "OptionSet",
     "PhoneIdentity",
@@ -46,9 +60,14 @@ __all__ = [
     "ResolutionInputError",
     "Rule",
     "SourceOutcome",
+    "assertions",
+    "forgiven",
     "get_profile",
+    "identification_assertions",
+    "judged_kinds",
     "normalise_mac",
     "profile_for_version",
     "resolve",
+    "urls_equivalent",
     "urls_match",
 ]

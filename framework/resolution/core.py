@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from framework.resolution.equivalence import urls_equivalent
 from framework.resolution.model import (
     ExpectedProvisioning,
     OptionSet,
@@ -136,11 +137,12 @@ def resolve(
         lines.append(f"Firmware URL: {fw}")
         lines.append(f"Configuration URL: {cfg}")
         lines.append("Order: firmware first, then the configuration file (Admin Manual 10.1).")
-    lines.append(_promise_sentence(promise, profile))
+    unpromised = profile.unpromised_by([o.rule for o in consulted])
+    lines.append(_promise_sentence(promise, profile, unpromised))
     return ExpectedProvisioning(
         source=source, firmware_url=fw, config_url=cfg, rule=rule, promise=promise,
         explanation="\n".join(lines), profile=profile.name, considered=tuple(outcomes),
-        switches=profile.interpretation.items(),
+        switches=profile.interpretation.items(), unpromised_by=unpromised,
     )
 
 
@@ -162,14 +164,16 @@ def _citation(rule: str) -> str:
     return "; ".join(dict.fromkeys(RULES[p].citation for p in rule.split("+") if p in RULES))
 
 
-def _promise_sentence(promise: Promise, profile: Profile) -> str:
+def _promise_sentence(promise: Promise, profile: Profile, unpromised: tuple[str, ...] = ()
+                      ) -> str:
+    why = f" Not promised because of {'; '.join(unpromised)}." if unpromised else ""
     if promise is Promise.PROMISED:
         return "Promised by the manual: a different request is a firmware failure."
     if promise is Promise.PENDING:
         return (f"Marked '[Support pending]' by the manual of profile {profile.name}: what the "
-                "phone does is recorded as an observation, not judged.")
+                f"phone does is recorded as an observation, not judged.{why}")
     return ("Not fixed by the manual: the expectation follows the named switches; what the "
-            "phone does is recorded as an observation, not judged.")
+            f"phone does is recorded as an observation, not judged.{why}")
 
 
 def _static_or_disabled(ctx: _Context, settings: PhoneSettings, header: str) -> ExpectedProvisioning:
@@ -181,10 +185,13 @@ def _static_or_disabled(ctx: _Context, settings: PhoneSettings, header: str) -> 
         text = (f"Static provisioning: DHCP options are ignored; configured firmware URL {fw}, "
                 f"configuration URL {cfg}.")
     promise = ctx.profile.promise_of(rule)
+    unpromised = ctx.profile.unpromised_by([rule])
     return ExpectedProvisioning(
         source=None, firmware_url=fw, config_url=cfg, rule=rule, promise=promise,
-        explanation="\n".join([header, text, _promise_sentence(promise, ctx.profile)]),
+        explanation="\n".join([header, text, _promise_sentence(promise, ctx.profile,
+                                                                 unpromised)]),
         profile=ctx.profile.name, switches=ctx.profile.interpretation.items(),
+        unpromised_by=unpromised,
     )
 
 
@@ -438,25 +445,9 @@ def _option_43(raw: bytes | None, ctx: _Context) -> SourceOutcome:
 def urls_match(expected: str, observed: str, *, mac: str, interp: Interpretation) -> bool:
     """Whether an observed URL is the expected one under the comparison switches.
 
-    The protocol is compared without case (RFC 3986); the host per ``host_compare``;
-    the MAC inside the path per ``mac_compare``; the rest of the path exactly.
+    ``url_compare`` (default RFC 3986 6.2.2 equivalence: scheme and host case,
+    percent-encoding, default port), ``host_compare`` under ``byte-exact``, and the MAC
+    inside the path per ``mac_compare``; the rest of the path exactly.
     """
-    def split(url: str) -> tuple[str, str, str]:
-        proto, _, rest = url.partition("://")
-        authority, _, path = rest.partition("/")
-        return proto.lower(), authority, path
-
-    ep, ea, epath = split(expected)
-    op, oa, opath = split(observed)
-    if ep != op:
-        return False
-    if interp.host_compare == "case-insensitive":
-        ea, oa = ea.lower(), oa.lower()
-    if ea != oa:
-        return False
-    if interp.mac_compare == "case-insensitive":
-        m = mac.replace(":", "").replace("-", "")
-        for variant in (m.upper(), m.lower()):
-            epath = epath.replace(variant, "\0MAC\0")
-            opath = opath.replace(variant, "\0MAC\0")
-    return epath == opath
+    return urls_equivalent(expected, observed, interp=interp, mac=mac,
+                           mac_case=interp.mac_compare == "exact")

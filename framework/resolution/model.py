@@ -154,6 +154,9 @@ class ExpectedProvisioning:
     profile: str
     considered: tuple[SourceOutcome, ...] = ()
     switches: tuple[tuple[str, Any], ...] = field(default=())
+    #: Each rule on the path that is not promised, with the switch or '[Support pending]'
+    #: mark that made it so (empty when promised): what an observed case's reason names.
+    unpromised_by: tuple[str, ...] = ()
 
     @property
     def promised(self) -> bool:
@@ -180,4 +183,5 @@ class ExpectedProvisioning:
             "profile": self.profile,
             "considered": [c.to_dict() for c in self.considered],
             "switches": dict(self.switches),
+            "unpromised_by": list(self.unpromised_by),
         }

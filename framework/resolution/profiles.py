@@ -34,9 +34,21 @@ class Interpretation:
     #: Case of the host in the expected URL. Table 10-2 turns ``Audiocodes.com`` into
     #: ``audiocodes.com``; host names are case-insensitive (RFC 4343).
     host_case: Literal["lower", "as-given"] = "lower"
-    #: How observed hosts are compared. ``exact`` catches a firmware that keeps the case
+    #: How observed hosts are compared when ``url_compare=byte-exact`` (under ``rfc3986``
+    #: host case is always insignificant). ``exact`` catches a firmware that keeps the case
     #: the manual lower-cases; ``case-insensitive`` accepts it.
     host_compare: Literal["exact", "case-insensitive"] = "exact"
+    #: How an observed URL is compared with the expected one. ``rfc3986``: equivalence by
+    #: RFC 3986 6.2.2 (scheme and host case-insensitive, percent-encoding normalised) and
+    #: 6.2.3 (a default port is no port); host names are case-insensitive (RFC 4343) and
+    #: Table 10-2's capitals (``Tftp://``, ``Audiocodes.com``) are typography. A difference
+    #: equivalence forgives is a note in the case, never a failure. ``byte-exact``: the
+    #: URL as the core spells it, byte for byte (``host_compare`` may still forgive case).
+    url_compare: Literal["rfc3986", "byte-exact"] = "rfc3986"
+    #: Which ground kinds give verdicts (grounds.toml): the assertions of a promised case
+    #: whose ground is of another kind are recorded as observed. Default: what a manual
+    #: says and what field captures show are judged; our own conventions (``lab``) are not.
+    judged_grounds: Literal["manual,field", "manual", "manual,field,lab"] = "manual,field"
     #: Protocol added to a server address given without one. Table 10-2: "When protocol
     #: is not specified, tftp is added as the default protocol."
     default_protocol: Literal["tftp", "ftp", "http", "https"] = "tftp"
@@ -75,12 +87,25 @@ class Interpretation:
     port: Literal["keep"] = "keep"
     #: More than two ``;``-separated names: ``ignore-extra`` uses the first two.
     extra_names: Literal["ignore-extra", "no-url"] = "ignore-extra"
-    #: Option 43 content (10.2.3; its example figure is lost): a plain URL string in
-    #: Option 160 syntax, a vendor-encapsulated TLV whose sub-option carries that URL, or
-    #: ``auto`` (a value that starts with ``<protocol>://`` is a string, else TLVs).
-    option43_format: Literal["url-string", "vendor-tlv", "auto"] = "url-string"
+    #: How Option 43 content is read (10.2.3; its example figure is lost): a plain URL
+    #: string in Option 160 syntax, a vendor-encapsulated TLV whose sub-option carries that
+    #: URL, or ``auto`` (a value that starts with ``<protocol>://`` is a string, else TLVs).
+    #: Default ``auto``: both formats are read, so the one ``option43_promised`` does not
+    #: promise still has an expectation, recorded as observed (issue 16 item 3).
+    option43_format: Literal["url-string", "vendor-tlv", "auto"] = "auto"
+    #: The one Option 43 format the profile promises; the other is read (per
+    #: ``option43_format``) but observed. Default ``url-string``: the only sentence, "Phones
+    #: can get a provisioning URL from DHCP Option 43." (10.2.3), names a provisioning URL
+    #: carried by the option, as Option 160 carries one; nothing in the manual names a
+    #: vendor sub-option (grounds.toml, 43/url-string and 43/vendor-tlv).
+    option43_promised: Literal["url-string", "vendor-tlv"] = "url-string"
     #: The Option 43 sub-option code carrying the URL when TLVs are used.
     option43_suboption: int = 1
+    #: How the phone encodes its model name in Option 77 (design/REAL-PHONE.md: "[?]
+    #: Option 77 raw or RFC 3004 length-prefixed"): ``rfc3004`` (length-prefixed user
+    #: class instances), ``raw`` (the bytes are the name), or ``either`` (no sentence fixes
+    #: it, so both are accepted; the identification check names which one it saw).
+    option77_encoding: Literal["either", "rfc3004", "raw"] = "either"
     #: Longest option value (bytes, after RFC 3396 joining) the firmware accepts; None
     #: means no limit. A longer value is malformed.
     max_value_length: int | None = None
@@ -160,6 +185,9 @@ def load_rules(text: str, where: str = "rules.toml") -> dict[str, Rule]:
     return rules
 
 
+#: The Option 43 formats; only the one named by the switch option43_promised is promised.
+_OPTION43_FORMATS = ("43/url-string", "43/vendor-tlv")
+
 #: Every rule of the core, by id (framework/resolution/rules.toml).
 RULES: dict[str, Rule] = load_rules(
     resources.files("framework.resolution").joinpath("rules.toml").read_text(encoding="utf-8"))
@@ -185,11 +213,34 @@ class Profile:
         return Promise.weakest(*(self._part_promise(p) for p in parts))
 
     def _part_promise(self, part: str) -> Promise:
+        return self.part_status(part)[0]
+
+    def part_status(self, part: str) -> tuple[Promise, str]:
+        """The promise of one rule id and what decided it, in words a reason can use."""
         for pattern in self.pending:
             if part == pattern or (pattern.endswith("*") and part.startswith(pattern[:-1])):
-                return Promise.PENDING
+                return Promise.PENDING, (f"{part}: '[Support pending]' in profile {self.name} "
+                                         f"(pending {pattern})")
         rule = RULES.get(part)
-        return rule.promise if rule else Promise.UNSPECIFIED
+        if rule is None:
+            return Promise.UNSPECIFIED, f"{part}: no such rule"
+        promised43 = f"43/{self.interpretation.option43_promised}"
+        if part in _OPTION43_FORMATS and part != promised43:
+            return Promise.UNSPECIFIED, (
+                f"{part}: switch option43_promised="
+                f"{self.interpretation.option43_promised} promises {promised43} only")
+        return rule.promise, f"{part}: {rule.promise.value} ({rule.summary})"
+
+    def unpromised_by(self, rule_ids: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+        """Of the (composite) rule ids on a case's path, each part that is not promised,
+        with the switch or pending mark that made it so (issue 16 item 8)."""
+        parts = dict.fromkeys(p for r in rule_ids for p in r.split("+"))
+        out = []
+        for part in parts:
+            promise, why = self.part_status(part)
+            if promise is not Promise.PROMISED:
+                out.append(why)
+        return tuple(out)
 
     def with_switches(self, **changes: Any) -> Profile:
         return dataclasses.replace(self, interpretation=self.interpretation.with_switches(**changes))
@@ -242,7 +293,8 @@ PROFILES: dict[str, Profile] = {
         name="3.4",
         title="400HD Administrator's Manual 3.4.3 (LTRT-11973): Option 66 'http://host' without "
               "67, Option 66 with names, and Option 43 are '[Support pending]'",
-        pending=frozenset({"T10-2/r4-protocol-host", "T10-2/r6-66-names", "43/*"}),
+        pending=frozenset({"T10-2/r4-protocol-host", "T10-2/r6-66-names",
+                           "T10-2/x-host-66-names", "43/*"}),
     ),
 }
 

@@ -331,15 +331,22 @@ def judge_cycles(expected: Any, window: CaseWindow, *, mac: str, interp: Any,
     where = f"{n} DHCP cycles (the phone started again on its own, new lease at {restarts})"
     wrong = [(k, j) for k, j in enumerate(judgements, 1) if not j.matches]
     diffs = tuple(f"cycle {k}: {d}" for k, j in wrong for d in j.differences)
+    notes = tuple(f"cycle {k}: {n}" for k, j in enumerate(judgements, 1) for n in j.notes)
+    # the assertions shown are those of the cycle that decides (the first one that differs)
+    shown_assertions = (wrong[0][1] if wrong else judgements[0]).assertions
     if any(j.verdict is Verdict.FAILED for j in judgements):
+        failed = next(j for j in judgements if j.verdict is Verdict.FAILED)
         return Judgement(Verdict.FAILED, f"{where}; " + "; ".join(
-            f"cycle {k}: {j.reason}" for k, j in wrong), diffs, False)
+            f"cycle {k}: {j.reason}" for k, j in wrong), diffs, False, failed.assertions,
+            notes)
     if all(j.verdict is Verdict.OBSERVED for j in judgements):
         shown = [(k, j) for k, j in enumerate(judgements, 1) if not j.matches] or \
             [(1, judgements[0])]
         return Judgement(Verdict.OBSERVED, f"{where}; " + "; ".join(
-            f"cycle {k}: {j.reason}" for k, j in shown), diffs, not wrong)
-    return Judgement(Verdict.PASSED, f"{where}; in each: {judgements[0].reason}", (), True)
+            f"cycle {k}: {j.reason}" for k, j in shown), diffs, not wrong, shown_assertions,
+            notes)
+    return Judgement(Verdict.PASSED, f"{where}; in each: {judgements[0].reason}", diffs,
+                     not wrong, shown_assertions, notes)
 
 
 def amend_late(entry: CaseResult, expected: Any, window: CaseWindow, late: Sequence[Any],
@@ -375,6 +382,9 @@ def amend_late(entry: CaseResult, expected: Any, window: CaseWindow, late: Seque
         f"before it: {entry.reason}"
     update.update(differences=[*differences, *again.differences], matches_core=False,
                   reason=f"{head}; {rest}")
+    if entry.assertions is not None:  # the assertions as judged again with the late ones
+        kept = [a for a in entry.assertions if a.id.startswith("identification/")]
+        update.update(assertions=[*again.assertions, *kept], notes=list(again.notes))
     if entry.verdict != Verdict.OBSERVED.value:
         update["verdict"] = Verdict.FAILED.value
     return entry.amended(**update)

@@ -119,6 +119,13 @@ class _Slice:
             log.warning("no traffic.pcap for %s: %s", self.phone, exc)
 
 
+def _agreement(entry: Any) -> str:
+    """`` (matches the core)`` / `` (differs from the core)`` for an observed case."""
+    if entry.verdict != "observed" or getattr(entry, "matches_core", None) is None:
+        return ""
+    return " (matches the core)" if entry.matches_core else " (differs from the core)"
+
+
 def expected_vs_observed(entry: Any) -> str:
     """The human table attached to every case (a CaseResult)."""
     exp = entry.expected or {}
@@ -126,11 +133,21 @@ def expected_vs_observed(entry: Any) -> str:
              f"phone     {entry.phone}  {entry.model}  {entry.mac}  firmware "
              f"{entry.firmware}  profile {entry.profile}",
              "options   " + ", ".join(f"{k}={v!r}" for k, v in entry.options.items()),
-             f"verdict   {entry.verdict}: {entry.reason}", "",
+             f"verdict   {entry.verdict}{_agreement(entry)}: {entry.reason}", "",
              f"expected  (rule {exp.get('rule')}, {exp.get('promise')}, source "
              f"{exp.get('source')})",
              f"  firmware       {exp.get('firmware_url')}",
-             f"  configuration  {exp.get('config_url')}", "", "observed"]
+             f"  configuration  {exp.get('config_url')}"]
+    if getattr(entry, "assertions", None):  # each expectation and its ground (issue 16)
+        lines += ["", "assertions"]
+        for a in entry.assertions:
+            state = ("holds" if a.holds else f"does not hold: {a.detail}") + \
+                ("" if a.judged else " (observed, not judged)")
+            lines.append(f"  {a.what}: {a.expected}: {state}")
+            lines.append(f"    ground {a.ground.kind}: {a.ground.source}: \"{a.ground.quote}\"")
+    for note in getattr(entry, "notes", None) or []:
+        lines.append(f"  note: {note}")
+    lines += ["", "observed"]
     start = entry.start or 0.0
     for o in entry.observed:
         lines.append(f"  +{o.time - start:7.3f}s  {o.protocol:<5}  "

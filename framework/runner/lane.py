@@ -46,6 +46,7 @@ from framework.runner.cycle import (
     offset_dicts,
 )
 from framework.runner.evidence import EvidenceWriter, expected_vs_observed
+from framework.runner.identification import judge_identification, with_identification
 from framework.runner.phones import PhoneLink
 from framework.runner.rigprobe import RigProbe, needed_services, served
 from framework.runner.settings import (
@@ -345,6 +346,10 @@ class LaneRunner:
         seen = files + dns
         judgement: Judgement = judge_cycles(expected, window, mac=spec.mac, model=spec.model,
                                             interp=lane.profile.interpretation)
+        # What the phone says about itself in its DISCOVERs and REQUESTs, in every case.
+        judgement = with_identification(judgement, judge_identification(
+            [m for m in ctx.stack.dhcp.transcript(spec.mac_colon) if m.time >= trigger_at],
+            model=spec.model, url_option=case.url_option, interp=lane.profile.interpretation))
         fault = ctx.probe.foreign_fault(spec, trigger_at) or checked.get("fault")
         # The URL option setting, proven on the wire: the case's first DHCP exchange asks
         # for the option the lab set (a phone that did not take it is broken, not failed).
@@ -374,7 +379,9 @@ class LaneRunner:
         entry = self._result(case, expected, seen, judgement.verdict, judgement.reason,
                              start=trigger_at,
                              extra={**extra, "differences": list(judgement.differences),
-                                    "matches_core": judgement.matches})
+                                    "matches_core": judgement.matches,
+                                    "assertions": list(judgement.assertions),
+                                    "notes": list(judgement.notes)})
         lane.pending = PendingCase(entry, expected, window, listener)
         return entry
 

@@ -4,6 +4,9 @@ Pure logic. *passed*: every expected URL requested, in the manual's order, nothi
 *failed*: the phone requested something else, more or less (the reason says which URL
 and how); *broken*: the rig failed, decided before this module is reached; *observed*:
 the profile does not promise this outcome, so the comparison is recorded, not judged.
+Each assertion keeps its ground (framework.resolution.grounds): only those whose ground
+kind the profile judges can fail a case; URLs are equivalent by RFC 3986 6.2.2 unless the
+profile compares them byte for byte (switch ``url_compare``).
 """
 
 from __future__ import annotations
@@ -14,7 +17,15 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from framework.resolution import ExpectedProvisioning, Interpretation, Promise, urls_match
+from framework.resolution import (
+    Assertion,
+    ExpectedProvisioning,
+    Interpretation,
+    Promise,
+    assertions,
+    forgiven,
+    urls_equivalent,
+)
 
 #: Names a 400HD may look up when no provisioning option yields a URL (PROVISIONING.md:
 #: the HTTPS redirect server); an attempt is recorded, and allowed only in that case.
@@ -47,10 +58,16 @@ class Observed:
 
 @dataclass(frozen=True)
 class Judgement:
+    """A case's verdict, why, and each of its assertions with its ground and outcome."""
+
     verdict: Verdict
     reason: str
     differences: tuple[str, ...] = field(default=())
     matches: bool = False
+    #: Each assertion (grounds.Assertion.to_dict()) with ``holds`` and ``detail``.
+    assertions: tuple[dict[str, Any], ...] = field(default=())
+    #: Differences that URL equivalence forgave: notes, never failures.
+    notes: tuple[str, ...] = field(default=())
 
 
 def _host_of(url: str) -> str:
@@ -280,46 +297,80 @@ def describe_difference(expected: str, observed: str, mac: str, model: str = "")
                                                        model=model)) or "same URL"
 
 
+def _mac_text(url: str, mac: str) -> str | None:
+    """The MAC as ``url``'s file name spells it (any case), or None."""
+    name = url.rsplit("/", 1)[-1]
+    i = name.lower().find(mac.lower()) if mac else -1
+    return name[i:i + len(mac)] if i >= 0 else None
+
+
+def _forgiven_kinds(interp: Interpretation) -> set[str]:
+    """Difference kinds that URL equivalence forgives (not named in a failure's reason)."""
+    return {"host case", "default port"} if interp.url_compare == "rfc3986" else set()
+
+
 def judge(expected: ExpectedProvisioning, files: Sequence[Observed], dns: Sequence[Observed],
           *, mac: str, interp: Interpretation, model: str = "") -> Judgement:
     """Compare the phone's file requests (and DNS look-ups) with the expectation.
 
-    ``model`` (the phone's model) lets a reason name a model spelled differently in a
-    file name; without it, a 400HD model name in the expected name is taken.
+    Each assertion of the case (grounds.assertions: the requests, the MAC's case, their
+    order, nothing else) is checked and keeps its ground; a promised case fails when an
+    assertion the profile judges (switch ``judged_grounds``) does not hold. URLs are
+    compared per the switch ``url_compare``; a difference equivalence forgives is a note.
+    ``model`` (the phone's model) lets a reason name a model spelled differently in a file
+    name; without it, a 400HD model name in the expected file name is taken.
     """
-    diffs: list[str] = []
+    checks = assertions(expected, interp, mac)
+    mac_apart = any(a.id == "mac-case" for a in checks)
+    mac_case = interp.mac_compare == "exact" and not mac_apart
+    failures: dict[str, list[str]] = {a.id: [] for a in checks}
+    notes: list[str] = []
     wanted = list(expected.requests)
     seen = [o for o in files if o.url]
 
-    def matches(url: str, o: Observed) -> bool:
-        return o.url is not None and urls_match(url, o.url, mac=mac, interp=interp)
+    def same(url: str, o: Observed) -> bool:
+        return o.url is not None and urls_equivalent(url, o.url, interp=interp, mac=mac,
+                                                     mac_case=mac_case)
 
     first_index: dict[str, int] = {}
-    unmatched_obs = [o for o in seen if not any(matches(w.url, o) for w in wanted)]
+    spare = [o for o in seen if not any(same(w.url, o) for w in wanted)]
     missing = []
     for want in wanted:
-        idx = next((i for i, o in enumerate(seen) if matches(want.url, o)), None)
+        idx = next((i for i, o in enumerate(seen) if same(want.url, o)), None)
         if idx is None:
             missing.append(want)
-        else:
-            first_index[want.purpose] = idx
-    spare = list(unmatched_obs)
+            continue
+        first_index[want.purpose] = idx
+        for url in dict.fromkeys(o.url for o in seen if o.url and same(want.url, o)):
+            kept = forgiven(want.url, url, interp=interp, mac=mac, mac_case=mac_case,
+                            mac_note=not mac_apart)
+            if kept:
+                notes.append(f"{want.purpose}: requested {url}, equivalent to the expected "
+                             f"{want.url} ({', '.join(kept)}): a note, not a failure")
+            if mac_apart and _mac_text(url, mac) != _mac_text(want.url, mac):
+                failures["mac-case"].append(f"{want.purpose}: expected {want.url}, requested "
+                                            f"{url} (MAC case differs)")
+    forgiven_kinds = _forgiven_kinds(interp)
     for want in missing:
         is_fw = want.purpose == "firmware"
         guess = next((o for o in spare if o.url and o.url.lower().endswith(".img") == is_fw),
                      spare[0] if spare else None)
         if guess is not None and guess.url:
             spare.remove(guess)
-            diffs.append(f"{want.purpose}: expected {want.url}, requested {guess.url} "
-                         f"({describe_difference(want.url, guess.url, mac, model)})")
+            said = ", ".join(d.phrase for d in url_differences(want.url, guess.url, mac=mac,
+                                                                model=model)
+                             if d.kind not in forgiven_kinds) or "same URL"
+            failures[f"request/{want.purpose}"].append(
+                f"{want.purpose}: expected {want.url}, requested {guess.url} ({said})")
         else:
-            diffs.append(f"{want.purpose}: expected {want.url}, not requested")
+            failures[f"request/{want.purpose}"].append(
+                f"{want.purpose}: expected {want.url}, not requested")
     for o in spare:
-        diffs.append(f"unexpected request {o.url} ({o.protocol})")
+        failures["nothing-else"].append(f"unexpected request {o.url} ({o.protocol})")
     if "firmware" in first_index and "configuration" in first_index \
             and first_index["configuration"] < first_index["firmware"]:
-        diffs.append("configuration requested before firmware (Admin Manual 10.1: firmware "
-                     "first, then the configuration file)")
+        failures["order"].append("configuration requested before firmware (Admin Manual "
+                                 "10.1: firmware first, then the configuration file)")
     hosts = {_host_of(w.url).lower() for w in wanted}
     for q in dns:
         name = (q.host or "").rstrip(".").lower()
@@ -327,18 +378,43 @@ def judge(expected: ExpectedProvisioning, files: Sequence[Observed], dns: Sequen
             continue
         if not wanted and name in REDIRECT_NAMES:
             continue  # documented fallback when no option yields a URL
-        diffs.append(f"unexpected DNS query for {q.host}")
+        failures["nothing-else"].append(f"unexpected DNS query for {q.host}")
+    return _verdict(expected, interp, checks, failures, tuple(notes))
 
+
+def _verdict(expected: ExpectedProvisioning, interp: Interpretation,
+             checks: Sequence[Assertion], failures: dict[str, list[str]],
+             notes: tuple[str, ...]) -> Judgement:
+    """The verdict from each assertion's failures: judged ones decide, observed ones are
+    said; every assertion is kept with its ground and outcome."""
+    results = tuple({**a.to_dict(), "holds": not failures[a.id],
+                     "detail": "; ".join(failures[a.id])} for a in checks)
+    diffs = tuple(d for a in checks for d in failures[a.id])
+    judged = [d for a in checks if a.judged for d in failures[a.id]]
+    unjudged = [a for a in checks if not a.judged and failures[a.id]]
     agree = not diffs
+    said = "; ".join(notes)
     if expected.promise is not Promise.PROMISED:
         what = "matches the core's expectation" if agree else "; ".join(diffs)
+        why = "; ".join(expected.unpromised_by) or \
+            f"{expected.promise.value}, rule {expected.rule}"
         return Judgement(Verdict.OBSERVED,
-                         f"not promised by profile {expected.profile} "
-                         f"({expected.promise.value}, rule {expected.rule}): {what}",
-                         tuple(diffs), agree)
-    if agree:
-        n = len(wanted)
-        reason = (f"requested the {n} expected URL{'s' if n != 1 else ''} in order, nothing else"
-                  if n else "requested nothing, as expected")
-        return Judgement(Verdict.PASSED, reason, (), True)
-    return Judgement(Verdict.FAILED, "; ".join(diffs), tuple(diffs), False)
+                         f"not promised by profile {expected.profile} ({why}): {what}"
+                         + (f"; note: {said}" if said else ""), diffs, agree, results, notes)
+    if not any(a.judged for a in checks):
+        what = "matches the core's expectation" if agree else "; ".join(diffs)
+        return Judgement(Verdict.OBSERVED,
+                         f"no assertion of this case has a ground the profile judges "
+                         f"(judged_grounds={interp.judged_grounds}): {what}",
+                         diffs, agree, results, notes)
+    if judged:
+        return Judgement(Verdict.FAILED, "; ".join(judged), diffs, False, results, notes)
+    n = len(expected.requests)
+    reason = (f"requested the {n} expected URL{'s' if n != 1 else ''} in order, nothing else"
+              if n else "requested nothing, as expected")
+    if unjudged:
+        reason += "; observed, not judged: " + "; ".join(
+            f"{d} ({a.ground.kind} ground)" for a in unjudged for d in failures[a.id])
+    if said:
+        reason += f"; note: {said}"
+    return Judgement(Verdict.PASSED, reason, diffs, agree, results, notes)

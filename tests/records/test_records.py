@@ -179,3 +179,51 @@ def test_evidence_item_has_size_and_hash(tmp_path: Path) -> None:
         "kind": "console", "path": "ev/x.log", "bytes": 5,
         "sha256": "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"}
     shutil.rmtree(tmp_path / "ev")
+
+
+# --- grounds (issue 16): assertions, notes and summary.by_ground -------------------------
+
+def _assertion(aid: str, kind: str, judged: bool, holds: bool) -> dict[str, Any]:
+    return {"id": aid, "what": aid, "expected": "x", "judged": judged,
+            "ground": {"kind": kind, "source": "Admin Manual 2.2.8, 10.2.2", "quote": "q"},
+            "holds": holds, "detail": "" if holds else "differs"}
+
+
+def test_a_case_with_assertions_round_trips_and_is_counted_per_ground(tmp_path: Path) -> None:
+    raw = _doc()
+    raw["cases"][0]["assertions"] = [_assertion("request/firmware", "manual", True, True),
+                                     _assertion("mac-case", "field", True, False),
+                                     _assertion("late", "lab", False, False)]
+    raw["cases"][0]["notes"] = ["firmware: requested tftp://H/x.img, equivalent ..."]
+    raw["cases"][1]["assertions"] = [_assertion("request/firmware", "manual", True, True)]
+    raw["summary"]["by_ground"] = {"field": {"failed": 1}, "lab": {"observed": 1},
+                                   "manual": {"passed": 1, "broken": 1}}
+    (tmp_path / "certification.json").write_text(json.dumps(raw))
+    doc = load_document(tmp_path / "certification.json")
+    assert doc.to_json() == raw
+    assert summarise(doc.cases)["by_ground"] == raw["summary"]["by_ground"]
+    assert doc.cases[0].assertions is not None and doc.cases[0].assertions[1].ground.kind == "field"
+
+
+def test_an_older_record_without_grounds_loads_and_its_summary_is_unchanged(
+        tmp_path: Path) -> None:
+    raw = _doc()
+    (tmp_path / "certification.json").write_text(json.dumps(raw))
+    doc = load_record(tmp_path)
+    assert all(c.assertions is None and c.notes is None for c in doc.cases)
+    assert "by_ground" not in summarise(doc.cases)
+    assert "assertions" not in doc.cases[0].to_json()
+
+
+def test_a_ground_of_an_unknown_kind_is_named() -> None:
+    bad = case_json(assertions=[_assertion("order", "rumour", True, True)])
+    with pytest.raises(RecordError, match=r"'assertions.0.ground.kind': Input should be"):
+        CaseResult.from_json(bad)
+
+
+def test_the_by_ground_line_hil_run_prints() -> None:
+    from framework.records import by_ground_line
+
+    assert by_ground_line({"passed": 1, "total": 1}) is None
+    assert by_ground_line({"by_ground": {"field": {"failed": 1}, "manual": {
+        "passed": 4, "failed": 1}}}) == "by ground: field 1 failed; manual 4 passed, 1 failed"

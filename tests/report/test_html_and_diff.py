@@ -36,6 +36,26 @@ def test_html_has_the_matrix_and_escapes(tmp_path: Path) -> None:
     assert "because failed &lt;b&gt;" in page and "because failed <b>" not in page
 
 
+def test_html_shows_each_assertion_with_its_ground_and_the_counts_per_ground(
+        tmp_path: Path) -> None:
+    from tests.runner.test_verdict_grounds import CFG, EXP, FW, j
+
+    judged = j(EXP, [FW.replace("audiocodes", "AudioCodes"), CFG.replace("8F", "8f")])
+    rec = CertificationRecord(tmp_path, run_record("r1", start=0.0), [phone_record()])
+    rec.add_case(case("t10-2/r2-host-name", "ph1", judged.verdict.value, observed=[],
+                      start=0.0, assertions=list(judged.assertions), notes=list(judged.notes)))
+    rec.add_case(case("robust/x", "ph1", "observed", observed=[], start=0.0,
+                      matches_core=False))
+    rec.finish()
+    doc = load_record(tmp_path)
+    assert doc.summary["by_ground"] == {"field": {"failed": 1}, "manual": {"passed": 4}}
+    page = html.render(doc)
+    assert "id='by-ground'" in page and "field: failed <b>1</b>" in page
+    assert "class='assertions'" in page and "Table 10-2, row 2" in page
+    assert "note: firmware: requested tftp://AudioCodes.lab.example/440HD.img" in page
+    assert "differs from the core" in page
+
+
 def test_diff_names_changed_cases(tmp_path: Path) -> None:
     a = make_run(tmp_path / "a", {("x", "440HD"): "passed", ("y", "440HD"): "passed"})
     b = make_run(tmp_path / "b", {("x", "440HD"): "failed", ("y", "440HD"): "passed"},

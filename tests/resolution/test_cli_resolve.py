@@ -59,6 +59,10 @@ def test_readable_output_explains() -> None:
                           cwd=ROOT, timeout=60)
     assert proc.returncode == 0
     assert "Table 10-2" in proc.stdout and "tftp://audiocodes.com/440HD.img" in proc.stdout
+    # each assertion with its ground (issue 16); a digit-only MAC has no case to check
+    assert "- the firmware request: tftp://audiocodes.com/440HD.img [judged; manual: " \
+        "Admin Manual 2.2.8, 10.2.2, Table 10-2, row 2" in proc.stdout
+    assert "the case of the MAC" not in proc.stdout
 
 
 @pytest.mark.parametrize(("argv", "message"), [

@@ -187,12 +187,19 @@ def test_urls_match_policies() -> None:
     exact = BASE.interpretation
     loose = BASE.with_switches(mac_compare="case-insensitive",
                                host_compare="case-insensitive").interpretation
+    byte_exact = BASE.with_switches(url_compare="byte-exact").interpretation
+    byte_host = BASE.with_switches(url_compare="byte-exact",
+                                   host_compare="case-insensitive").interpretation
     mac = "00908F9D8992"
     assert urls_match("tftp://h/00908F9D8992.cfg", "TFTP://h/00908F9D8992.cfg", mac=mac, interp=exact)
     assert not urls_match("tftp://h/00908F9D8992.cfg", "tftp://h/00908f9d8992.cfg", mac=mac,
                           interp=exact)
     assert urls_match("tftp://h/00908F9D8992.cfg", "tftp://h/00908f9d8992.cfg", mac=mac, interp=loose)
-    assert not urls_match("tftp://h/a.img", "tftp://H/a.img", mac=mac, interp=exact)
+    # RFC 3986 6.2.2.1 by default: host case is insignificant; byte-exact is a switch.
+    assert urls_match("tftp://h/a.img", "tftp://H/a.img", mac=mac, interp=exact)
+    assert not urls_match("tftp://h/a.img", "tftp://H/a.img", mac=mac, interp=byte_exact)
+    assert urls_match("tftp://h/a.img", "tftp://H/a.img", mac=mac, interp=byte_host)
+    assert not urls_match("tftp://h/a.img", "TFTP://h/a.img", mac=mac, interp=byte_exact)
     assert urls_match("tftp://h/a.img", "tftp://H/a.img", mac=mac, interp=loose)
     assert not urls_match("tftp://h/a.img", "tftp://h/A.img", mac=mac, interp=loose)
 

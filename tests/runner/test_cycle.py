@@ -299,3 +299,19 @@ def test_a_tftp_request_keeps_a_host_name_only_if_this_cycle_looked_it_up() -> N
     # a look-up after the request does not name it
     files, _ = observed([named, rec(50.1, name="audiocodes.lab.example")])
     assert files[0].host == "192.0.2.1"
+
+
+def test_a_late_amendment_rejudges_the_assertions_and_keeps_the_identification_ones() -> None:
+    ident = {"id": "identification/60", "what": "the model name in Option 60", "expected":
+             "440HD", "judged": True, "holds": True, "detail": "",
+             "ground": {"kind": "manual", "source": "Admin Manual", "quote": "q"}}
+    first = judge_cycles(EXP, window((100.1, [rec(100.2, FW), rec(100.3, CFG)])),
+                         mac=PHONE.mac, interp=INTERP)
+    w = window((100.1, [rec(100.2, FW), rec(100.3, CFG)]))
+    out = amend_late(entry(assertions=[*first.assertions, ident]), EXP, w,
+                     [rec(102.2, "tftp://192.0.2.1/late.cfg")], mac=PHONE.mac, interp=INTERP,
+                     settle_s=0.6)
+    assert out.assertions is not None
+    by_id = {a.id: a for a in out.assertions}
+    assert not by_id["nothing-else"].holds and "late.cfg" in by_id["nothing-else"].detail
+    assert by_id["identification/60"].holds

@@ -61,9 +61,22 @@ def test_mac_case_difference_is_named() -> None:
                         "tftp://audiocodes.lab.example/00908f000001.cfg (MAC case differs)")
 
 
-def test_host_case_difference_is_named() -> None:
-    r = j(files(FW.replace("audiocodes.lab.example", "AudioCodes.Lab.Example"), CFG))
-    assert r.verdict is Verdict.FAILED
+def test_host_case_difference_is_a_note_by_default() -> None:
+    # RFC 3986 6.2.2.1 / RFC 4343: host case is insignificant; Table 10-2's capitals are
+    # typography. The difference is a note in the case, never a failure (issue 16 item 2).
+    kept = FW.replace("audiocodes.lab.example", "AudioCodes.Lab.Example")
+    r = j(files(kept, CFG))
+    assert r.verdict is Verdict.PASSED and r.matches
+    assert r.notes == (f"firmware: requested {kept}, equivalent to the expected {FW} (host "
+                       "case differs (RFC 3986 6.2.2.1, RFC 4343)): a note, not a failure",)
+    assert "note: firmware: requested" in r.reason
+
+
+def test_host_case_difference_fails_under_byte_exact() -> None:
+    strict = P22.with_switches(url_compare="byte-exact").interpretation
+    r = judge(EXP, files(FW.replace("audiocodes.lab.example", "AudioCodes.Lab.Example"), CFG),
+              [], mac=PHONE.mac, interp=strict, model=PHONE.model)
+    assert r.verdict is Verdict.FAILED and not r.notes
     assert r.reason == (f"firmware: expected {FW}, requested "
                         "tftp://AudioCodes.Lab.Example/440HD.img (host case differs)")
 
