@@ -26,6 +26,7 @@ from framework.resolution import (
     assertions,
     get_profile,
     identification_assertions,
+    parse_switch,
     resolve,
 )
 
@@ -65,18 +66,6 @@ def _parse_option(spec: str, *, hex_value: bool) -> tuple[int, bytes]:
         raise click.BadParameter(f"{spec!r}: {value!r} is not hex", param_hint=flag) from None
 
 
-def _parse_switch(spec: str) -> tuple[str, object]:
-    name, sep, value = spec.partition("=")
-    if not sep:
-        raise click.BadParameter(f"{spec!r}: expected NAME=VALUE", param_hint="--switch")
-    parsed: object = value
-    if value.isdigit():
-        parsed = int(value)
-    elif value in ("null", "none"):
-        parsed = None
-    return name.strip(), parsed
-
-
 @app.command("resolve")
 def resolve_command(
     model: Annotated[str, typer.Option(help="Phone model, e.g. 440HD")],
@@ -106,7 +95,7 @@ def resolve_command(
         phone = PhoneIdentity(model, mac)
         prof = get_profile(profile)
         if switch:
-            prof = prof.with_switches(**dict(_parse_switch(s) for s in switch))
+            prof = prof.with_switches(**dict(parse_switch(s) for s in switch))
         try:
             meth = ProvisioningMethod(method.lower())
         except ValueError:

@@ -240,6 +240,9 @@ class RunRecord(Record):
     #: provisioning time the lab served (None: the phones kept their own).
     timings: dict[str, Any] | None = None
     profile_override: str | None = None
+    #: ``--switch NAME=VALUE`` overrides applied to every phone's profile (issue 16: e.g.
+    #: ``url_compare=byte-exact``); None: each profile's own switches.
+    switches: dict[str, Any] | None = None
     # --- the release install -----------------------------------------------------------
     release: dict[str, Any] | None = None
     restore: bool | None = None

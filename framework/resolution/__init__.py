@@ -38,6 +38,7 @@ from framework.resolution.profiles import (
     Profile,
     Rule,
     get_profile,
+    parse_switch,
     profile_for_version,
 )
 
@@ -66,6 +67,7 @@ __all__ = [
     "identification_assertions",
     "judged_kinds",
     "normalise_mac",
+    "parse_switch",
     "profile_for_version",
     "resolve",
     "urls_equivalent",

@@ -141,6 +141,20 @@ class Interpretation:
         return tuple((f.name, getattr(self, f.name)) for f in dataclasses.fields(self))
 
 
+def parse_switch(spec: str) -> tuple[str, object]:
+    """``NAME=VALUE`` (a ``--switch`` flag): digits are an int, ``null``/``none`` None, else
+    the text; the switch's name and value are checked when a profile takes it."""
+    name, sep, value = spec.partition("=")
+    if not sep or not name.strip():
+        raise ResolutionInputError(f"switch {spec!r}: expected NAME=VALUE")
+    parsed: object = value.strip()
+    if value.strip().isdigit():
+        parsed = int(value)
+    elif value.strip() in ("null", "none"):
+        parsed = None
+    return name.strip(), parsed
+
+
 @functools.cache
 def literal_values(name: str) -> tuple[Any, ...] | None:
     """The values switch ``name`` may take when its type is a ``Literal``, else None."""

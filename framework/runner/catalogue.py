@@ -117,6 +117,14 @@ TABLE_10_2: list[Case] = [
        "Option 66 with names; Option 67 names are ignored",
        f"{T102} row 6: 'If any file name exists in Option 66, the names in Option 67 are "
        "ignored.'", {66: "http://{name}/abc.img;efg.cfg", 67: "xyz.img;uvw.cfg"}),
+    _c("t10-2/x-host-66-names", "table-10-2",
+       "Option 66 bare host with names 192.168.0.11/abc.img;efg.cfg, no 67",
+       f"{T102} general comment: 'If any file name exists in Option 66, the names in Option "
+       "67 are ignored.' with row 2's tftp default", {66: "{ip}/abc.img;efg.cfg"}),
+    _c("t10-2/x-host-66-names-67-ignored", "table-10-2",
+       "Option 66 bare host with names; Option 67 names are ignored",
+       f"{T102} general comment: 'If any file name exists in Option 66, the names in Option "
+       "67 are ignored.'", {66: "{ip}/abc.img;efg.cfg", 67: "xyz.img;uvw.cfg"}),
 ]
 
 TABLE_10_1: list[Case] = [
@@ -160,6 +168,13 @@ PRECEDENCE: list[Case] = [
     _c("precedence/66-empty-falls-to-43", "precedence",
        "Option 66 empty (67 set): Option 43 used", f"{T102} row 1; {S1023}",
        {66: "", 67: "fw66.img;cfg66.cfg", **_SOURCES["43"]}),
+    _c("precedence/160-invalid-falls-to-43", "precedence",
+       "Option 160 with an unsupported protocol, no 66/67: Option 43 used",
+       f"{T101}: protocol one of ftp, tftp, http, https; {PREC}; fall-through",
+       {160: "sftp://{ip}/x.img", **_SOURCES["43"]}),
+    _c("precedence/66-absent-67-set-falls-to-43", "precedence",
+       "Option 66 absent, Option 67 set: Option 43 used", f"{T102} row 1; {S1023}",
+       {67: "fw66.img;cfg66.cfg", **_SOURCES["43"]}),
     _c("precedence/url-option-224-beats-160", "precedence",
        "provisioning/url_option_value=224: Option 224 read, Option 160 ignored",
        "Admin Manual: provisioning/url_option_value (the option read instead of 160)",
@@ -191,6 +206,11 @@ ROBUSTNESS: list[Case] = [
        "Option 43 as vendor-encapsulated sub-option 1 carrying a URL",
        f"{S1023}; PROVISIONING.md: vendor TLV with a configurable sub-option code",
        {43: VendorTlv(1, "ftp://{ip}/fw43.img;cfg43.cfg")}),
+    _c("robust/43-empty", "robustness", "Option 43 present but empty, nothing else",
+       f"{S1023}; {T102} row 1 (no source yields a URL)", {43: ""}),
+    _c("robust/43-malformed", "robustness",
+       "Option 43 vendor TLV whose length runs past the option, nothing else",
+       f"{S1023}; RFC 2132 8.4 vendor-encapsulated options", {43: b"\x01\x50abc"}),
     _c("robust/no-options", "robustness", "No provisioning option at all",
        "Admin Manual: without a provisioning option nothing is requested from DHCP", {}),
 ]

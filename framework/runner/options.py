@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from framework.errors import InputError
+from framework.resolution import ResolutionInputError, get_profile, parse_switch
 from framework.rig.interfaces import Trigger
 
 if TYPE_CHECKING:
@@ -79,6 +80,10 @@ class RunOptions(BaseModel):
     profile: Annotated[str | None, Flag(
         "--profile", "firmware behaviour profile (2.2, 3.4); default: from each phone's "
         "version")] = None
+    switches: Annotated[Sequence[str], Flag(
+        "--switch", "NAME=VALUE: override one interpretation switch of every phone's profile "
+        "(repeatable), e.g. url_compare=byte-exact; `hil resolve --help` and docs/GROUNDS.md "
+        "name them", metavar="NAME=VALUE")] = ()
     phones: Annotated[Sequence[str] | None, Flag(
         "--phones", "comma-separated subset of the rig's phones (default: all)", split=True)
     ] = None
@@ -134,6 +139,21 @@ class RunOptions(BaseModel):
     tail_s: float | None = None
     capture: bool = True
 
+    @field_validator("switches")
+    @classmethod
+    def _check_switches(cls, value: Sequence[str]) -> Sequence[str]:
+        """Each ``NAME=VALUE`` names a known switch with an allowed value (checked on the
+        2.2 profile: both profiles have the same switches)."""
+        try:
+            get_profile("2.2").with_switches(**dict(parse_switch(s) for s in value))
+        except ResolutionInputError as exc:
+            raise ValueError(str(exc)) from None
+        return tuple(value)
+
+    def switch_values(self) -> dict[str, object]:
+        """The ``--switch`` overrides as a profile takes them (name -> value)."""
+        return dict(parse_switch(s) for s in self.switches)
+
     @field_validator("phones", mode="before")
     @classmethod
     def _split_phones(cls, value: Any) -> Any:
@@ -162,7 +182,7 @@ class RunOptions(BaseModel):
             err = exc.errors()[0]
             field = str(err["loc"][0]) if err["loc"] else ""
             flag = next((s.name for s in run_flags() if s.field == field), field)
-            raise OptionError(flag, err["msg"]) from None
+            raise OptionError(flag, err["msg"].removeprefix("Value error, ")) from None
 
     def phone_names(self, rig: Rig) -> list[str]:
         """The phones this run drives: ``phones`` (in that order) or every phone of the

@@ -206,7 +206,8 @@ class LabSession:
             timings={"boot_timeout_s": self.boot_timeout_s,
                      "request_timeout_s": self.request_timeout_s, "settle_s": self.settle_s,
                      "random_provisioning_time": self.random_provisioning_time},
-            profile_override=self.options.profile, host=os.uname().nodename)
+            profile_override=self.options.profile, host=os.uname().nodename,
+            switches=self.options.switch_values() or None)
 
     def _phones_meta(self) -> list[PhoneRecord]:
         return [PhoneRecord(name=lane.spec.name, model=lane.spec.model, mac=lane.spec.mac,
@@ -231,6 +232,8 @@ class LabSession:
                                f"{identity.mac}; the rig says {lane.spec.model} {lane.spec.mac}")
             lane.profile = (get_profile(self.options.profile) if self.options.profile
                             else profile_for_version(identity.firmware))
+            if self.options.switches:
+                lane.profile = lane.profile.with_switches(**self.options.switch_values())
             self.record.update_phone(lane.spec.name, firmware=identity.firmware,
                                      profile=lane.profile.name, state="ok")
         except (RigFault, ResolutionInputError) as exc:

@@ -25,6 +25,9 @@ class Deviation:
     #: False: ``plan().requests`` stay the faithful ones; the deviation shows only in what
     #: the phone does over time (a restart and a second cycle), not to a planner.
     in_requests: bool = True
+    #: True: the deviation shows in what the phone says about itself in DHCP (options 60,
+    #: 77, 55), judged in every case, not in what it requests.
+    in_dhcp: bool = False
 
 
 DEVIATIONS: Mapping[str, Deviation] = {d.name: d for d in (
@@ -48,6 +51,11 @@ DEVIATIONS: Mapping[str, Deviation] = {d.name: d for d in (
               "Option 67 names replace file names given in Option 66",
               "Table 10-2: 'If any file name exists in Option 66, the names in Option 67 "
               "are ignored'"),
+    Deviation("option67-over-bare-host-names",
+              "Option 67 names replace file names given after a bare host in Option 66 "
+              "(192.168.0.11/abc.img;efg.cfg); after <protocol>://host they stay ignored",
+              "Table 10-2 general comment: 'If any file name exists in Option 66, the names "
+              "in Option 67 are ignored'"),
     Deviation("no-default-tftp",
               "Option 66 without a protocol gives no URL (no tftp default)",
               "Table 10-2: 'When protocol is not specified, tftp is added as the default "
@@ -103,9 +111,17 @@ DEVIATIONS: Mapping[str, Deviation] = {d.name: d for d in (
               "breach: one case then holds two DHCP and provisioning cycles); the faithful "
               "sim restarts only after installing firmware (10.2)",
               in_requests=False),
+    Deviation("option77-omitted",
+              "DHCP DISCOVER and REQUEST carry the model in Option 60 only, no Option 77 "
+              "(user class)",
+              "Admin Manual 2.2.8 chapter 10: 'the phone publishes its model name in Option "
+              "fields 60 and 77'",
+              in_requests=False, in_dhcp=True),
 )}
 
 #: Deviations a planner can see: they change ``plan().requests``.
 REQUEST_DEVIATIONS = frozenset(d.name for d in DEVIATIONS.values() if d.in_requests)
+#: Deviations in the phone's DHCP identification: every case that sees its DHCP catches them.
+DHCP_DEVIATIONS = frozenset(d.name for d in DEVIATIONS.values() if d.in_dhcp)
 
-__all__ = ["DEVIATIONS", "REQUEST_DEVIATIONS", "Deviation"]
+__all__ = ["DEVIATIONS", "DHCP_DEVIATIONS", "REQUEST_DEVIATIONS", "Deviation"]

@@ -88,10 +88,13 @@ class DhcpClient:
     """One phone's DHCP client; create and use it in the phone's namespace thread."""
 
     def __init__(self, ifname: str, mac: str, model: str, url_option: int,
-                 cancelled: threading.Event, log: Callable[[str], None]) -> None:
+                 cancelled: threading.Event, log: Callable[[str], None],
+                 user_class: bool = True) -> None:
         self.ifname = ifname
         self.mac = bytes.fromhex(mac.replace(":", ""))
         self.model = model.encode("ascii")
+        #: False: DISCOVER and REQUEST carry no Option 77 (deviation option77-omitted)
+        self.user_class = user_class
         parameters = list(BASE_PARAMETERS)
         if url_option not in parameters:
             parameters.append(url_option)
@@ -102,8 +105,9 @@ class DhcpClient:
     # -- packets ----------------------------------------------------------------------
 
     def _options(self, kind: int, extra: list[tuple[int | str, object]]) -> list[object]:
+        user_class = [(77, self.model)] if self.user_class else []
         return [("message-type", kind), (61, b"\x01" + self.mac), (60, self.model),
-                (77, self.model), ("param_req_list", self.parameters), *extra, "end"]
+                *user_class, ("param_req_list", self.parameters), *extra, "end"]
 
     def _broadcast(self, xid: int, kind: int, extra: list[tuple[int | str, object]]) -> bytes:
         frame = (Ether(src=self.mac, dst="ff:ff:ff:ff:ff:ff")

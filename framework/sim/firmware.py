@@ -69,6 +69,7 @@ from typing import ClassVar, Protocol
 # here, where users look for them.
 from framework.errors import HilError
 from framework.sim.deviations import DEVIATIONS as DEVIATIONS
+from framework.sim.deviations import DHCP_DEVIATIONS as DHCP_DEVIATIONS
 from framework.sim.deviations import REQUEST_DEVIATIONS as REQUEST_DEVIATIONS
 from framework.sim.deviations import Deviation as Deviation
 from framework.sim.plan import DEFAULT_PORTS as DEFAULT_PORTS
@@ -177,6 +178,12 @@ class Faithful400HD:
     def _has(self, name: str) -> bool:
         return name in self.deviations
 
+    @property
+    def sends_user_class(self) -> bool:
+        """Whether DISCOVER and REQUEST carry the model in Option 77 as well as 60 (a
+        firmware class without this attribute does)."""
+        return not self._has("option77-omitted")
+
     # -- the plan ---------------------------------------------------------------------
 
     def plan(self, options: Mapping[int, bytes], model: str, mac: str,
@@ -250,7 +257,9 @@ class Faithful400HD:
         if location is None:
             return None
         names = c_string(options.get(67, b"")).lstrip("/")
-        if names and (not location.names_given or self._has("option67-overrides-66-names")):
+        overrides = self._has("option67-overrides-66-names") or (
+            self._has("option67-over-bare-host-names") and "://" not in server)
+        if names and (not location.names_given or overrides):
             with_names = self._parse(f"{location.scheme}://{_authority(location)}/"
                                      f"{location.directory}{names}", default_scheme=None)
             if with_names is not None:

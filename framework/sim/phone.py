@@ -344,8 +344,9 @@ class VirtualPhone:
         return say
 
     def _client(self, session: _Session, say: Callable[[str], None]) -> DhcpClient:
+        sends_77 = getattr(self.firmware, "sends_user_class", True)
         return DhcpClient("eth0", self.mac, self.model, url_option_code(self.settings()),
-                          session.cancelled, say)
+                          session.cancelled, say, user_class=bool(sends_77))
 
     def _lease(self, session: _Session, say: Callable[[str], None]) -> Lease:
         self._dhcp_hangs(session)

@@ -24,14 +24,14 @@ from framework.resolution import PhoneIdentity, PhoneSettings, get_profile, reso
 from framework.runner.catalogue import ALL_CASES, LAB_DNS_NAME, Case, by_id
 from framework.runner.options import RunOptions
 from framework.runner.session import LabSession
-from framework.sim.firmware import DEVIATIONS, REQUEST_DEVIATIONS, Faithful400HD
+from framework.sim.firmware import DEVIATIONS, DHCP_DEVIATIONS, REQUEST_DEVIATIONS, Faithful400HD
 from framework.sim.rigfile import MODELS, write_sim_rig
 
 pytestmark = [pytest.mark.netns,
               pytest.mark.skipif(not have_privileges()[0], reason="needs root for namespaces")]
 
 LAB_IP = "192.0.2.1"
-PER_RUN = 7  # deviant phones per sim lab; ph1 stays faithful as the control
+PER_RUN = 8  # deviant phones per sim lab; ph1 stays faithful as the control
 NAMES = sorted(DEVIATIONS)
 GROUPS = [NAMES[i:i + PER_RUN] for i in range(0, len(NAMES), PER_RUN)]
 
@@ -69,7 +69,10 @@ def _equivalent(plan: list[tuple[str, str]]) -> list[tuple[str, str]]:
 
 def should_fail(deviation: str, model: str, mac: str) -> set[str]:
     """The promised cases where the deviant firmware's requests differ from the faithful
-    firmware's beyond what URL equivalence forgives (a kept host case passes, with a note)."""
+    firmware's beyond what URL equivalence forgives (a kept host case passes, with a note).
+    A deviation in the phone's DHCP identification fails every case: each judges it."""
+    if deviation in DHCP_DEVIATIONS:
+        return {case.id for case in ALL_CASES}
     out = set()
     for case in ALL_CASES:
         expected = resolve(case.render(LAB_IP, LAB_DNS_NAME), PhoneIdentity(model, mac),

@@ -12,7 +12,7 @@ import pytest
 
 from framework.runner.options import OptionError, RunOptions, run_flags
 
-FLAGS = ["--rig", "--profile", "--phones", "--settle", "--trigger", "--firmware", "--restore",
+FLAGS = ["--rig", "--profile", "--switch", "--phones", "--settle", "--trigger", "--firmware", "--restore",
          "--reports", "--run-id", "--resume", "--allow-other-dhcp", "--sign", "--no-manage-sim",
          "--boot-timeout", "--request-timeout", "--random-provisioning-time"]
 
@@ -105,3 +105,14 @@ def test_hil_run_refuses_bad_options_before_anything_starts(
     assert main(["run", *argv]) == 2
     err = capsys.readouterr().err
     assert says in err and "Traceback" not in err
+
+
+def test_switch_flag_is_checked_and_names_the_flag() -> None:
+    opts, _ = _pytest_options(["--switch", "url_compare=byte-exact", "--switch",
+                               "judged_grounds=manual"])
+    assert opts.switch_values() == {"url_compare": "byte-exact", "judged_grounds": "manual"}
+    for bad, said in (("url_compare=nope", "expected one of"), ("bogus", "NAME=VALUE"),
+                      ("nope=1", "unknown switch 'nope'")):
+        with pytest.raises(OptionError) as err:
+            _pytest_options(["--switch", bad])
+        assert err.value.flag == "--switch" and said in str(err.value)

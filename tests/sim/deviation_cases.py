@@ -47,6 +47,10 @@ CASES = [
                   {66: _url("http://SERVER/a66.img;b66.cfg"), 67: b"c67.img;d67.cfg"},
                   ("http:/a66.img", "http:/b66.cfg"),
                   ("http:/c67.img", "http:/d67.cfg")),
+    DeviationCase("option67-over-bare-host-names",
+                  {66: _url("SERVER/a66.img;b66.cfg"), 67: b"c67.img;d67.cfg"},
+                  ("tftp:a66.img", "tftp:b66.cfg"),
+                  ("tftp:c67.img", "tftp:d67.cfg")),
     DeviationCase("no-default-tftp", {66: _url("SERVER")},
                   ("tftp:440HD.img", "tftp:{MAC}.cfg"),
                   (REDIRECT,)),
@@ -95,7 +99,8 @@ CASES = [
                   ("http:/fw.img", "http:/cfg.cfg", "http:/cfg.cfg")),
 ]
 #: reboot-after-config keeps the requests of one cycle (in_requests=False): its restart and
-#: second cycle are shown on the wire in test_timing_on_wire.py.
+#: second cycle are shown on the wire in test_timing_on_wire.py. option77-omitted keeps the
+#: requests too (in_dhcp): what its DHCP lacks is in test_firmware.py and tests/e2e.
 
 
 def expand(expected: tuple[str, ...], mac: str) -> list[str]:

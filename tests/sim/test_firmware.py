@@ -190,7 +190,21 @@ def test_catalogue_is_documented_and_large_enough() -> None:
     for deviation in DEVIATIONS.values():
         assert deviation.changes and deviation.manual
     assert {c.deviation for c in CASES} == REQUEST_DEVIATIONS
-    assert set(DEVIATIONS) - REQUEST_DEVIATIONS == {"reboot-after-config"}
+    assert set(DEVIATIONS) - REQUEST_DEVIATIONS == {"reboot-after-config", "option77-omitted"}
+
+
+def test_option77_omitted_only_leaves_out_the_user_class() -> None:
+    assert Faithful400HD().sends_user_class
+    deviant = Faithful400HD(["option77-omitted"])
+    assert not deviant.sends_user_class
+    options = {66: b"192.0.2.1"}
+    assert deviant.plan(options, "440HD", MAC, DEFAULT_SETTINGS).requests == \
+        Faithful400HD().plan(options, "440HD", MAC, DEFAULT_SETTINGS).requests
+
+
+def test_option67_over_bare_host_names_keeps_protocol_names() -> None:
+    with_protocol = {66: b"http://192.0.2.1/a66.img;b66.cfg", 67: b"c67.img;d67.cfg"}
+    assert urls(with_protocol, ("option67-over-bare-host-names",)) == urls(with_protocol, ())
 
 
 def test_model_case_lowered_only_in_configuration_names() -> None:
@@ -425,3 +439,17 @@ def test_time_scale_multiplies_boot_and_late_request(tmp_path: Path) -> None:
     assert (ph2.boot_time_s, ph2.late_request_s) == pytest.approx((0.9, 1.0))
     default = load_bench(_rig(tmp_path, lambda d: None)).phones[0]
     assert default.time_scale == 1.0 and default.boot_time_s == pytest.approx(0.05)
+
+
+def test_dhcp_client_leaves_out_option77_only_when_told() -> None:
+    import threading
+
+    from framework.sim.dhcp import DhcpClient
+
+    def codes(user_class: bool) -> list[object]:
+        client = DhcpClient("eth0", MAC, "440HD", 160, threading.Event(), lambda _: None,
+                            user_class=user_class)
+        return [o[0] for o in client._options(1, []) if isinstance(o, tuple)]
+
+    assert 77 in codes(True) and 60 in codes(True)
+    assert 77 not in codes(False) and 60 in codes(False)
