@@ -17,6 +17,7 @@ from framework.resolution.grounds import (
     Ground,
     assertions,
     identification_assertions,
+    late_assertion,
     judged_kinds,
 )
 from framework.resolution.model import (
@@ -65,6 +66,7 @@ __all__ = [
     "forgiven",
     "get_profile",
     "identification_assertions",
+    "late_assertion",
     "judged_kinds",
     "normalise_mac",
     "parse_switch",

@@ -144,6 +144,16 @@ def assertions(expected: ExpectedProvisioning, interp: Interpretation, mac: str
     return tuple(out)
 
 
+def late_assertion(expected: ExpectedProvisioning, interp: Interpretation) -> Assertion:
+    """That nothing comes after the cycle fell quiet (a lab convention: judged only when
+    the profile judges ``lab`` grounds and the case is promised)."""
+    ground = GROUNDS["late"]
+    return Assertion("late", "nothing requested after the phone fell quiet",
+                     "no request once the phone has been quiet for the settle window",
+                     expected.promise is Promise.PROMISED
+                     and ground.kind in judged_kinds(interp), ground)
+
+
 def identification_assertions(model: str, url_option: int, interp: Interpretation
                               ) -> tuple[Assertion, ...]:
     """What the phone must say about itself in every DHCP DISCOVER and REQUEST (issue 16

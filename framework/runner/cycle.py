@@ -23,6 +23,7 @@ from typing import Any
 
 from framework.errors import RigFault
 from framework.records import CaseResult, ObservedRequest
+from framework.resolution import late_assertion
 from framework.rig import PhoneSpec
 from framework.runner.verdict import Judgement, Observed, Verdict, judge
 from framework.services.log import build_url
@@ -354,11 +355,13 @@ def amend_late(entry: CaseResult, expected: Any, window: CaseWindow, late: Seque
     """The case result amended by its late requests (made after the phone had been quiet
     for the settle window and the verdict was given, before the next case's ACK).
 
-    Lab convention (not a manual sentence): a provisioning cycle ends when the phone falls
-    quiet; a request after that, even a repeat of an expected URL, is a late request and
-    fails a promised case. The late requests also join the last cycle's requests and the
-    case is judged again, so the reason says what else they break. An unpromised case stays
-    *observed* and a broken one *broken*; both say what came late."""
+    The late requests join the last cycle's requests and the case is judged again, so a
+    late request the manual's assertions forbid (another file, another server) fails a
+    promised case on their ground. That a cycle ends when the phone falls quiet is our
+    convention, not a manual sentence (ground ``late``, kind lab): a late *repeat* of an
+    expected URL fails the case only when the profile judges lab grounds (``--switch
+    judged_grounds=manual,field,lab``); otherwise it is recorded and said, not judged. An
+    unpromised case stays *observed* and a broken one *broken*; both say what came late."""
     files, dns = observed(late)
     late_seen = [ObservedRequest.from_json(d, where=f"case {entry.id}")
                  for d in offset_dicts(files + dns, window.trigger_at)]
@@ -377,14 +380,20 @@ def amend_late(entry: CaseResult, expected: Any, window: CaseWindow, late: Seque
     again = judge_cycles(expected, CaseWindow(window.trigger_at, [*window.cycles[:-1], joined],
                                               window.closed_at), mac=mac, interp=interp,
                          model=model)
+    lateness = late_assertion(expected, interp)
     differences = [f"late: {o.url or o.host} at +{o.offset_s or 0.0:.1f} s" for o in late_seen]
-    rest = again.reason if again.verdict is not Verdict.PASSED else \
-        f"before it: {entry.reason}"
-    update.update(differences=[*differences, *again.differences], matches_core=False,
-                  reason=f"{head}; {rest}")
+    update.update(differences=[*differences, *again.differences], matches_core=False)
     if entry.assertions is not None:  # the assertions as judged again with the late ones
         kept = [a for a in entry.assertions if a.id.startswith("identification/")]
-        update.update(assertions=[*again.assertions, *kept], notes=list(again.notes))
-    if entry.verdict != Verdict.OBSERVED.value:
-        update["verdict"] = Verdict.FAILED.value
-    return entry.amended(**update)
+        update.update(assertions=[*again.assertions,
+                                  {**lateness.to_dict(), "holds": False, "detail": said},
+                                  *kept], notes=list(again.notes))
+    fails = again.verdict is Verdict.FAILED or lateness.judged
+    if entry.verdict == Verdict.OBSERVED.value or not fails:
+        unjudged = "" if entry.verdict == Verdict.OBSERVED.value else (
+            f" (ground: {lateness.ground.kind}, {lateness.ground.quote} Recorded, not judged: "
+            "switch judged_grounds)")
+        return entry.amended(**update, reason=f"{entry.reason}; {head}{unjudged}")
+    rest = again.reason if again.verdict is not Verdict.PASSED else \
+        f"before it: {entry.reason}"
+    return entry.amended(**update, verdict=Verdict.FAILED.value, reason=f"{head}; {rest}")

@@ -39,8 +39,11 @@ def run(tmp: Path) -> tuple[dict[tuple[str, str], CaseResult], Path]:
                         boot_time_s=0.2,
                         deviations={"ph2": ["late-request"], "ph3": ["reboot-after-config"]},
                         late_request_s={"ph2": LATE_S})
+    # A late repeat is judged by a lab convention (ground ``late``): this run judges lab
+    # grounds; under the default profile it is recorded, not judged (tests/runner).
     opts = RunOptions(rig_path=rig, reports_dir=tmp / "reports", settle_s=SETTLE_S,
-                      boot_timeout_s=20, request_timeout_s=4)
+                      boot_timeout_s=20, request_timeout_s=4,
+                      switches=("judged_grounds=manual,field,lab",))
     with LabSession(opts) as session:
         session.schedule([(c, p) for p in ("ph1", "ph2", "ph3") for c in CASES])
         results = {(c.id, p): session.result(c.id, p, timeout=300)

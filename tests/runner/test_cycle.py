@@ -103,14 +103,34 @@ def test_an_unexpected_late_request_fails_the_case_with_its_offset() -> None:
     assert [o.url for o in out.observed] == ["tftp://192.0.2.1/late.cfg"]
 
 
-def test_a_late_repeat_of_an_expected_url_fails_too() -> None:
+def test_a_late_repeat_of_an_expected_url_is_recorded_not_judged_by_default() -> None:
+    """That a cycle ends when the phone falls quiet is a lab convention (ground ``late``):
+    the default profile (judged_grounds=manual,field) records a late repeat, does not fail."""
     w = window((100.1, [rec(100.2, FW), rec(100.3, CFG)]))
-    out = amend_late(entry(), EXP, w, [rec(102.5, CFG)], mac=PHONE.mac, interp=INTERP,
-                     settle_s=0.6)
+    first = judge_cycles(EXP, w, mac=PHONE.mac, interp=INTERP)
+    out = amend_late(entry(assertions=list(first.assertions)), EXP, w, [rec(102.5, CFG)],
+                     mac=PHONE.mac, interp=INTERP, settle_s=0.6)
+    assert out.verdict == "passed" and out.matches_core is False
+    assert f"late request {CFG} at +2.5 s after the trigger" in out.reason
+    assert "Recorded, not judged" in out.reason
+    assert out.late is not None and out.differences == [f"late: {CFG} at +2.5 s"]
+    assert out.assertions is not None
+    (late,) = [a for a in out.assertions if a.id == "late"]
+    assert not late.holds and not late.judged and late.ground.kind == "lab"
+
+
+def test_a_late_repeat_fails_when_the_profile_judges_lab_grounds() -> None:
+    strict = get_profile("2.2").with_switches(judged_grounds="manual,field,lab").interpretation
+    w = window((100.1, [rec(100.2, FW), rec(100.3, CFG)]))
+    first = judge_cycles(EXP, w, mac=PHONE.mac, interp=strict)
+    out = amend_late(entry(assertions=list(first.assertions)), EXP, w, [rec(102.5, CFG)],
+                     mac=PHONE.mac, interp=strict, settle_s=0.6)
     assert out.verdict == "failed"
     assert out.reason.startswith(f"late request {CFG} at +2.5 s after the trigger")
     assert "before it: requested the 2 expected URLs" in out.reason
-    assert out.differences == [f"late: {CFG} at +2.5 s"]
+    assert out.assertions is not None
+    (late,) = [a for a in out.assertions if a.id == "late"]
+    assert not late.holds and late.judged
 
 
 def test_an_observed_case_stays_observed_and_says_what_came_late() -> None:
