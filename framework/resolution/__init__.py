@@ -17,8 +17,8 @@ from framework.resolution.grounds import (
     Ground,
     assertions,
     identification_assertions,
-    late_assertion,
     judged_kinds,
+    late_assertion,
 )
 from framework.resolution.model import (
     ExpectedProvisioning,
@@ -66,8 +66,8 @@ __all__ = [
     "forgiven",
     "get_profile",
     "identification_assertions",
-    "late_assertion",
     "judged_kinds",
+    "late_assertion",
     "normalise_mac",
     "parse_switch",
     "profile_for_version",
