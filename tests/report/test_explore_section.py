@@ -52,7 +52,7 @@ def test_each_finding_and_the_inferred_table_are_in_the_section() -> None:
         assert str(escape(f["minimal_template"])) in section
         assert f"{f['reproduced']}/{f['confirm_runs']}" in text
         for url in f["observed"]["requests"]:
-            assert str(escape(url) in section
+            assert str(escape(url)) in section
     changed = [r for r in group["behaviour"] if r["changed"]]
     assert changed and all(f"{r['inferred_value']} (differs)" in text for r in changed)
     assert "mac_case" in text
