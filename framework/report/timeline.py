@@ -51,6 +51,7 @@ class Mark:
     kind: str  # trigger | dhcp | dns | file | missing
     expected: bool = False
     outcome: str = ""
+    url: str | None = None
 
 
 def _expected_urls(case: CaseResult) -> list[str]:
@@ -77,11 +78,11 @@ def marks(case: CaseResult) -> list[Mark]:
         if o.protocol == "dns":
             out.append(Mark(f"DNS {o.host}{_size(o.bytes)}", at, "dns", outcome=o.outcome))
         else:
-            out.append(Mark(f"{o.protocol.upper()} {o.url}{_size(o.bytes)}", at, "file",
-                            expected=o.url in wanted, outcome=o.outcome))
+            out.append(Mark(f"{o.protocol.upper()} {_short(o.url or '')}{_size(o.bytes)}", at,
+                            "file", expected=o.url in wanted, outcome=o.outcome, url=o.url))
     seen = {o.url for o in case.observed}
     out.sort(key=lambda m: m.at)
-    out += [Mark(f"expected, not requested: {u}", float("nan"), "missing", expected=True)
+    out += [Mark(f"not requested: {_short(u)}", float("nan"), "missing", expected=True, url=u)
             for u in wanted if u not in seen]
     return out
 
@@ -101,7 +102,7 @@ def _ticks(span: float) -> list[float]:
     return [i * step for i in range(int(span / step) + 1)]
 
 
-def _short(text: str, limit: int = 34) -> str:
+def _short(text: str, limit: int = 26) -> str:
     return text if len(text) <= limit else "…" + text[-(limit - 1):]
 
 
@@ -138,7 +139,7 @@ def case_svg(case: CaseResult, settle_s: float | None = None) -> str:
         y = _TOP + _ROW * i + _ROW / 2
         weight = ' font-weight="bold"' if m.expected else ""
         out.append(f'<text x="{_LEFT - 6}" y="{y + 4}" font-size="11" text-anchor="end"'
-                   f'{weight}>{escape(_short(m.label))}<title>{escape(m.label)}</title></text>')
+                   f'{weight}>{escape(m.label)}<title>{escape(m.url or m.label)}</title></text>')
         if m.kind == "missing":
             out.append(f'<g class="expected missing"><rect x="{_LEFT}" y="{y - 6}" width="{plot}"'
                        f' height="12" fill="none" stroke="#c62828" stroke-dasharray="4 3"/>'
@@ -151,7 +152,7 @@ def case_svg(case: CaseResult, settle_s: float | None = None) -> str:
             out.append(f'<line class="trigger" x1="{x(0)}" y1="{_TOP - 6}" x2="{x(0)}" '
                        f'y2="{axis_y}" stroke="#000" stroke-width="2"/>')
         out.append(f'<circle class="event {m.kind}" cx="{x(m.at)}" cy="{y}" r="4" '
-                   f'fill="{colour}"><title>{escape(m.label)} at +{m.at:.3f} s'
+                   f'fill="{colour}"><title>{escape(m.url or m.label)} at +{m.at:.3f} s'
                    f'{" (" + escape(m.outcome) + ")" if m.outcome else ""}</title></circle>')
         if m.expected:
             out.append(f'<path class="expected" d="M{x(m.at)} {y - 9} l6 9 l-6 9 l-6 -9 z" '
