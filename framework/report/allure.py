@@ -55,19 +55,28 @@ def manual_parts(manual: str) -> tuple[str, str]:
         return "lab notes", text.split(":", 1)[-1].strip() or "lab"
     if text.startswith("no manual sentence"):
         return "no manual sentence", "unspecified"
-    document = re.split(r"[,:;]", text, maxsplit=1)[0].strip()
-    table = _TABLE.search(text)
+    document, _, rest = _split(text)
+    table = _TABLE.search(rest)
     if table:
         return document, f"Table {table.group(1)}"
-    section = _SECTION.search(text)
+    section = _SECTION.search(rest)
     if section:
         return document, f"section {section.group(0)}"
-    return document, text.split(":", 1)[-1].strip() if ":" in text else "general"
+    return document, rest or "general"
+
+
+def _split(manual: str) -> tuple[str, str, str]:
+    """(document, separator, the rest) of a manual reference ("Admin Manual 2.2.8", ",",
+    "10.2.2, Table 10-2 row 1"): the document's version is no section."""
+    parts = re.split(r"([,:;])", manual, maxsplit=1)
+    if len(parts) < 3:
+        return manual.strip(), "", ""
+    return parts[0].strip(), parts[1], parts[2].strip()
 
 
 def manual_link(manual: str) -> tuple[str, str] | None:
     """(name, url) of the manual text in docs/manual holding a section the case cites."""
-    cited = {m for pair in _SECTION.findall(manual) for m in pair if m}
+    cited = {m for pair in _SECTION.findall(_split(manual)[2]) for m in pair if m}
     if not MANUAL_DIR.is_dir():
         return None
     for path in sorted(MANUAL_DIR.glob("*.txt")):
