@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 from xml.sax.saxutils import escape, quoteattr
 
 from framework.records import CaseResult
@@ -27,7 +28,7 @@ COLOURS = {"passed": "#2e7d32", "failed": "#c62828", "broken": "#ef6c00",
 
 _DHCP_COLOURS = {"DISCOVER": "#00838f", "OFFER": "#6d4c41", "REQUEST": "#00838f",
                  "ACK": "#6d4c41", "NAK": "#c62828"}
-_WIDTH, _LEFT, _RIGHT, _ROW, _TOP = 760, 210, 20, 18, 26
+_WIDTH, _LEFT, _RIGHT, _ROW, _TOP = 760, 260, 20, 18, 26
 
 
 def shade(case: CaseResult) -> str:
@@ -78,11 +79,13 @@ def marks(case: CaseResult) -> list[Mark]:
         if o.protocol == "dns":
             out.append(Mark(f"DNS {o.host}{_size(o.bytes)}", at, "dns", outcome=o.outcome))
         else:
-            out.append(Mark(f"{o.protocol.upper()} {_short(o.url or '')}{_size(o.bytes)}", at,
+            got = _size(o.bytes) if o.outcome == "served" else f", {o.outcome}"
+            out.append(Mark(f"{o.protocol.upper()} {_short(_name(o.url))}{got}", at,
                             "file", expected=o.url in wanted, outcome=o.outcome, url=o.url))
     seen = {o.url for o in case.observed}
     out.sort(key=lambda m: m.at)
-    out += [Mark(f"not requested: {_short(u)}", float("nan"), "missing", expected=True, url=u)
+    out += [Mark(f"not requested: {_short(_name(u))}", float("nan"), "missing", expected=True,
+                 url=u)
             for u in wanted if u not in seen]
     return out
 
@@ -90,9 +93,10 @@ def marks(case: CaseResult) -> list[Mark]:
 def _settle(case: CaseResult, points: Sequence[Mark], settle_s: float | None) -> tuple[
         float, float] | None:
     window = case.settle_s if case.settle_s is not None else settle_s
-    if window is None:
+    heard = [m.at for m in points if m.kind in ("file", "dns", "dhcp")]
+    if window is None or not heard:
         return None
-    last = max((m.at for m in points if m.kind in ("file", "dns", "dhcp")), default=0.0)
+    last = max(heard)
     return last, last + float(window)
 
 
@@ -102,8 +106,19 @@ def _ticks(span: float) -> list[float]:
     return [i * step for i in range(int(span / step) + 1)]
 
 
-def _short(text: str, limit: int = 26) -> str:
-    return text if len(text) <= limit else "…" + text[-(limit - 1):]
+def _name(url: str | None) -> str:
+    """A request's file name (its URL's last path segment; the host when there is none)."""
+    parts = urlsplit(url or "")
+    return parts.path.rstrip("/").rsplit("/", 1)[-1] or parts.netloc or (url or "")
+
+
+def _short(text: str, limit: int = 18) -> str:
+    """``text`` within ``limit`` characters, its middle elided (a file name keeps its start
+    and its extension)."""
+    if len(text) <= limit:
+        return text
+    keep = limit - 1
+    return text[:keep // 2] + "…" + text[-(keep - keep // 2):]
 
 
 def case_svg(case: CaseResult, settle_s: float | None = None) -> str:
@@ -159,7 +174,11 @@ def case_svg(case: CaseResult, settle_s: float | None = None) -> str:
                        f'fill="none" stroke="#2e7d32" stroke-width="2"><title>expected by the '
                        f'core</title></path>')
     out.append(f'<line x1="{_LEFT}" y1="{axis_y}" x2="{_WIDTH - _RIGHT}" y2="{axis_y}" '
-               f'stroke="#555"/></svg>')
+               f'stroke="#555"/><text x="{_LEFT - 16}" y="{axis_y + 12}" font-size="10" '
+               f'text-anchor="end" fill="#555">since the trigger</text>'
+               f'<path d="M8 {axis_y + 4} l5 7 l-5 7 l-5 -7 z" fill="none" stroke="#2e7d32" '
+               f'stroke-width="2"/><text x="18" y="{axis_y + 15}" font-size="10" fill="#2e7d32">'
+               f'expected by the core</text></svg>')
     return "".join(out)
 
 

@@ -36,7 +36,7 @@ def test_case_timeline_has_trigger_dhcp_requests_sizes_and_settle_window() -> No
         assert any(f"DHCP {kind}" in label for label in labels), kind
     assert any(label.startswith("trigger (reprovision)") for label in labels)
     assert any("DNS lab.example, 61 B" in label for label in labels)
-    assert any("TFTP" in label and "200 KiB" in label for label in labels)
+    assert any(label == "TFTP 440HD.img, 200 KiB" for label in labels)
     settle = [r for r in root.iter(f"{SVG}rect") if r.get("class") == "settle"]
     assert len(settle) == 1
     # the settle window starts at the last request (+0.4 s) and lasts the case's 0.6 s
