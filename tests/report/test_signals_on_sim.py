@@ -152,6 +152,8 @@ def test_the_allure_report_has_the_tree_and_the_observed_categories(
     names = {n["name"] for n in categories["nodes"].values() if n.get("type") == "category"}
     assert {allure.OBSERVED_DIFFERS, allure.OBSERVED_MATCHES} <= names
     assert "rig" in (run / "allurerc.json").read_text()
+    history = run.parent / allure.HISTORY  # the next run in these reports shows the trend
+    assert history.exists() and PROMISED in history.read_text()
     index = (report / "index.html").read_text()
     assert "400HD certification" in index or "400HD certification" in json.dumps(
         json.loads((report / "summary.json").read_text()))
