@@ -154,6 +154,14 @@ def test_the_allure_report_has_the_tree_and_the_observed_categories(
     assert "rig" in (run / "allurerc.json").read_text()
     history = run.parent / allure.HISTORY  # the next run in these reports shows the trend
     assert history.exists() and PROMISED in history.read_text()
+    generator = shutil.which("allure") or str(ROOT / ".tools" / "node_modules" / ".bin" / "allure")
+    again = subprocess.run([generator, "generate", str(run / "allure-results"), "--config",
+                            str(run / "allurerc.json"), "-o", str(run.parent / "again")],
+                           capture_output=True, text=True, timeout=300, cwd=run)
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    shown = [json.loads(p.read_text()) for p in (run.parent / "again" / "data" /
+                                                  "test-results").glob("*.json")]
+    assert shown and all(len(r.get("history", [])) >= 1 for r in shown)
     index = (report / "index.html").read_text()
     assert "400HD certification" in index or "400HD certification" in json.dumps(
         json.loads((report / "summary.json").read_text()))
