@@ -22,7 +22,6 @@ Top layer: imports the runner and the release, never imported by them.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Generator
 from pathlib import Path
@@ -250,12 +249,16 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     plugins = session.config.pluginmanager.get_plugins()
     if lab is None or any(isinstance(p, GivenRun) for p in plugins):
         return
-    from framework.records import RecordError
+    from framework.records import RecordError, load_record
     from framework.report import manifest
+    from framework.report.allure import amend_results
     from framework.report.signing import load_private_key
 
     sign = lab.options.sign
+    alluredir = getattr(session.config.option, "allure_report_dir", None)
     try:
+        if alluredir:  # the record's times, parameters and observed status (issue 17)
+            amend_results(Path(alluredir), load_record(lab.run_dir))
         manifest.write(lab.run_dir, load_private_key(str(sign)) if sign else None)
     except (RecordError, OSError):
         return  # no record (the run was refused): nothing to list
@@ -298,12 +301,9 @@ def _allure_environment(config: pytest.Config, session: LabSession) -> None:
                                           f"fw {lane.firmware or lane.spec.firmware}")
     (d / "environment.properties").write_text(
         "".join(f"{k}={v}\n" for k, v in env.items()))
-    (d / "categories.json").write_text(json.dumps([
-        {"name": "Firmware deviations (product failures)", "matchedStatuses": ["failed"]},
-        {"name": "Rig faults (PDU, console, DHCP, network)", "matchedStatuses": ["broken"]},
-        {"name": "Observations (not promised by the profile)", "matchedStatuses": ["skipped"],
-         "messageRegex": ".*observed.*"},
-    ], indent=2))
+    from framework.report.allure import write_categories
+
+    write_categories(d)
 
 
 def report_case(session: LabSession, case: Case, phone: str) -> None:
@@ -328,18 +328,27 @@ def _allure(session: LabSession, result: CaseResult) -> None:
         import allure
     except ImportError:
         return
-    allure.dynamic.label("model", str(result.model))
-    allure.dynamic.label("firmware", str(result.firmware))
-    allure.dynamic.label("mac", str(result.mac))
-    allure.dynamic.label("profile", str(result.profile))
-    allure.dynamic.label("row", str(result.id))
-    allure.dynamic.label("verdict", str(result.verdict))
-    allure.dynamic.suite(str(result.group))
-    allure.dynamic.sub_suite(str(result.model))
+    from framework.report.allure import labels
+
+    shown = labels(result)  # the tree, the manual's structure, severity, tags (issue 17)
+    allure.dynamic.parent_suite(shown["parent_suite"])
+    allure.dynamic.suite(shown["suite"])
+    allure.dynamic.sub_suite(shown["sub_suite"])
+    allure.dynamic.epic(shown["epic"])
+    allure.dynamic.feature(shown["feature"])
+    allure.dynamic.story(shown["story"])
+    allure.dynamic.severity(allure.severity_level(shown["severity"]))
+    allure.dynamic.tag(*shown["tags"])
+    if shown["link"] is not None:
+        name, url = shown["link"]
+        allure.dynamic.link(url, name=name)
+    for name, value in (("phone", result.phone), ("model", result.model),
+                        ("firmware", result.firmware), ("mac", result.mac),
+                        ("profile", result.profile), ("row", result.id),
+                        ("verdict", result.verdict)):
+        allure.dynamic.label(name, str(value))
     allure.dynamic.title(f"{result.id} on {result.phone} ({result.model})")
     allure.dynamic.description(f"{result.title}\n\nManual: {result.manual}")
-    for code, value in result.options.items():
-        allure.dynamic.parameter(f"option {code}", value)
     exp = result.expected or {}
     with allure.step(f"expected (core, rule {exp.get('rule')}): firmware "
                      f"{exp.get('firmware_url')}, configuration {exp.get('config_url')}"):

@@ -100,6 +100,17 @@ class ObservedRequest(Record):
     detail: str
     #: Seconds after the case's trigger (the runner's cases; not the release install's).
     offset_s: Number | None = None
+    #: Bytes the server sent (absent in older records and where not counted).
+    bytes: int | None = None
+
+
+class DhcpEvent(Record):
+    """One DHCP message of a case's exchange (the report's timeline): its type, when, and
+    whether the phone sent it (``received`` by the server) or the server did (``sent``)."""
+
+    type: str
+    time: Number
+    direction: str
 
 
 class EvidenceItem(Record):
@@ -183,6 +194,11 @@ class CaseResult(Record):
     assertions: list[AssertionRecord] | None = None
     #: Differences URL equivalence forgave (RFC 3986 6.2.2): notes, never failures.
     notes: list[str] | None = None
+    #: The DHCP messages of the case from its trigger to its verdict (issue 17: the
+    #: report's timeline); absent in older records.
+    dhcp: list[DhcpEvent] | None = None
+    #: The settle window the runner waited for (seconds of quiet after the last request).
+    settle_s: Number | None = None
     # --- the upgrade cases (framework.release.behaviour) -------------------------------
     running: str | None = None
     offer: dict[str, Any] | None = None

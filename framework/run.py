@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Annotated, Any, get_type_hints
 import typer
 
 from framework.records import RecordError, by_ground_line, load_record
+from framework.report import allure as allure_report
 from framework.report import html, manifest, signing
 from framework.runner.options import ROOT, FlagSpec, OptionError, RunOptions, run_flags
 
@@ -137,14 +138,17 @@ def command(
         typer.echo(f"hil run: no certification record was written ({exc}); pytest exit {code}",
                    err=True)
         raise typer.Exit(2) from None
+    # the Allure results get the record's times, parameters and observed status before
+    # they are sealed (they are evidence: framework.report.allure)
+    allure_report.amend_results(run_dir / "allure-results", doc)
     seal = manifest.Seal(manifest.evidence_digest(run_dir),
                          signing.fingerprint(key) if key else None)
     report = html.write(doc, run_dir / "certification.html", seal=seal)
     allure = shutil.which("allure") or _local_allure()
     if allure:
         _seal_allure_environment(run_dir, seal)
-        gen = subprocess.run([allure, "generate", str(run_dir / "allure-results"), "-o",
-                              str(run_dir / "allure-report")], capture_output=True, timeout=300,
+        gen = subprocess.run(allure_report.generate_command(allure, run_dir, doc, reports),
+                             capture_output=True, timeout=300,
                              env={**os.environ, "NO_COLOR": "1"})
         if gen.returncode == 0:
             typer.echo(f"allure  {run_dir / 'allure-report' / 'index.html'}")

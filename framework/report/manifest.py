@@ -16,7 +16,7 @@ their switches, the record's own sha256, the signer's public key when signed, an
 
 ``evidence_digest`` is the sha256 of the lines ``"<name> <sha256>\\n"`` of every subject,
 sorted by name, EXCEPT the renderings (:func:`is_rendering`: certification.html,
-certification.pdf, junit.xml, allure-report/**, allure-results/environment.properties).
+certification.pdf, junit.xml, allure-report/**, allure-results/environment.properties, allurerc.json).
 The renderings are written before the manifest and show this digest (they cannot show the
 hash of a manifest that lists them), so a reader of any rendering can check it names the
 record and the evidence they hold: ``hil report verify`` prints it too.
@@ -47,7 +47,7 @@ STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://hil400hd.example/certification/v1"
 
 _RENDERINGS = {"certification.html", "certification.pdf", "junit.xml",
-               "allure-results/environment.properties"}
+               "allure-results/environment.properties", "allurerc.json"}
 
 
 def is_rendering(name: str) -> bool:

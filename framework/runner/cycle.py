@@ -92,11 +92,18 @@ def observed(records: Sequence[Any]) -> tuple[list[Observed], list[Observed]]:
     order)."""
     ordered = sorted(records, key=lambda r: r.time)
     lookups = [r for r in ordered if r.protocol == "dns" and r.outcome == "served"]
-    files = [Observed(r.time, r.protocol, *_as_sent(r, lookups), r.outcome, r.method)
+    files = [Observed(r.time, r.protocol, *_as_sent(r, lookups), r.outcome, r.method,
+                      _size(r))
              for r in ordered if r.protocol in FILE_PROTOCOLS and is_file_request(r)]
-    dns = [Observed(r.time, "dns", None, r.host, r.outcome, r.method)
+    dns = [Observed(r.time, "dns", None, r.host, r.outcome, r.method, _size(r))
            for r in ordered if r.protocol == "dns"]
     return files, dns
+
+
+def _size(record: Any) -> int | None:
+    """The bytes a service sent for a request record, when it counted them."""
+    size = getattr(record, "bytes_sent", None)
+    return size if isinstance(size, int) else None
 
 
 @dataclass
@@ -397,3 +404,10 @@ def amend_late(entry: CaseResult, expected: Any, window: CaseWindow, late: Seque
     rest = again.reason if again.verdict is not Verdict.PASSED else \
         f"before it: {entry.reason}"
     return entry.amended(**update, verdict=Verdict.FAILED.value, reason=f"{head}; {rest}")
+
+
+def dhcp_events(transcript: Sequence[Any], since: float) -> list[dict[str, Any]]:
+    """A phone's DHCP messages from ``since`` on, as the record keeps them for the
+    report's timeline: type, time and direction (``received``: the phone sent it)."""
+    return [{"type": m.message_type, "time": m.time, "direction": m.direction}
+            for m in transcript if m.time >= since - 0.001]

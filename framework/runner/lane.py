@@ -40,6 +40,7 @@ from framework.runner.cycle import (
     CaseListener,
     CaseWindow,
     amend_late,
+    dhcp_events,
     judge_cycles,
     new_lease,
     observed,
@@ -366,7 +367,9 @@ class LaneRunner:
                                              since=window.opened_at)
         extra: dict[str, Any] = {"trigger": how, "ack_at": [c.ack_at for c in window.cycles],
                                  "cycles": len(window.cycles), "settings": settings,
-                                 "parameter_list": prl}
+                                 "parameter_list": prl, "settle_s": ctx.settle_s,
+                                 "dhcp": dhcp_events(ctx.stack.dhcp.transcript(spec.mac_colon),
+                                                     trigger_at)}
         if fault is not None:
             if fault.startswith(spec.name):
                 self._quarantine(fault)

@@ -50,10 +50,16 @@ class Observed:
     host: str | None
     outcome: str = ""
     detail: str = ""
+    #: Bytes the server sent for the request (the timeline of the report shows it).
+    size: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"time": self.time, "protocol": self.protocol, "url": self.url,
-                "host": self.host, "outcome": self.outcome, "detail": self.detail}
+        out: dict[str, Any] = {"time": self.time, "protocol": self.protocol, "url": self.url,
+                               "host": self.host, "outcome": self.outcome,
+                               "detail": self.detail}
+        if self.size is not None:
+            out["bytes"] = self.size
+        return out
 
 
 @dataclass(frozen=True)

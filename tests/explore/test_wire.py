@@ -99,7 +99,7 @@ def test_hil_explore_finds_each_deviant_phone_and_not_the_control(tmp_path: Path
     assert "x 405HD (phones ph2" in report and "MAC case" in report
     assert (out / "profiles").is_dir() and len(list((out / "profiles").iterdir())) == 4
     page = (tmp_path / "reports" / "x" / "certification.html").read_text()
-    assert "id='explore'" in page and "x 405HD" not in page and "× 405HD" in page
+    assert 'id="explore"' in page and "x 405HD" not in page and "× 405HD" in page
     print(f"hil explore, 4 phones, 120 cases: {elapsed:.0f} s, "
           f"{doc['explore']['phone_runs']} phone runs")
 

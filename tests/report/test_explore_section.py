@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from markupsafe import escape
 from typer.testing import CliRunner
 
 from framework.cli import app
@@ -48,10 +49,10 @@ def test_each_finding_and_the_inferred_table_are_in_the_section() -> None:
     text = _text(section)
     assert f"Firmware {group['firmware']} × {group['model']}" in text
     for f in group["findings"]:
-        assert html._esc(f["minimal_template"]) in section
+        assert str(escape(f["minimal_template"])) in section
         assert f"{f['reproduced']}/{f['confirm_runs']}" in text
         for url in f["observed"]["requests"]:
-            assert html._esc(url) in section
+            assert str(escape(url)) in section
     changed = [r for r in group["behaviour"] if r["changed"]]
     assert changed and all(f"{r['inferred_value']} (differs)" in text for r in changed)
     assert "mac_case" in text
@@ -74,12 +75,12 @@ def test_hil_report_html_includes_the_exploration(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["report", "html", str(run)])
     assert result.exit_code == 0, result.output
     page = (run / "certification.html").read_text()
-    assert "id='explore'" in page and "Differential exploration" in page
+    assert 'id="explore"' in page and "Differential exploration" in page
     plain = tmp_path / "plain"
     plain.mkdir()
     (plain / "certification.json").write_text(json.dumps(_record()))
     assert CliRunner().invoke(app, ["report", "html", str(plain)]).exit_code == 0
-    assert "id='explore'" not in (plain / "certification.html").read_text()
+    assert 'id="explore"' not in (plain / "certification.html").read_text()
 
 
 def test_switch_findings_under_the_manual_profile_are_shown() -> None:

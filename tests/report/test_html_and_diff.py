@@ -32,7 +32,7 @@ def test_html_has_the_matrix_and_escapes(tmp_path: Path) -> None:
     run = make_run(tmp_path / "r1", {("t10-2/r2-host-ip", "440HD"): "passed",
                                       ("t10-2/r2-host-ip", "420HD"): "failed"})
     page = html.render(load_record(run))
-    assert "id='matrix'" in page and "data-verdict='failed'" in page
+    assert 'id="matrix"' in page and 'data-verdict="failed"' in page
     assert "because failed &lt;b&gt;" in page and "because failed <b>" not in page
 
 
@@ -50,8 +50,8 @@ def test_html_shows_each_assertion_with_its_ground_and_the_counts_per_ground(
     doc = load_record(tmp_path)
     assert doc.summary["by_ground"] == {"field": {"failed": 1}, "manual": {"passed": 4}}
     page = html.render(doc)
-    assert "id='by-ground'" in page and "field: failed <b>1</b>" in page
-    assert "class='assertions'" in page and "Table 10-2, row 2" in page
+    assert 'id="by-ground"' in page and "field: failed <b>1</b>" in page
+    assert 'class="assertions"' in page and "Table 10-2, row 2" in page
     assert "note: firmware: requested tftp://AudioCodes.lab.example/440HD.img" in page
     assert "differs from the core" in page
 
