@@ -183,6 +183,10 @@ class CaseResult(Record):
     assertions: list[AssertionRecord] | None = None
     #: Differences URL equivalence forgave (RFC 3986 6.2.2): notes, never failures.
     notes: list[str] | None = None
+    #: A case run under a lab condition (framework.runner.failures): the condition, each
+    #: request after the fault (seconds after the ACK), attempts per URL with the gaps
+    #: between them, and the TLS handshake outcomes; absent in older records.
+    aftermath: dict[str, Any] | None = None
     # --- the upgrade cases (framework.release.behaviour) -------------------------------
     running: str | None = None
     offer: dict[str, Any] | None = None

@@ -46,6 +46,7 @@ from framework.runner.cycle import (
     offset_dicts,
 )
 from framework.runner.evidence import EvidenceWriter, expected_vs_observed
+from framework.runner.failures import ConditionCase, applied, conclude
 from framework.runner.identification import judge_identification, with_identification
 from framework.runner.phones import PhoneLink
 from framework.runner.rigprobe import RigProbe, needed_services, served
@@ -264,8 +265,13 @@ class LaneRunner:
                 return self._trigger_failed(case, expected, start, exc)
         # the case's own traffic: from after its settings cycle (which has no case)
         capture = self.ctx.evidence.traffic_slice(spec, lane.capture, case.id, time.time())
+        condition = getattr(case, "condition", None)  # framework.runner.failures
         try:
-            return self._trigger_and_judge(case, expected, options, capture, settings)
+            with contextlib.ExitStack() as lab:
+                if condition is not None:
+                    lab.enter_context(applied(condition, self.ctx.stack.services, expected,
+                                              self.ctx.lab_ip))
+                return self._trigger_and_judge(case, expected, options, capture, settings)
         finally:
             if capture is not None:
                 with contextlib.suppress(Exception):
@@ -346,6 +352,11 @@ class LaneRunner:
         seen = files + dns
         judgement: Judgement = judge_cycles(expected, window, mac=spec.mac, model=spec.model,
                                             interp=lane.profile.interpretation)
+        after = None
+        if isinstance(case, ConditionCase):  # a failure path or an HTTPS refusal
+            judgement, after = conclude(case, judgement, [r for c in window.cycles
+                                                          for r in c.records],
+                                        ack_at, lane.profile.interpretation)
         # What the phone says about itself in its DISCOVERs and REQUESTs, in every case.
         judgement = with_identification(judgement, judge_identification(
             [m for m in ctx.stack.dhcp.transcript(spec.mac_colon) if m.time >= trigger_at],
@@ -366,7 +377,8 @@ class LaneRunner:
                                              since=window.opened_at)
         extra: dict[str, Any] = {"trigger": how, "ack_at": [c.ack_at for c in window.cycles],
                                  "cycles": len(window.cycles), "settings": settings,
-                                 "parameter_list": prl}
+                                 "parameter_list": prl,
+                                 **({"aftermath": after} if after is not None else {})}
         if fault is not None:
             if fault.startswith(spec.name):
                 self._quarantine(fault)

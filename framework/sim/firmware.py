@@ -177,6 +177,11 @@ class Faithful400HD:
     def _has(self, name: str) -> bool:
         return name in self.deviations
 
+    @property
+    def verifies_certificates(self) -> bool:
+        """Whether an HTTPS fetch verifies the server certificate (RFC 2818 3.1)."""
+        return not self._has("trusts-any-certificate")
+
     # -- the plan ---------------------------------------------------------------------
 
     def plan(self, options: Mapping[int, bytes], model: str, mac: str,
