@@ -3,7 +3,7 @@ condition, applied on the lab's own servers for one case only and removed after 
 
 A :class:`LabCondition` acts on the real wire: a configuration or firmware file the
 content store answers not-found for (HTTP 404, TFTP error 1, FTP 550), a transfer cut
-mid-way, a host name the lab DNS answers NXDOMAIN for, or a server certificate a TLS
+mid-way, a server that takes the request and never answers, a host name the lab DNS answers NXDOMAIN for, or a server certificate a TLS
 client must refuse (framework.services.badcerts), presented for one SNI name only. Every
 condition is keyed by something only its case uses (the phone's MAC in a file name, a
 host name of its own), so lanes running at the same time never see each other's.
@@ -25,14 +25,15 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from framework.records import CaseResult, ObservedRequest
 from framework.resolution import ExpectedProvisioning
 from framework.resolution.grounds import GROUNDS, judged_kinds
 from framework.runner.catalogue import Case
-from framework.runner.cycle import is_file_request
+from framework.runner.cycle import is_file_request, observed, offset_dicts
 from framework.runner.verdict import Judgement, Verdict
 from framework.services.badcerts import refused_context
 
-ConditionKind = Literal["config-missing", "firmware-missing", "cut", "nxdomain",
+ConditionKind = Literal["config-missing", "firmware-missing", "cut", "silent", "nxdomain",
                         "untrusted-ca", "expired", "wrong-name"]
 TLS_KINDS = ("untrusted-ca", "expired", "wrong-name")
 HTTPS_REFUSAL = "security/https-refusal"
@@ -54,6 +55,7 @@ class LabCondition:
             "config-missing": "the configuration file is missing (not-found)",
             "firmware-missing": "the firmware file is missing (not-found)",
             "cut": f"the configuration transfer is cut after {self.after} bytes",
+            "silent": "the server takes the configuration request and never answers",
             "nxdomain": f"the lab DNS answers NXDOMAIN for {self.name}",
             "untrusted-ca": f"HTTPS for {self.name} presents a certificate from an "
                             "untrusted CA",
@@ -85,12 +87,14 @@ def applied(condition: LabCondition, services: Any, expected: ExpectedProvisioni
     content, zone = services.content, services.zone
     undo: list[Any] = []
     try:
-        if condition.kind in ("config-missing", "firmware-missing", "cut"):
+        if condition.kind in ("config-missing", "firmware-missing", "cut", "silent"):
             purpose = "firmware" if condition.kind == "firmware-missing" else "configuration"
             for path in _paths(expected, purpose):
                 before = content.policy_for(path)
                 if condition.kind == "cut":
                     content.cut(path, condition.after, CUT_BODY)
+                elif condition.kind == "silent":
+                    content.silent(path)
                 else:
                     content.not_found(path)
                 undo.append(lambda p=path, b=before: content.set(p, b))
@@ -116,32 +120,43 @@ def _rel(t: float, since: float) -> float:
     return round(t - since, 3)
 
 
-def aftermath(condition: LabCondition, records: Sequence[Any], ack_at: float
-              ) -> dict[str, Any]:
-    """What the phone did under the condition: each request (seconds after the ACK),
-    and per URL or name how often it was asked for and the gaps between the attempts."""
-    ordered = sorted(records, key=lambda r: r.time)
-    requests = [{"at_s": _rel(r.time, ack_at), "protocol": r.protocol, "method": r.method,
-                 "url": r.url, "host": r.host, "outcome": str(r.outcome),
-                 **({"detail": d} if (d := (r.details or {}).get("error")
-                                      or (r.details or {}).get("tls")) else {})}
-                for r in ordered]
+def _requests(records: Sequence[Any], ack_at: float) -> list[dict[str, Any]]:
+    out = []
+    for r in sorted(records, key=lambda r: r.time):
+        details = r.details or {}
+        detail = details.get("error") or details.get("tls")
+        out.append({"at_s": _rel(r.time, ack_at), "protocol": r.protocol, "method": r.method,
+                    "url": r.url, "host": r.host, "outcome": str(r.outcome),
+                    **({"sni": details["sni"]} if details.get("sni") else {}),
+                    **({"detail": detail} if detail else {})})
+    return out
+
+
+def _summarised(condition: dict[str, Any], requests: list[dict[str, Any]]) -> dict[str, Any]:
     attempts: dict[str, list[float]] = {}
-    for r in ordered:
-        key = r.url or f"{r.protocol}:{r.host}"
-        attempts.setdefault(key, []).append(r.time)
+    for q in requests:
+        if q["method"] != "TLS":
+            attempts.setdefault(q["url"] or f"{q['protocol']}:{q['host']}", []).append(q["at_s"])
     return {
-        "condition": condition.describe(),
+        **condition,
         "requests": requests,
-        "attempts": {k: {"count": len(ts), "first_at_s": _rel(ts[0], ack_at),
+        "attempts": {k: {"count": len(ts), "first_at_s": ts[0],
                          "retry_after_s": [round(b - a, 3) for a, b in itertools.pairwise(ts)]}
                      for k, ts in attempts.items()},
-        "handshakes": [{"at_s": _rel(r.time, ack_at), "sni": (r.details or {}).get("sni"),
-                        "outcome": "completed" if str(r.outcome) == "served" else "failed",
-                        "detail": (r.details or {}).get("error")
-                        or (r.details or {}).get("tls")}
-                       for r in ordered if r.method == "TLS"],
+        "handshakes": [{"at_s": q["at_s"], "sni": q.get("sni"),
+                        "outcome": "completed" if q["outcome"] == "served" else "failed",
+                        "detail": q.get("detail")}
+                       for q in requests if q["method"] == "TLS"],
     }
+
+
+def aftermath(condition: LabCondition, records: Sequence[Any], ack_at: float
+              ) -> dict[str, Any]:
+    """What the phone did under the condition: each request (seconds after the ACK), per
+    URL or DNS name how often it was asked for and the gaps between the attempts, and the
+    TLS handshakes with their outcome."""
+    return _summarised({"condition": condition.describe(), "kind": condition.kind,
+                        "name": condition.name}, _requests(records, ack_at))
 
 
 def _summary(after: dict[str, Any]) -> str:
@@ -172,7 +187,7 @@ def conclude(case: ConditionCase, judgement: Judgement, records: Sequence[Any],
     name = (condition.name or "").lower().rstrip(".")
     mine = [r for r in records if r.protocol == "https"
             and (r.host or "").lower().rstrip(".") == name]
-    completed = [r for r in mine if is_file_request(r)]
+    completed = _completed(records, name)
     tried = [r for r in mine if r.method == "TLS"]
     ground = GROUNDS[HTTPS_REFUSAL]
     judged = ground.kind in judged_kinds(interp)
@@ -194,6 +209,41 @@ def conclude(case: ConditionCase, judgement: Judgement, records: Sequence[Any],
                                            f"refuse ({condition.kind}): {detail}")
     return replace(judgement, verdict=verdict, reason=reason,
                    assertions=(*observed, assertion)), after
+
+
+def _completed(records: Sequence[Any], name: str) -> list[Any]:
+    """File requests that completed over HTTPS to ``name`` (a refused certificate)."""
+    return [r for r in records if r.protocol == "https" and is_file_request(r)
+            and (r.host or "").lower().rstrip(".") == name]
+
+
+def amend_late_condition(entry: CaseResult, late: Sequence[Any]) -> CaseResult:
+    """A lab-condition case amended by the requests the phone made after its verdict
+    (retries after the fault, say): they join its aftermath and its late requests; an
+    HTTPS-refusal case fails when one of them completed over the refused certificate."""
+    assert entry.aftermath is not None
+    ack = (entry.ack_at or [entry.start])[0]
+    condition = {k: v for k, v in entry.aftermath.items()
+                 if k not in ("requests", "attempts", "handshakes")}
+    after = _summarised(condition, [*entry.aftermath["requests"], *_requests(late, ack)])
+    files, dns = observed(late)
+    late_seen = [ObservedRequest.from_json(d, where=f"case {entry.id}")
+                 for d in offset_dicts(files + dns, entry.start)]
+    update: dict[str, Any] = {"aftermath": after, "late": late_seen, "observed": sorted(
+        [*entry.observed, *late_seen], key=lambda o: o.time)}
+    name = (condition.get("name") or "").lower().rstrip(".")
+    breach = _completed(late, name) if condition.get("kind") in TLS_KINDS else []
+    if breach and entry.verdict == Verdict.PASSED.value:
+        urls = ", ".join(sorted({str(r.url) for r in breach}))
+        update["verdict"] = Verdict.FAILED.value
+        update["reason"] = (f"the phone accepted a certificate it must refuse "
+                            f"({condition['kind']}), late: completed {urls}")
+        update["assertions"] = [
+            a.model_copy(update={"holds": False, "detail": f"completed {urls} (late)"})
+            if a.id == HTTPS_REFUSAL else a for a in entry.assertions or []]
+    elif late_seen:
+        update["reason"] = f"{entry.reason}; then, after the verdict: {_summary(after)}"
+    return entry.amended(**update)
 
 
 def _cfg(tag: str) -> str:
@@ -222,6 +272,10 @@ FAILURE_PATHS: list[ConditionCase] = [
                                                                      "Gone.Lab.Example")),
     _f("fail/http-cut", "HTTP configuration transfer closed mid-way",
        {160: "http://{ip}/;" + _cfg("cut")}, LabCondition("cut")),
+    _f("fail/http-silent", "HTTP server takes the configuration request, never answers",
+       {160: "http://{ip}/;" + _cfg("silent")}, LabCondition("silent")),
+    _f("fail/tftp-silent", "TFTP server ignores the configuration RRQ (and its retries)",
+       {160: "tftp://{ip}/;" + _cfg("silent")}, LabCondition("silent")),
     _f("fail/tftp-cut", "TFTP configuration transfer stopped mid-way (error packet)",
        {160: "tftp://{ip}/;" + _cfg("cut")}, LabCondition("cut")),
 ]

@@ -46,7 +46,7 @@ from framework.runner.cycle import (
     offset_dicts,
 )
 from framework.runner.evidence import EvidenceWriter, expected_vs_observed
-from framework.runner.failures import ConditionCase, applied, conclude
+from framework.runner.failures import ConditionCase, amend_late_condition, applied, conclude
 from framework.runner.identification import judge_identification, with_identification
 from framework.runner.phones import PhoneLink
 from framework.runner.rigprobe import RigProbe, needed_services, served
@@ -440,7 +440,9 @@ class LaneRunner:
             log.warning("%s %s: %s", lane.spec.name, entry.id, entry.reason)
             ctx.record.amend_case(entry)
             late = []
-        if late:
+        if late and entry.aftermath is not None:  # a lab-condition case: its aftermath
+            entry = amend_late_condition(entry, late)
+        elif late:
             assert lane.profile is not None
             entry = amend_late(entry, pending.expected, pending.window, late,
                                mac=lane.spec.mac, interp=lane.profile.interpretation,

@@ -17,6 +17,7 @@ closed after N body bytes).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import mimetypes
 import socket
@@ -37,6 +38,8 @@ from framework.services.tls_terminator import TlsTerminator
 logger = logging.getLogger(__name__)
 
 CHUNK = 64 * 1024
+#: How long a silent path holds a connection without answering (the client gives up first).
+SILENT_HOLD_S = 60.0
 HIDDEN_HEADERS = {"authorization", "proxy-authorization", "cookie"}
 
 
@@ -109,6 +112,13 @@ class _RecordingHandler(BaseHTTPRequestHandler):
         resolved = server.content.lookup(lookup_path, host=self._host(),
                                          protocol=server.protocol,
                                          client=self.client_address[0])
+        if resolved.kind == "silent":
+            self._record(Outcome.ERROR, None, 0, {"error": resolved.reason})
+            self.close_connection = True
+            with contextlib.suppress(OSError):  # held until the client gives up
+                self.connection.settimeout(SILENT_HOLD_S)
+                self.rfile.read(1)
+            return
         if not resolved.found:
             self._send_text(404, f"not found: {lookup_path}\n", body=body,
                             outcome=Outcome.NOT_FOUND, details={"error": resolved.reason})
