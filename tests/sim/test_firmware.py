@@ -190,7 +190,16 @@ def test_catalogue_is_documented_and_large_enough() -> None:
     for deviation in DEVIATIONS.values():
         assert deviation.changes and deviation.manual
     assert {c.deviation for c in CASES} == REQUEST_DEVIATIONS
-    assert set(DEVIATIONS) - REQUEST_DEVIATIONS == {"reboot-after-config"}
+    # not in the plan: a restart and a second cycle; a TLS client that verifies nothing
+    assert set(DEVIATIONS) - REQUEST_DEVIATIONS == {"reboot-after-config",
+                                                    "trusts-any-certificate"}
+
+
+def test_only_trusts_any_certificate_skips_certificate_verification() -> None:
+    assert Faithful400HD().verifies_certificates
+    assert all(Faithful400HD({d}).verifies_certificates
+               for d in DEVIATIONS if d != "trusts-any-certificate")
+    assert not Faithful400HD({"trusts-any-certificate"}).verifies_certificates
 
 
 def test_model_case_lowered_only_in_configuration_names() -> None:
