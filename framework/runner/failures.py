@@ -242,7 +242,8 @@ def amend_late_condition(entry: CaseResult, late: Sequence[Any]) -> CaseResult:
             a.model_copy(update={"holds": False, "detail": f"completed {urls} (late)"})
             if a.id == HTTPS_REFUSAL else a for a in entry.assertions or []]
     elif late_seen:
-        update["reason"] = f"{entry.reason}; then, after the verdict: {_summary(after)}"
+        update["reason"] = (f"{entry.reason}; with the requests after the verdict: "
+                            f"{_summary(after)}")
     return entry.amended(**update)
 
 
