@@ -199,6 +199,10 @@ class CaseResult(Record):
     dhcp: list[DhcpEvent] | None = None
     #: The settle window the runner waited for (seconds of quiet after the last request).
     settle_s: Number | None = None
+    #: A case run under a lab condition (framework.runner.failures): the condition, each
+    #: request after the fault (seconds after the ACK), attempts per URL with the gaps
+    #: between them, and the TLS handshake outcomes; absent in older records.
+    aftermath: dict[str, Any] | None = None
     # --- the upgrade cases (framework.release.behaviour) -------------------------------
     running: str | None = None
     offer: dict[str, Any] | None = None

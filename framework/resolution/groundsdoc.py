@@ -19,7 +19,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from framework.resolution.core import resolve
-from framework.resolution.grounds import GROUNDS, assertions, identification_assertions
+from framework.resolution.grounds import (
+    GROUNDS,
+    assertions,
+    identification_assertions,
+    judged_kinds,
+)
 from framework.resolution.model import OptionSet, PhoneIdentity, Promise
 from framework.resolution.profiles import PROFILES, Profile
 
@@ -43,6 +48,9 @@ EXAMPLES: tuple[tuple[str, OptionSet], ...] = (
      {43: b"\x01\x1ehttp://192.0.2.1/fw.img;cf.cfg"}),
     ("none", {66: b"", 67: b"abc.img;efg.cfg"}),
 )
+
+#: The ground of the HTTPS-refusal cases (framework/runner/failures.py).
+HTTPS_REFUSAL = "security/https-refusal"
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "GROUNDS.md"
 
@@ -122,6 +130,10 @@ def markdown(profiles: Sequence[Profile] = tuple(PROFILES.values())) -> str:
                 ident.setdefault(a.ground.id, []).append(a.what)
         rows += [(whats, gid, ["every case (DHCP DISCOVER and REQUEST)"])
                  for gid, whats in ident.items()]
+        if GROUNDS[HTTPS_REFUSAL].kind in judged_kinds(profile.interpretation):
+            rows.append((["no file request completes over a connection whose server "
+                          "certificate is untrusted, expired or for another name"],
+                         HTTPS_REFUSAL, ["every case of the https-refusal group"]))
         for whats, gid, rules in rows:
             g = GROUNDS[gid]
             quote = f"\"{_cell(g.quote)}\"" + (" (excerpt)" if g.excerpt else "")

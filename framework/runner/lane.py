@@ -47,6 +47,7 @@ from framework.runner.cycle import (
     offset_dicts,
 )
 from framework.runner.evidence import EvidenceWriter, expected_vs_observed
+from framework.runner.failures import ConditionCase, amend_late_condition, applied, conclude
 from framework.runner.identification import judge_identification, with_identification
 from framework.runner.phones import PhoneLink
 from framework.runner.rigprobe import RigProbe, needed_services, served
@@ -265,8 +266,13 @@ class LaneRunner:
                 return self._trigger_failed(case, expected, start, exc)
         # the case's own traffic: from after its settings cycle (which has no case)
         capture = self.ctx.evidence.traffic_slice(spec, lane.capture, case.id, time.time())
+        condition = getattr(case, "condition", None)  # framework.runner.failures
         try:
-            return self._trigger_and_judge(case, expected, options, capture, settings)
+            with contextlib.ExitStack() as lab:
+                if condition is not None:
+                    lab.enter_context(applied(condition, self.ctx.stack.services, expected,
+                                              self.ctx.lab_ip))
+                return self._trigger_and_judge(case, expected, options, capture, settings)
         finally:
             if capture is not None:
                 with contextlib.suppress(Exception):
@@ -347,6 +353,11 @@ class LaneRunner:
         seen = files + dns
         judgement: Judgement = judge_cycles(expected, window, mac=spec.mac, model=spec.model,
                                             interp=lane.profile.interpretation)
+        after = None
+        if isinstance(case, ConditionCase):  # a failure path or an HTTPS refusal
+            judgement, after = conclude(case, judgement, [r for c in window.cycles
+                                                          for r in c.records],
+                                        ack_at, lane.profile.interpretation)
         # What the phone says about itself in its DISCOVERs and REQUESTs, in every case.
         judgement = with_identification(judgement, judge_identification(
             [m for m in ctx.stack.dhcp.transcript(spec.mac_colon) if m.time >= trigger_at],
@@ -369,7 +380,8 @@ class LaneRunner:
                                  "cycles": len(window.cycles), "settings": settings,
                                  "parameter_list": prl, "settle_s": ctx.settle_s,
                                  "dhcp": dhcp_events(ctx.stack.dhcp.transcript(spec.mac_colon),
-                                                     trigger_at)}
+                                                     trigger_at),
+                                 **({"aftermath": after} if after is not None else {})}
         if fault is not None:
             if fault.startswith(spec.name):
                 self._quarantine(fault)
@@ -431,7 +443,9 @@ class LaneRunner:
             log.warning("%s %s: %s", lane.spec.name, entry.id, entry.reason)
             ctx.record.amend_case(entry)
             late = []
-        if late:
+        if late and entry.aftermath is not None:  # a lab-condition case: its aftermath
+            entry = amend_late_condition(entry, late)
+        elif late:
             assert lane.profile is not None
             entry = amend_late(entry, pending.expected, pending.window, late,
                                mac=lane.spec.mac, interp=lane.profile.interpretation,

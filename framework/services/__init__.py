@@ -29,7 +29,7 @@ from pathlib import Path
 from types import TracebackType
 
 from framework.services.capture import CaptureError, PacketCapture, PcapTail
-from framework.services.content import ContentStore, Cut, NotFound, Resolved, Serve
+from framework.services.content import ContentStore, Cut, NotFound, Resolved, Serve, Silent
 from framework.services.dns import DnsServer, Zone
 from framework.services.ftp import FtpServer
 from framework.services.http import HttpServer, HttpsServer
@@ -177,5 +177,5 @@ __all__ = [
     "FtpServer", "HttpServer", "HttpsServer", "LabCA", "NotFound", "Outcome",
     "PacketCapture", "PcapTail", "ProvisioningServices", "RequestLog", "RequestRecord",
     "RequestWaitTimeout", "Resolved", "Serve", "ServerCertificate", "ServicePorts",
-    "ServiceStartError", "TftpServer", "Zone", "build_url", "normalize_mac",
+    "ServiceStartError", "Silent", "TftpServer", "Zone", "build_url", "normalize_mac",
 ]

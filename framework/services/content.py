@@ -27,7 +27,7 @@ from typing import BinaryIO, Literal
 from framework.errors import HilError
 from framework.services.log import PROTOCOLS
 
-PolicyKind = Literal["serve", "not-found", "cut"]
+PolicyKind = Literal["serve", "not-found", "cut", "silent"]
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,14 @@ class Cut:
     file: Path | None = None
 
 
-Policy = Serve | NotFound | Cut
+@dataclass(frozen=True)
+class Silent:
+    """Take the request and never answer it (a server that has gone quiet): TFTP records
+    the RRQ and sends nothing, HTTP(S) reads the request and holds the connection without
+    a byte until the client gives up. FTP, which has no such path, answers not-found."""
+
+
+Policy = Serve | NotFound | Cut | Silent
 
 
 class ContentUnavailable(HilError, FileNotFoundError):
@@ -78,7 +85,7 @@ class Resolved:
 
     @property
     def found(self) -> bool:
-        return self.kind != "not-found"
+        return self.kind in ("serve", "cut")
 
     @property
     def deliverable(self) -> int:
@@ -89,7 +96,7 @@ class Resolved:
 
     def open(self) -> BinaryIO:
         """The content, readable from the start; raises ContentUnavailable if not found."""
-        if self.kind == "not-found":
+        if not self.found:
             raise ContentUnavailable(self.reason or f"{self.path}: not found")
         if self.data is not None:
             return io.BytesIO(self.data)
@@ -186,6 +193,11 @@ class ContentStore:
         self.set(path, Cut(after=after, data=data, file=Path(file) if file is not None else None),
                  host=host, protocol=protocol)
 
+    def silent(self, path: str, *, host: str | None = None,
+               protocol: str | None = None) -> None:
+        """Take requests for ``path`` and never answer them."""
+        self.set(path, Silent(), host=host, protocol=protocol)
+
     def remove(self, path: str, *, host: str | None = None, protocol: str | None = None) -> None:
         """Forget the policy set for exactly this (path, host, protocol)."""
         key = (_check_protocol(protocol), _normalize_host(host), normalize_path(path))
@@ -225,6 +237,8 @@ class ContentStore:
         policy = self.policy_for(path, host=host, protocol=protocol)
         if isinstance(policy, NotFound):
             return Resolved(kind="not-found", path=key, reason=f"{key}: not found")
+        if isinstance(policy, Silent):
+            return Resolved(kind="silent", path=key, reason=f"{key}: silent (no answer)")
         cut_after = policy.after if isinstance(policy, Cut) else None
         if policy.data is not None:
             size = len(policy.data)

@@ -17,6 +17,7 @@ closed after N body bytes).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import mimetypes
 import socket
@@ -32,12 +33,14 @@ from framework.services.content import ContentStore, ContentUnavailable, Resolve
 from framework.services.log import Outcome, RequestLog, RequestRecord, build_url
 from framework.services.namespace import RecordingServer, ServiceStartError, in_namespace
 from framework.services.tls import LabCA
+from framework.services.tls_terminator import TlsTerminator
 
 logger = logging.getLogger(__name__)
 
 CHUNK = 64 * 1024
+#: How long a silent path holds a connection without answering (the client gives up first).
+SILENT_HOLD_S = 60.0
 HIDDEN_HEADERS = {"authorization", "proxy-authorization", "cookie"}
-TLS_HANDSHAKE_TIMEOUT = 10.0
 
 
 def _split_host(value: str) -> tuple[str, int | None]:
@@ -109,6 +112,13 @@ class _RecordingHandler(BaseHTTPRequestHandler):
         resolved = server.content.lookup(lookup_path, host=self._host(),
                                          protocol=server.protocol,
                                          client=self.client_address[0])
+        if resolved.kind == "silent":
+            self._record(Outcome.ERROR, None, 0, {"error": resolved.reason})
+            self.close_connection = True
+            with contextlib.suppress(OSError):  # held until the client gives up
+                self.connection.settimeout(SILENT_HOLD_S)
+                self.rfile.read(1)
+            return
         if not resolved.found:
             self._send_text(404, f"not found: {lookup_path}\n", body=body,
                             outcome=Outcome.NOT_FOUND, details={"error": resolved.reason})
@@ -298,7 +308,7 @@ class _LabHTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 64
 
-    def __init__(self, owner: HttpServer, tls: _TlsTerminator | None) -> None:
+    def __init__(self, owner: HttpServer, tls: TlsTerminator | None) -> None:
         self.owner = owner
         self.protocol = owner.protocol
         self.address = owner.address
@@ -347,60 +357,6 @@ class _LabHTTPServer(ThreadingHTTPServer):
                 pass
 
 
-class _TlsTerminator:
-    """Per-connection TLS: records SNI, mints a certificate for an SNI name not covered."""
-
-    def __init__(self, ca: LabCA, names: Sequence[str], mint_for_sni: bool) -> None:
-        self.ca = ca
-        self.names = tuple(names)
-        self.covered = {n.lower().rstrip(".") for n in names}
-        self.mint_for_sni = mint_for_sni
-        self.context = ca.server_context(self.names)
-        self.context.sni_callback = self._on_sni
-        self._minted: dict[str, ssl.SSLContext] = {}
-        self._lock = threading.Lock()
-
-    def _on_sni(self, sock: Any, server_name: str | None, _context: ssl.SSLContext) -> None:
-        sock.lab_sni = server_name
-        if not server_name or not self.mint_for_sni:
-            return
-        name = server_name.lower().rstrip(".")
-        if name in self.covered:
-            return
-        with self._lock:
-            context = self._minted.get(name)
-            if context is None:
-                context = self.ca.server_context((*self.names, name))
-                self._minted[name] = context
-        sock.context = context
-
-    def wrap(self, server: _LabHTTPServer, request: socket.socket,
-             client_address: Any) -> ssl.SSLSocket | None:
-        received = time.time()
-        request.settimeout(TLS_HANDSHAKE_TIMEOUT)
-        tls_sock: ssl.SSLSocket | None = None
-        try:
-            tls_sock = self.context.wrap_socket(request, server_side=True,
-                                                do_handshake_on_connect=False)
-            tls_sock.do_handshake()
-            return tls_sock
-        except (ssl.SSLError, OSError) as exc:
-            sni = getattr(tls_sock, "lab_sni", None)
-            host = sni or server.log.host_for(client_address[0], server.address)
-            server.log.append(RequestRecord(
-                time=received, protocol="https", client_ip=client_address[0],
-                client_port=client_address[1], server_ip=server.address,
-                server_port=server.port, host=host, path="", url=None, method="TLS",
-                outcome=Outcome.ERROR, details={"error": f"TLS handshake failed: {exc}",
-                                                "sni": sni}))
-            if tls_sock is not None:
-                try:
-                    tls_sock.close()
-                except OSError:
-                    pass
-            return None
-
-
 class HttpServer(RecordingServer):
     """A recording HTTP server on one address, serving from a ContentStore.
 
@@ -421,7 +377,7 @@ class HttpServer(RecordingServer):
         """The bound port (after ``start``), else the requested one."""
         return self._server.port if self._server is not None else self.requested_port
 
-    def _tls(self) -> _TlsTerminator | None:
+    def _tls(self) -> TlsTerminator | None:
         return None
 
     def start(self) -> Self:
@@ -474,8 +430,20 @@ class HttpsServer(HttpServer):
         self.names = tuple(dict.fromkeys((*names, address)))
         self.mint_for_sni = mint_for_sni
 
-    def _tls(self) -> _TlsTerminator:
-        return _TlsTerminator(self.ca, self.names, self.mint_for_sni)
+    def _tls(self) -> TlsTerminator:
+        return TlsTerminator(self.ca, self.names, self.mint_for_sni)
+
+    def present(self, name: str, context: ssl.SSLContext | None) -> None:
+        """Present ``context``'s certificate to clients asking (SNI) for ``name``; None
+        puts the lab certificate back. Other names are not affected."""
+        tls = self._server.tls if self._server is not None else None
+        if tls is None:
+            raise ValueError("HTTPS server not started: cannot present a certificate")
+        key = name.lower().rstrip(".")
+        if context is None:
+            tls.presented.pop(key, None)
+        else:
+            tls.presented[key] = context
 
     @property
     def ca_pem_path(self) -> str:

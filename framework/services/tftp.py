@@ -207,6 +207,10 @@ class _LabTftpServer(BaseServer):
                                              retries=self._retries)
         host = owner.log.host_for(peer[0], owner.address)
         resolved = owner.content.lookup(filename, host=host, protocol="tftp", client=peer[0])
+        if resolved.kind == "silent":  # each RRQ (retransmissions too) recorded, none answered
+            self._record_bad(peer, received, b"", resolved.reason, method="RRQ",
+                             filename=filename)
+            return
         content: bytes | None = None
         if resolved.found:
             try:

@@ -128,6 +128,11 @@ class LabCA:
         context.load_cert_chain(cert.cert_path, cert.key_path)
         return context
 
+    def signer(self) -> tuple[bytes, bytes]:
+        """(CA certificate PEM, CA private key PEM): for issuing certificates trustme
+        cannot make (framework.services.badcerts: an expired one)."""
+        return self._ca.cert_pem.bytes(), self._ca.private_key_pem.bytes()
+
     def client_context(self) -> ssl.SSLContext:
         """A TLS client context trusting only the lab CA (for in-process clients)."""
         context = ssl.create_default_context(cafile=str(self.ca_pem_path))

@@ -103,6 +103,12 @@ DEVIATIONS: Mapping[str, Deviation] = {d.name: d for d in (
               "10.2: a cycle requests the firmware, then the configuration, once each; "
               "[M] retries, periodic re-checks and random_provisioning_time (0-65535 s) "
               "make late requests a real phone's habit"),
+    Deviation("trusts-any-certificate",
+              "an HTTPS fetch accepts any server certificate: from an untrusted CA, "
+              "expired, or for another name",
+              "RFC 2818 3.1 / RFC 6125 6 (security baseline): a client must check the "
+              "server's identity and refuse the connection when it does not match",
+              in_requests=False),
     Deviation("reboot-after-config",
               "after a cycle that applied a configuration file the phone restarts "
               "('Restarting system.', boot, DHCP) and provisions again; that second cycle "

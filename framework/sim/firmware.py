@@ -184,6 +184,11 @@ class Faithful400HD:
         firmware class without this attribute does)."""
         return not self._has("option77-omitted")
 
+    @property
+    def verifies_certificates(self) -> bool:
+        """Whether an HTTPS fetch verifies the server certificate (RFC 2818 3.1)."""
+        return not self._has("trusts-any-certificate")
+
     # -- the plan ---------------------------------------------------------------------
 
     def plan(self, options: Mapping[int, bytes], model: str, mac: str,

@@ -86,7 +86,8 @@ class ProvisioningCycle:
                                    phone.settings())
         say(f"Provisioning: {plan.summary}")
         client = ProvisioningClient(PhoneIdentity(phone.model, phone.mac, phone.version),
-                                    self.lease.dns, phone.ca_file, self.cancelled)
+                                    self.lease.dns, phone.ca_file, self.cancelled,
+                                    verify=getattr(phone.firmware, "verifies_certificates", True))
         applied = False
         for event in plan.events:  # in time order, all inside the cycle
             if isinstance(event, Wait | Retry):

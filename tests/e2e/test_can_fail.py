@@ -22,6 +22,7 @@ from framework.netns import have_privileges
 from framework.records import CaseResult
 from framework.resolution import PhoneIdentity, PhoneSettings, get_profile, resolve
 from framework.runner.catalogue import ALL_CASES, LAB_DNS_NAME, Case, by_id
+from framework.runner.failures import CONDITION_CASES, HTTPS_REFUSAL_CASES
 from framework.runner.options import RunOptions
 from framework.runner.session import LabSession
 from framework.sim.firmware import DEVIATIONS, DHCP_DEVIATIONS, REQUEST_DEVIATIONS, Faithful400HD
@@ -72,7 +73,7 @@ def should_fail(deviation: str, model: str, mac: str) -> set[str]:
     firmware's beyond what URL equivalence forgives (a kept host case passes, with a note).
     A deviation in the phone's DHCP identification fails every case: each judges it."""
     if deviation in DHCP_DEVIATIONS:
-        return {case.id for case in ALL_CASES}
+        return {case.id for case in [*ALL_CASES, *CONDITION_CASES]}
     if deviation == "late-request":  # a late repeat: a lab convention, recorded not judged
         return set()                 # by default (tests/e2e/test_timing.py judges it)
     out = set()
@@ -118,8 +119,10 @@ def run_lab(tmp: Path, prefix: str, phones: int, deviations: dict[str, list[str]
 def test_each_deviation_fails_exactly_the_cases_that_catch_it(tmp_path: Path,
                                                               group: list[str]) -> None:
     deviations = {f"ph{i + 2}": [d] for i, d in enumerate(group)}
+    # the catalogue, and the cases under a lab condition (failure paths are observed;
+    # the HTTPS refusals are judged: only a phone that trusts any certificate fails them)
     results = run_lab(tmp_path, f"hilt-e{os.getpid() % 1000}", len(group) + 1, deviations,
-                      ALL_CASES)
+                      [*ALL_CASES, *CONDITION_CASES])
     unsettable = {f"ph{i + 2}" for i, d in enumerate(group)
                   if not takes_settings(d, MODELS[(i + 1) % len(MODELS)], _mac(i + 2))}
     broken = [k for k, r in results.items() if r.verdict == "broken"]
@@ -137,6 +140,8 @@ def test_each_deviation_fails_exactly_the_cases_that_catch_it(tmp_path: Path,
         failed = {cid for (cid, ph), r in results.items() if ph == phone
                   and r.verdict == "failed"}
         wanted = should_fail(deviation, model, _mac(n))
+        if deviation == "trusts-any-certificate":
+            wanted |= {c.id for c in HTTPS_REFUSAL_CASES}
         if phone in unsettable:
             wanted -= needs_224
         assert failed == wanted, (
