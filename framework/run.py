@@ -55,7 +55,7 @@ def _flag_parameter(spec: FlagSpec) -> inspect.Parameter:
         annotation = list[spec.type] | None  # type: ignore[name-defined]
     else:
         annotation = spec.type if default is not None else spec.type | None
-    option = typer.Option(spec.name, help=spec.help, metavar=spec.metavar,
+    option = typer.Option(spec.name, help=spec.help, metavar=spec.metavar, envvar=spec.envvar,
                           show_default=default not in (None, False) and "default" not in spec.help)
     return inspect.Parameter(spec.dest, inspect.Parameter.KEYWORD_ONLY, default=default,
                              annotation=Annotated[annotation, option])

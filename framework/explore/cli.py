@@ -67,7 +67,7 @@ class _Display:
 
 
 def command(
-    rig: Annotated[Path, typer.Option(help="rig file")] = ROOT / "rigs" / "sim.yaml",
+    rig: Annotated[Path, typer.Option(envvar="HIL_RIG", help="rig file")] = ROOT / "rigs" / "sim.yaml",
     budget: Annotated[int | None, typer.Option(
         help="generated cases to run (each a phone boot); default 100 unless --time")] = None,
     time_s: Annotated[float | None, typer.Option(

@@ -36,7 +36,8 @@ def _client(coordinator: str | None) -> LabgridClient:
 
 
 def publish_command(
-    rig: Annotated[list[Path], typer.Option("--rig", help="rig file (repeat for several)")],
+    rig: Annotated[list[Path], typer.Option("--rig", envvar="HIL_RIG",
+                                                  help="rig file (repeat for several)")],
     out: Annotated[Path, typer.Option(help="where the exporter configs and places.yaml go")
                    ] = Path("labgrid"),
     apply: Annotated[bool, typer.Option("--apply", help="create/update the places on the "
@@ -86,7 +87,7 @@ def run_command(
     jobs: Annotated[int, typer.Option("-j", "--jobs", min=1, max=64,
                                       help="places run at once")] = 1,
     rig: Annotated[list[Path] | None, typer.Option(
-        "--rig", help="rig files naming places (default: rigs/*.yaml with a labgrid section)")
+        "--rig", envvar="HIL_RIG", help="rig files naming places (default: rigs/*.yaml with a labgrid section)")
     ] = None,
     coordinator: CoordinatorOption = None,
     reports: Annotated[Path, typer.Option(help="reports directory")] = ROOT / "reports",

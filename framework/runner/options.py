@@ -22,6 +22,7 @@ above and the runner itself can import it.
 
 from __future__ import annotations
 
+import os
 import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -48,6 +49,8 @@ class Flag:
     ``metavar``: the value's name in pytest's help (default: the flag's own name).
     ``split``: a list field given as one comma-separated value (``--phones a,b``); a list
     field without it is a repeatable flag (``--firmware A --firmware B``).
+    ``envvar``: the environment variable that gives the value when the flag is not given
+    (``HIL_RIG`` for ``--rig``, as every `hil` command taking ``--rig`` honours it).
     """
 
     name: str
@@ -55,6 +58,7 @@ class Flag:
     inverted: bool = False
     metavar: str | None = None
     split: bool = False
+    envvar: str | None = None
 
 
 class OptionError(InputError):
@@ -74,7 +78,8 @@ class RunOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     rig_path: Annotated[Path, Flag(
-        "--rig", "rig file (default: rigs/sim.yaml, the simulated rig)")
+        "--rig", "rig file (default: $HIL_RIG, else rigs/sim.yaml, the simulated rig)",
+        envvar="HIL_RIG")
     ] = ROOT / "rigs" / "sim.yaml"
     profile: Annotated[str | None, Flag(
         "--profile", "firmware behaviour profile (2.2, 3.4); default: from each phone's "
@@ -150,6 +155,8 @@ class RunOptions(BaseModel):
         fields: dict[str, Any] = {}
         for spec in run_flags():
             value = values.get(spec.dest)
+            if value is None and spec.envvar and os.environ.get(spec.envvar):
+                value = os.environ[spec.envvar]  # pytest's flags: typer reads it itself
             if spec.inverted:
                 fields[spec.field] = not value
             elif value is not None and value != []:
@@ -197,6 +204,7 @@ class FlagSpec:
     repeatable: bool = False
     inverted: bool = False
     metavar: str | None = None
+    envvar: str | None = None
 
     @property
     def switch(self) -> bool:
@@ -215,7 +223,8 @@ def run_flags() -> list[FlagSpec]:
         out.append(FlagSpec(field=name, name=flag.name,
                             dest=flag.name.lstrip("-").replace("-", "_"), help=flag.help,
                             type=kind, default=default, choices=choices, repeatable=many,
-                            inverted=flag.inverted, metavar=flag.metavar))
+                            inverted=flag.inverted, metavar=flag.metavar,
+                            envvar=flag.envvar))
     return out
 
 

@@ -1,0 +1,119 @@
+"""The `hil` command line as a user meets it (issue 17): `hil --version`, help text without
+escape artefacts, ``HIL_RIG`` honoured by every command taking ``--rig``, ``--json`` on the
+commands that print tables."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+import pytest
+import typer.main
+
+from framework import cli
+from framework.runner import session
+from framework.sim.rigfile import write_sim_rig
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _commands() -> Iterator[tuple[str, click.Command]]:
+    def walk(path: str, cmd: click.Command) -> Iterator[tuple[str, click.Command]]:
+        yield path, cmd
+        if isinstance(cmd, click.Group):
+            for name, sub in cmd.commands.items():
+                yield from walk(f"{path} {name}".strip(), sub)
+
+    yield from walk("", typer.main.get_command(cli.app))
+
+
+COMMANDS = dict(_commands())
+
+
+def hil(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    import os
+
+    return subprocess.run([sys.executable, "-m", "framework.cli", *args], cwd=ROOT, text=True,
+                          capture_output=True, timeout=120, env={**os.environ, **(env or {})})
+
+
+def test_version_names_the_package_version_and_the_git_revision() -> None:
+    proc = hil("--version")
+    assert proc.returncode == 0, proc.stderr
+    rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                         capture_output=True, text=True).stdout.strip()
+    from importlib.metadata import version
+
+    assert re.fullmatch(rf"hil {re.escape(version('hil400hd'))} \(git {rev}(-dirty)?\)\n",
+                        proc.stdout), proc.stdout
+
+
+def test_version_outside_a_checkout_says_installed(monkeypatch: pytest.MonkeyPatch,
+                                                   tmp_path: Path) -> None:
+    monkeypatch.setattr(session, "ROOT", tmp_path)  # where an installed framework sits
+    assert cli.version_text().endswith("(installed)")
+
+
+@pytest.mark.parametrize("path", sorted(COMMANDS), ids=lambda p: p or "hil")
+def test_help_has_no_escape_artefacts(path: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main([*path.split(), "--help"])
+    out = capsys.readouterr().out
+    assert code == 0 and "Usage:" in out
+    assert "\\[" not in out, [line for line in out.splitlines() if "\\[" in line]
+
+
+def test_help_shows_defaults_in_brackets(capsys: pytest.CaptureFixture[str]) -> None:
+    cli.main(["rig", "check", "--help"])
+    assert "[default: 15.0; x>=0.1]" in " ".join(capsys.readouterr().out.split())
+
+
+RIG_COMMANDS = sorted(p for p, c in COMMANDS.items()
+                      if any("--rig" in getattr(o, "opts", ()) for o in c.params))
+
+
+def test_every_command_taking_rig_reads_hil_rig() -> None:
+    assert {"run", "rig check", "rig validate", "sim up", "sim status", "sim deviations",
+            "explore"} <= set(RIG_COMMANDS)
+    for path in RIG_COMMANDS:
+        (opt,) = [o for o in COMMANDS[path].params if "--rig" in getattr(o, "opts", ())]
+        assert opt.envvar == "HIL_RIG", path
+
+
+@pytest.mark.parametrize("path", ["run", "rig validate", "rig check", "sim status",
+                                  "sim deviations", "explore"])
+def test_hil_rig_is_the_rig_the_command_uses(path: str, tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere" / "bench.yaml"
+    proc = hil(*path.split(), env={"HIL_RIG": str(missing)})
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert str(missing) in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_sim_deviations_json(tmp_path: Path) -> None:
+    rig = write_sim_rig(tmp_path / "rig.yaml", prefix="hilt-cj", phones=1)
+    proc = hil("sim", "deviations", "--json", env={"HIL_RIG": str(rig)})
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)
+    plain = hil("sim", "deviations", "--rig", str(rig)).stdout.splitlines()
+    assert [r["name"] for r in rows] == [line.split()[0] for line in plain]
+    assert all(r["changes"] and r["manual"] and r["firmware"] for r in rows)
+
+
+def test_table_printers_take_json() -> None:
+    for path in ("rig check", "report diff", "sim status", "sim deviations", "release inspect",
+                 "report verify", "resolve"):
+        assert any("--json" in getattr(o, "opts", ()) for o in COMMANDS[path].params), path
+
+
+def test_hil_rig_reaches_pytest_runs_too(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from framework.runner.options import RunOptions
+
+    monkeypatch.setenv("HIL_RIG", str(tmp_path / "bench.yaml"))
+    assert RunOptions.from_flags({}).rig_path == tmp_path / "bench.yaml"
+    assert RunOptions.from_flags({"rig": "other.yaml"}).rig_path == Path("other.yaml")
+    monkeypatch.delenv("HIL_RIG")
+    assert RunOptions.from_flags({}).rig_path.name == "sim.yaml"
