@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Annotated, Any, get_type_hints
 
 import typer
 
+from framework import resources
 from framework.records import RecordError, by_ground_line, load_record
 from framework.report import html, junit, manifest, signing
 from framework.runner.options import ROOT, FlagSpec, OptionError, RunOptions, run_flags
@@ -122,10 +123,15 @@ def command(
     run_id = run_id or f"{stamp}-{options.rig_path.stem}"
     run_dir = reports / run_id
     options = options.model_copy(update={"run_id": run_id, "reports_dir": reports})
-    args = [str(ROOT / "testcases"), "--hil-progress", "-q", "--capture=sys",
+    cases = resources.testcases_dir()
+    # a checkout's pytest configuration is its pyproject.toml; an installed wheel's cases
+    # take none (not whatever ini file happens to sit above site-packages)
+    config = ["--rootdir", str(ROOT), "-c", str(ROOT / "pyproject.toml")] \
+        if resources.in_checkout() else ["--rootdir", str(cases), "-c", os.devnull]
+    args = [str(cases), "--hil-progress", "-q", "--capture=sys",
             "-p", "no:cacheprovider", "--alluredir", str(run_dir / "allure-results"),
             "--junitxml", str(run_dir / "pytest-junit.xml"), "-o", "console_output_style=classic",
-            "--rootdir", str(ROOT), "-c", str(ROOT / "pyproject.toml")]
+            *config]
     if select:
         args += ["-k", select]
     try:

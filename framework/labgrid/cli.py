@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 import yaml
 
+from framework import resources
 from framework.labgrid.client import LabgridClient, LabgridError, LabgridMissing, split_filters
 
 if TYPE_CHECKING:
@@ -90,7 +91,7 @@ def run_command(
         "--rig", envvar="HIL_RIG", help="rig files naming places (default: rigs/*.yaml with a labgrid section)")
     ] = None,
     coordinator: CoordinatorOption = None,
-    reports: Annotated[Path, typer.Option(help="reports directory")] = ROOT / "reports",
+    reports: Annotated[Path, typer.Option(help="reports directory")] = resources.DEFAULT_REPORTS,
     run_id: Annotated[str | None, typer.Option(help="run directory name")] = None,
     wait: Annotated[float, typer.Option(help="seconds to wait for each reservation")] = 3600.0,
     check: Annotated[bool, typer.Option("--check/--no-check",

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from framework import resources
 from framework.errors import InputError
 from framework.rig.interfaces import Trigger
 
@@ -80,7 +81,7 @@ class RunOptions(BaseModel):
     rig_path: Annotated[Path, Flag(
         "--rig", "rig file (default: $HIL_RIG, else rigs/sim.yaml, the simulated rig)",
         envvar="HIL_RIG")
-    ] = ROOT / "rigs" / "sim.yaml"
+    ] = resources.default_rig()
     profile: Annotated[str | None, Flag(
         "--profile", "firmware behaviour profile (2.2, 3.4); default: from each phone's "
         "version")] = None
@@ -103,7 +104,7 @@ class RunOptions(BaseModel):
     ] = False
     reports_dir: Annotated[Path, Flag(
         "--reports", "where runs write their records, one directory per run (default: "
-        "reports/)")] = ROOT / "reports"
+        "reports/)")] = resources.default_reports()
     run_id: Annotated[str | None, Flag(
         "--run-id", "run directory name under --reports (default: <UTC time>-<rig>)")
     ] = None

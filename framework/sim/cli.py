@@ -21,13 +21,14 @@ from typing import Annotated, Any
 
 import typer
 
+from framework import resources
 from framework.errors import HilError
 from framework.netns import Netns, have_privileges
 from framework.rig import RigError
 from framework.sim.config import SimBench, SimConfigError, ensure_secrets, load_bench
 from framework.sim.firmware import DEVIATIONS
 
-DEFAULT_RIG = Path("rigs/sim.yaml")
+DEFAULT_RIG = resources.default_rig()
 RigOption = Annotated[Path, typer.Option("--rig", envvar="HIL_RIG",
                                                            help="rig file with a sim section")]
 PrefixOption = Annotated[str | None, typer.Option(
