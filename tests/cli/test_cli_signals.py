@@ -117,3 +117,11 @@ def test_hil_rig_reaches_pytest_runs_too(monkeypatch: pytest.MonkeyPatch, tmp_pa
     assert RunOptions.from_flags({"rig": "other.yaml"}).rig_path == Path("other.yaml")
     monkeypatch.delenv("HIL_RIG")
     assert RunOptions.from_flags({}).rig_path.name == "sim.yaml"
+
+
+def test_run_help_documents_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    cli.main(["run", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for code in ("0 every case passed", "1 a case failed", "3 the rig was broken",
+                 "2 usage or bad input", "4 the labgrid booking was lost"):
+        assert code in text, code
