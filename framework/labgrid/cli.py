@@ -6,6 +6,8 @@ from its own venv (framework.labgrid.client). Bad input is one line on stderr, e
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -18,7 +20,6 @@ from framework.labgrid.client import LabgridClient, LabgridError, LabgridMissing
 if TYPE_CHECKING:
     from framework.labgrid.runner import LabRun, PlaceRun
 
-ROOT = Path(__file__).resolve().parents[2]
 
 CoordinatorOption = Annotated[str | None, typer.Option(
     "--coordinator", envvar="LG_COORDINATOR", help="labgrid coordinator HOST:PORT")]
@@ -191,6 +192,8 @@ def janitor_command(
     coordinator: CoordinatorOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="only say what would be done")
                        ] = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="one JSON list of actions: kind, target, owner, done, detail")] = False,
 ) -> None:
     """Unlock places and cancel reservations left by runs of ours (this host) that died."""
     from framework.labgrid.janitor import sweep
@@ -200,11 +203,13 @@ def janitor_command(
         actions = sweep(client, dry_run=dry_run)
     except LabgridError as exc:
         raise _fail(f"hil lab janitor: {exc}", 3) from None
-    for a in actions:
+    if as_json:
+        typer.echo(json.dumps([dataclasses.asdict(a) for a in actions], indent=2))
+    for a in (() if as_json else actions):
         verb = ("would " if dry_run else "") + a.kind
         typer.echo(f"{verb} {a.target} (owner {a.owner}){': ' + a.detail if a.detail else ''}"
                    f"{'' if a.done or dry_run else ' FAILED'}")
-    if not actions:
+    if not actions and not as_json:
         typer.echo("nothing left behind by dead runs")
     raise typer.Exit(1 if any(not a.done and not dry_run for a in actions) else 0)
 

@@ -125,3 +125,19 @@ def test_run_help_documents_the_exit_codes(capsys: pytest.CaptureFixture[str]) -
     for code in ("0 every case passed", "1 a case failed", "3 the rig was broken",
                  "2 usage or bad input", "4 the labgrid booking was lost"):
         assert code in text, code
+
+
+def test_lab_janitor_json(monkeypatch: pytest.MonkeyPatch,
+                          capsys: pytest.CaptureFixture[str]) -> None:
+    from framework.labgrid import cli as lab_cli
+    from framework.labgrid import janitor
+
+    actions = [janitor.JanitorAction("unlock", "rack-1", "qa.hil-4242", True),
+               janitor.JanitorAction("cancel-reservation", "TOKEN", "qa.hil-4242", False,
+                                     "refused")]
+    monkeypatch.setattr(lab_cli, "_client", lambda coordinator: object())
+    monkeypatch.setattr(janitor, "sweep", lambda client, dry_run: actions)
+    assert cli.main(["lab", "janitor", "--json"]) == 1  # one action failed
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["kind"], r["target"], r["done"], r["detail"]) for r in rows] == [
+        ("unlock", "rack-1", True, ""), ("cancel-reservation", "TOKEN", False, "refused")]
