@@ -316,7 +316,7 @@ class LabRun:
             run.status, run.reason = "interrupted", "the lab run was interrupted"
         else:
             run.status = "ran"
-            run.reason = {0: "", 1: "cases failed or broken",
+            run.reason = {0: "", 1: "cases failed", 3: "the rig was broken (no case failed)",
                           EXIT_FENCED: "the run lost the place's lock: the remaining cases "
                                        "were not run"}.get(
                 run.exit_code or 0, f"hil run exit {run.exit_code}")
