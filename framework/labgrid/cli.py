@@ -101,6 +101,9 @@ def run_command(
     phones: Annotated[str | None, typer.Option(help="comma-separated phone names")] = None,
     trigger: Annotated[str | None, typer.Option(help="check-sync, web-reboot, shell-reboot or power-cycle")] = None,
     settle: Annotated[float | None, typer.Option(help="settle window, seconds")] = None,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="end with one JSON object (run_id, places, summary, record, report) "
+                       "instead of the place table; progress goes to stderr")] = False,
 ) -> None:
     """Reserve every place matching the tags, one `hil run` per place (-j at once), then one
     merged certification record and report. Exit 0 when every place that ran passed."""
@@ -136,7 +139,7 @@ def run_command(
         lab = LabRun(LabRunOptions(filters=filters, rig_files=rig_files, reports=reports,
                                    run_id=run_id, jobs=jobs, wait_s=wait, health_check=check,
                                    hil_run_args=extra, coordinator=coordinator),
-                     echo=lambda s: typer.echo(s))
+                     echo=lambda s: typer.echo(s, err=as_json))
     except (RigError, ValueError) as exc:
         raise _fail(f"hil lab run: {exc}") from None
     install_sigterm_as_interrupt()
@@ -150,19 +153,19 @@ def run_command(
         typer.echo("hil lab run: interrupted; bookings released (see each place below)",
                    err=True)
         runs = list(lab.results.values())
-        _write_merge(lab, runs)
+        _write_merge(lab, runs, as_json=as_json)
         raise typer.Exit(130) from None
     if not runs:
         raise _fail(f"hil lab run: no place on {lab.client().coordinator} carries "
                     f"{', '.join(f'{k}={v}' for k, v in filters.items())}", 3)
-    _write_merge(lab, runs)
+    _write_merge(lab, runs, as_json=as_json)
     ran = [r for r in runs if r.status == "ran"]
     ok = bool(ran) and all(r.exit_code == 0 for r in ran) and \
         not any(r.status in ("error", "interrupted") for r in runs)
     raise typer.Exit(0 if ok else 1)
 
 
-def _write_merge(lab: LabRun, runs: list[PlaceRun]) -> Path:
+def _write_merge(lab: LabRun, runs: list[PlaceRun], *, as_json: bool = False) -> Path:
     """The merged record and report of the places that ran; one summary line per place."""
     from framework.records import RecordError, load_record
     from framework.report.merge import SourceRun, merge, write_merged
@@ -177,6 +180,11 @@ def _write_merge(lab: LabRun, runs: list[PlaceRun]) -> Path:
             r.reason = (r.reason + "; " if r.reason else "") + str(exc)
     doc = merge(sources, run_id=lab.run_id, places=[r.to_dict() for r in runs])
     path = write_merged(doc, lab.run_dir)
+    if as_json:
+        typer.echo(json.dumps({"run_id": lab.run_id, "places": [r.to_dict() for r in runs],
+                               "summary": doc.summary, "record": str(path),
+                               "report": str(lab.run_dir / "certification.html")}, indent=2))
+        return path
     for r in runs:
         typer.echo(f"  {r.place:<20} {r.status:<12} {r.reason}")
     s = doc.summary

@@ -141,3 +141,42 @@ def test_lab_janitor_json(monkeypatch: pytest.MonkeyPatch,
     rows = json.loads(capsys.readouterr().out)
     assert [(r["kind"], r["target"], r["done"], r["detail"]) for r in rows] == [
         ("unlock", "rack-1", True, ""), ("cancel-reservation", "TOKEN", False, "refused")]
+
+
+def test_lab_run_json(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                      capsys: pytest.CaptureFixture[str]) -> None:
+    from framework.labgrid import cli as lab_cli
+    from framework.labgrid import runner
+    from framework.records import CertificationDocument, dumps, summarise
+    from tests.records.samples import case, phone_record, run_record
+
+    place_dir = tmp_path / "lab" / "places" / "bench-a"
+    place_dir.mkdir(parents=True)
+    cases = [case("t10-2/r2-host-ip", "ph1", "broken")]
+    (place_dir / "certification.json").write_text(dumps(CertificationDocument(
+        run=run_record("a", status="finished", end=20.0), phones=[phone_record("ph1")],
+        cases=cases, summary=summarise(cases))))
+
+    class FakeLab:
+        run_id, run_dir, results = "lab", tmp_path / "lab", {}
+
+        def __init__(self, options: object, echo: object) -> None:
+            self.echo = echo
+
+        def run(self) -> list[runner.PlaceRun]:
+            self.echo("place bench-a: ran")  # type: ignore[operator]
+            return [runner.PlaceRun("bench-a", "a", status="ran", exit_code=3,
+                                    reason="the rig was broken (no case failed)",
+                                    run_dir=place_dir)]
+
+    monkeypatch.setattr(lab_cli, "_client", lambda coordinator: object())
+    monkeypatch.setattr(runner, "LabRun", FakeLab)
+    monkeypatch.setattr(runner, "install_sigterm_as_interrupt", lambda: None)
+    rig = write_sim_rig(tmp_path / "rig.yaml", prefix="hilt-cl", phones=1)
+    code = cli.main(["lab", "run", "--places", "rig=bench-a", "--rig", str(rig), "--json"])
+    out, err = capsys.readouterr()
+    assert code == 1 and "place bench-a: ran" in err
+    doc = json.loads(out)
+    assert doc["run_id"] == "lab" and doc["summary"]["broken"] == 1
+    assert [(p["place"], p["exit_code"]) for p in doc["places"]] == [("bench-a", 3)]
+    assert Path(doc["record"]).is_file()
