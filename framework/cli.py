@@ -17,6 +17,7 @@ from typing import Annotated
 
 import click
 import typer
+import typer.core
 
 from framework.resolution import (
     PhoneIdentity,
@@ -30,6 +31,13 @@ from framework.resolution import (
     resolve,
 )
 
+# typer < 0.20 escapes the "[default: ...]" suffix of an option's help for rich markup
+# whenever rich is importable (TyperOption.get_help_record), even when the markup mode is
+# None and click's plain formatter prints the help: every `--help` showed "\[default: ...]".
+# Our apps all use plain click help (rich_markup_mode=None: the mode of the root app is the
+# one every mounted group gets), so typer's rich paths are off for the whole `hil` tree.
+typer.core.HAS_RICH = False
+
 app = typer.Typer(
     name="hil",
     help="Hardware-in-the-loop lab for AudioCodes 400HD DHCP provisioning.",
@@ -40,8 +48,33 @@ app = typer.Typer(
 )
 
 
+def version_text() -> str:
+    """``hil <package version>`` and, run from a git checkout, its revision
+    (``(git 1a2b3c4[-dirty])``); ``(installed)`` otherwise."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from framework.runner.session import framework_revision
+
+    try:
+        ver = version("hil400hd")
+    except PackageNotFoundError:
+        ver = "unknown"
+    rev = framework_revision()
+    return f"hil {ver} ({'git ' + rev if rev != 'unknown' else 'installed'})"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(version_text())
+        raise typer.Exit(0)
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True,
+        help="Print the version (and git revision in a checkout) and exit")] = False,
+) -> None:
     """Hardware-in-the-loop lab for AudioCodes 400HD DHCP provisioning."""
 
 

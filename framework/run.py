@@ -9,10 +9,12 @@ those options and that rig (framework.pytest_plugin.GivenRun): a run is exactly 
 ``pytest testcases --rig ...`` does. Allure results and JUnit XML go into the run
 directory; then the HTML certification report is rendered from the record (and the Allure
 HTML report when the ``allure`` generator is installed), both showing the evidence digest
-(and with ``--sign KEY`` the key's fingerprint); last, ``MANIFEST.json`` lists every file
-of the run (framework.report.manifest), signed with ``--sign KEY``. Exit 0 only when no case failed
-and none was broken (observations are not verdicts); 2 on bad input or a release that
-cannot be used, 3 when the rig is not usable (the plugin's refusal).
+(and with ``--sign KEY`` the key's fingerprint), and ``junit.xml`` from the record
+(framework.report.junit; pytest's own goes to ``pytest-junit.xml``); last,
+``MANIFEST.json`` lists every file of the run (framework.report.manifest), signed with
+``--sign KEY``. Exit codes (:func:`exit_code`): 0 every case passed or was observed;
+1 a case failed; 3 the rig was broken (a broken case, none failed, or the plugin's
+refusal: the rig is not usable); 2 on bad input or a release that cannot be used.
 
 ``--hold-place PLACE --hold-owner OWNER`` (given by `hil lab run`, framework.labgrid.fence):
 the run drives a labgrid place its parent locked. It dies with its parent, checks before
@@ -35,9 +37,10 @@ from typing import TYPE_CHECKING, Annotated, Any, get_type_hints
 
 import typer
 
+from framework import resources
 from framework.records import RecordError, by_ground_line, load_record
 from framework.report import allure as allure_report
-from framework.report import html, manifest, signing
+from framework.report import html, junit, manifest, signing
 from framework.runner.options import ROOT, FlagSpec, OptionError, RunOptions, run_flags
 
 if TYPE_CHECKING:
@@ -54,7 +57,7 @@ def _flag_parameter(spec: FlagSpec) -> inspect.Parameter:
         annotation = list[spec.type] | None  # type: ignore[name-defined]
     else:
         annotation = spec.type if default is not None else spec.type | None
-    option = typer.Option(spec.name, help=spec.help, metavar=spec.metavar,
+    option = typer.Option(spec.name, help=spec.help, metavar=spec.metavar, envvar=spec.envvar,
                           show_default=default not in (None, False) and "default" not in spec.help)
     return inspect.Parameter(spec.dest, inspect.Parameter.KEYWORD_ONLY, default=default,
                              annotation=Annotated[annotation, option])
@@ -98,7 +101,13 @@ def command(
         help="labgrid user that must hold --hold-place (default: <login>.hil-<parent pid>)")
                           ] = None,
 ) -> None:
-    """Run every case on every phone of the rig and write the certification record."""
+    """Run every case on every phone of the rig and write the certification record.
+
+    Exit codes: 0 every case passed or was observed; 1 a case failed (the firmware);
+    3 the rig was broken (a case broken or the rig unusable, none failed); 2 usage or bad
+    input (a bad flag, rig file or release; no case selected); 4 the labgrid booking was
+    lost (--hold-place): the remaining cases were not run; 130 interrupted.
+    """
     import datetime as dt
 
     import pytest
@@ -115,10 +124,15 @@ def command(
     run_id = run_id or f"{stamp}-{options.rig_path.stem}"
     run_dir = reports / run_id
     options = options.model_copy(update={"run_id": run_id, "reports_dir": reports})
-    args = [str(ROOT / "testcases"), "--hil-progress", "-q", "--capture=sys",
+    cases = resources.testcases_dir()
+    # a checkout's pytest configuration is its pyproject.toml; an installed wheel's cases
+    # take none (not whatever ini file happens to sit above site-packages)
+    config = ["--rootdir", str(ROOT), "-c", str(ROOT / "pyproject.toml")] \
+        if resources.in_checkout() else ["--rootdir", str(cases), "-c", os.devnull]
+    args = [str(cases), "--hil-progress", "-q", "--capture=sys",
             "-p", "no:cacheprovider", "--alluredir", str(run_dir / "allure-results"),
-            "--junitxml", str(run_dir / "junit.xml"), "-o", "console_output_style=classic",
-            "--rootdir", str(ROOT), "-c", str(ROOT / "pyproject.toml")]
+            "--junitxml", str(run_dir / "pytest-junit.xml"), "-o", "console_output_style=classic",
+            *config]
     if select:
         args += ["-k", select]
     try:
@@ -144,6 +158,7 @@ def command(
     seal = manifest.Seal(manifest.evidence_digest(run_dir),
                          signing.fingerprint(key) if key else None)
     report = html.write(doc, run_dir / "certification.html", seal=seal)
+    junit.write(doc, run_dir / junit.FILENAME)
     allure = shutil.which("allure") or _local_allure()
     if allure:
         _seal_allure_environment(run_dir, seal)
@@ -161,6 +176,7 @@ def command(
         typer.echo(grounds)
     typer.echo(f"record  {run_dir / 'certification.json'}")
     typer.echo(f"report  {report}")
+    typer.echo(f"junit   {run_dir / junit.FILENAME}")
     signed = f"signed by key {signing.short(sealed.fingerprint)}" if sealed.fingerprint \
         else "unsigned"
     typer.echo(f"manifest {run_dir / manifest.MANIFEST} ({signed}; evidence "
@@ -168,13 +184,31 @@ def command(
     if sealed.evidence_digest != seal.evidence_digest:  # a file changed under the renderings
         typer.echo("hil run: the evidence changed while the reports were rendered: "
                    f"`hil report verify {run_dir}` and re-render", err=True)
-    ok = s["failed"] == 0 and s["broken"] == 0 and s["total"] > 0 and code in (0, 1)
     if fence is not None:
         fence.done()
         if fence.lost:
             typer.echo(f"hil run: stopped: {fence.lost}; the remaining cases were not run")
             raise typer.Exit(fence.exit_code)
-    raise typer.Exit(0 if ok else 1)
+    raise typer.Exit(exit_code(s, code))
+
+
+#: `hil run`'s exit codes (README "Exit codes"; `hil run --help`).
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BROKEN, EXIT_FENCE = 0, 1, 2, 3, 4
+
+
+def exit_code(summary: dict[str, int], pytest_code: int) -> int:
+    """The run's exit code from its record's verdict counts and pytest's exit code: a
+    failed case wins over a broken one (the firmware's fault is the news; the rig's is
+    also in the record); a run that selected no case is bad input."""
+    if pytest_code == 2:  # pytest.ExitCode.INTERRUPTED: Ctrl-C
+        return 130
+    if summary.get("failed", 0):
+        return EXIT_FAILED
+    if summary.get("broken", 0) or pytest_code not in (0, 1, 5):
+        return EXIT_BROKEN  # a rig fault, or a run that did not complete
+    if not summary.get("total", 0) or pytest_code == 5:
+        return EXIT_USAGE
+    return EXIT_OK
 
 
 def _checked(options: RunOptions) -> Rig:

@@ -14,6 +14,7 @@ from typing import Annotated
 import click
 import typer
 
+from framework import resources
 from framework.errors import HilError
 from framework.rig.cli import RigOption, load_or_exit
 
@@ -25,7 +26,7 @@ class BenchUnhealthy(click.ClickException, HilError):
 
 
 def check_command(
-    rig: RigOption = Path("rigs/sim.yaml"),
+    rig: RigOption = resources.DEFAULT_RIG,
     log_dir: Annotated[Path | None, typer.Option(
         "--log-dir", help="where console logs go (default: reports/rig-check/<time>)")] = None,
     timeout: Annotated[float, typer.Option(min=0.1, help="seconds per console step")] = 15.0,

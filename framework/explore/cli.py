@@ -24,8 +24,8 @@ from typing import Annotated, Any
 
 import typer
 
+from framework import resources
 from framework.resolution import Profile, ResolutionInputError, get_profile
-from framework.runner.session import ROOT
 
 
 def load_profile(spec: str) -> Profile:
@@ -67,7 +67,7 @@ class _Display:
 
 
 def command(
-    rig: Annotated[Path, typer.Option(help="rig file")] = ROOT / "rigs" / "sim.yaml",
+    rig: Annotated[Path, typer.Option(envvar="HIL_RIG", help="rig file")] = resources.DEFAULT_RIG,
     budget: Annotated[int | None, typer.Option(
         help="generated cases to run (each a phone boot); default 100 unless --time")] = None,
     time_s: Annotated[float | None, typer.Option(
@@ -84,7 +84,7 @@ def command(
         help="seconds to wait for an expected request that does not come")] = None,
     extra_names: Annotated[bool, typer.Option(
         "--extra-names/--no-extra-names", help="generate values with a third ';' name")] = True,
-    reports: Annotated[Path, typer.Option(help="reports directory")] = ROOT / "reports",
+    reports: Annotated[Path, typer.Option(help="reports directory")] = resources.DEFAULT_REPORTS,
     run_id: Annotated[str | None, typer.Option(help="run directory name")] = None,
     offline: Annotated[bool, typer.Option(
         "--offline", help="explore the planners of the sim rig's firmware classes "

@@ -6,18 +6,20 @@ from its own venv (framework.labgrid.client). Bad input is one line on stderr, e
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 import yaml
 
+from framework import resources
 from framework.labgrid.client import LabgridClient, LabgridError, LabgridMissing, split_filters
 
 if TYPE_CHECKING:
     from framework.labgrid.runner import LabRun, PlaceRun
 
-ROOT = Path(__file__).resolve().parents[2]
 
 CoordinatorOption = Annotated[str | None, typer.Option(
     "--coordinator", envvar="LG_COORDINATOR", help="labgrid coordinator HOST:PORT")]
@@ -36,7 +38,8 @@ def _client(coordinator: str | None) -> LabgridClient:
 
 
 def publish_command(
-    rig: Annotated[list[Path], typer.Option("--rig", help="rig file (repeat for several)")],
+    rig: Annotated[list[Path], typer.Option("--rig", envvar="HIL_RIG",
+                                                  help="rig file (repeat for several)")],
     out: Annotated[Path, typer.Option(help="where the exporter configs and places.yaml go")
                    ] = Path("labgrid"),
     apply: Annotated[bool, typer.Option("--apply", help="create/update the places on the "
@@ -86,10 +89,10 @@ def run_command(
     jobs: Annotated[int, typer.Option("-j", "--jobs", min=1, max=64,
                                       help="places run at once")] = 1,
     rig: Annotated[list[Path] | None, typer.Option(
-        "--rig", help="rig files naming places (default: rigs/*.yaml with a labgrid section)")
+        "--rig", envvar="HIL_RIG", help="rig files naming places (default: rigs/*.yaml with a labgrid section)")
     ] = None,
     coordinator: CoordinatorOption = None,
-    reports: Annotated[Path, typer.Option(help="reports directory")] = ROOT / "reports",
+    reports: Annotated[Path, typer.Option(help="reports directory")] = resources.DEFAULT_REPORTS,
     run_id: Annotated[str | None, typer.Option(help="run directory name")] = None,
     wait: Annotated[float, typer.Option(help="seconds to wait for each reservation")] = 3600.0,
     check: Annotated[bool, typer.Option("--check/--no-check",
@@ -98,6 +101,9 @@ def run_command(
     phones: Annotated[str | None, typer.Option(help="comma-separated phone names")] = None,
     trigger: Annotated[str | None, typer.Option(help="check-sync, web-reboot, shell-reboot or power-cycle")] = None,
     settle: Annotated[float | None, typer.Option(help="settle window, seconds")] = None,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="end with one JSON object (run_id, places, summary, record, report) "
+                       "instead of the place table; progress goes to stderr")] = False,
 ) -> None:
     """Reserve every place matching the tags, one `hil run` per place (-j at once), then one
     merged certification record and report. Exit 0 when every place that ran passed."""
@@ -133,7 +139,7 @@ def run_command(
         lab = LabRun(LabRunOptions(filters=filters, rig_files=rig_files, reports=reports,
                                    run_id=run_id, jobs=jobs, wait_s=wait, health_check=check,
                                    hil_run_args=extra, coordinator=coordinator),
-                     echo=lambda s: typer.echo(s))
+                     echo=lambda s: typer.echo(s, err=as_json))
     except (RigError, ValueError) as exc:
         raise _fail(f"hil lab run: {exc}") from None
     install_sigterm_as_interrupt()
@@ -147,19 +153,19 @@ def run_command(
         typer.echo("hil lab run: interrupted; bookings released (see each place below)",
                    err=True)
         runs = list(lab.results.values())
-        _write_merge(lab, runs)
+        _write_merge(lab, runs, as_json=as_json)
         raise typer.Exit(130) from None
     if not runs:
         raise _fail(f"hil lab run: no place on {lab.client().coordinator} carries "
                     f"{', '.join(f'{k}={v}' for k, v in filters.items())}", 3)
-    _write_merge(lab, runs)
+    _write_merge(lab, runs, as_json=as_json)
     ran = [r for r in runs if r.status == "ran"]
     ok = bool(ran) and all(r.exit_code == 0 for r in ran) and \
         not any(r.status in ("error", "interrupted") for r in runs)
     raise typer.Exit(0 if ok else 1)
 
 
-def _write_merge(lab: LabRun, runs: list[PlaceRun]) -> Path:
+def _write_merge(lab: LabRun, runs: list[PlaceRun], *, as_json: bool = False) -> Path:
     """The merged record and report of the places that ran; one summary line per place."""
     from framework.records import RecordError, load_record
     from framework.report.merge import SourceRun, merge, write_merged
@@ -174,6 +180,11 @@ def _write_merge(lab: LabRun, runs: list[PlaceRun]) -> Path:
             r.reason = (r.reason + "; " if r.reason else "") + str(exc)
     doc = merge(sources, run_id=lab.run_id, places=[r.to_dict() for r in runs])
     path = write_merged(doc, lab.run_dir)
+    if as_json:
+        typer.echo(json.dumps({"run_id": lab.run_id, "places": [r.to_dict() for r in runs],
+                               "summary": doc.summary, "record": str(path),
+                               "report": str(lab.run_dir / "certification.html")}, indent=2))
+        return path
     for r in runs:
         typer.echo(f"  {r.place:<20} {r.status:<12} {r.reason}")
     s = doc.summary
@@ -189,6 +200,8 @@ def janitor_command(
     coordinator: CoordinatorOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="only say what would be done")
                        ] = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="one JSON list of actions: kind, target, owner, done, detail")] = False,
 ) -> None:
     """Unlock places and cancel reservations left by runs of ours (this host) that died."""
     from framework.labgrid.janitor import sweep
@@ -198,11 +211,13 @@ def janitor_command(
         actions = sweep(client, dry_run=dry_run)
     except LabgridError as exc:
         raise _fail(f"hil lab janitor: {exc}", 3) from None
-    for a in actions:
+    if as_json:
+        typer.echo(json.dumps([dataclasses.asdict(a) for a in actions], indent=2))
+    for a in (() if as_json else actions):
         verb = ("would " if dry_run else "") + a.kind
         typer.echo(f"{verb} {a.target} (owner {a.owner}){': ' + a.detail if a.detail else ''}"
                    f"{'' if a.done or dry_run else ' FAILED'}")
-    if not actions:
+    if not actions and not as_json:
         typer.echo("nothing left behind by dead runs")
     raise typer.Exit(1 if any(not a.done and not dry_run for a in actions) else 0)
 

@@ -32,6 +32,7 @@ from typing import Any
 
 import yaml
 
+from framework import resources
 from framework.labgrid.booking import PlaceBooking
 from framework.labgrid.client import LabgridClient, LabgridError, Place
 from framework.labgrid.fence import EXIT_FENCED, dies_with_parent
@@ -70,7 +71,7 @@ class PlaceRun:
 class LabRunOptions:
     filters: Mapping[str, str]
     rig_files: Sequence[Path]
-    reports: Path = ROOT / "reports"
+    reports: Path = field(default_factory=resources.default_reports)
     run_id: str | None = None
     jobs: int = 1
     wait_s: float = 3600.0
@@ -135,10 +136,11 @@ def load_place_rigs(rig_files: Iterable[Path]) -> dict[str, tuple[Path, Rig]]:
     return out
 
 
-def default_rig_files(directory: Path = ROOT / "rigs") -> list[Path]:
-    """Rig files in ``directory`` that have a ``labgrid:`` section."""
+def default_rig_files(directory: Path | None = None) -> list[Path]:
+    """Rig files in ``directory`` (default: the shipped rigs/) that have a ``labgrid:``
+    section."""
     found = []
-    for path in sorted(directory.glob("*.yaml")):
+    for path in sorted((directory or resources.rigs_dir()).glob("*.yaml")):
         try:
             doc = safe_load(path.read_text())
         except (OSError, yaml.YAMLError):
@@ -314,7 +316,7 @@ class LabRun:
             run.status, run.reason = "interrupted", "the lab run was interrupted"
         else:
             run.status = "ran"
-            run.reason = {0: "", 1: "cases failed or broken",
+            run.reason = {0: "", 1: "cases failed", 3: "the rig was broken (no case failed)",
                           EXIT_FENCED: "the run lost the place's lock: the remaining cases "
                                        "were not run"}.get(
                 run.exit_code or 0, f"hil run exit {run.exit_code}")

@@ -14,6 +14,7 @@ from typing import Annotated
 import click
 import typer
 
+from framework import resources
 from framework.errors import InputError
 from framework.rig.loader import RigError, load_rig
 from framework.rig.model import Rig
@@ -50,7 +51,7 @@ def schema_command() -> None:
 
 
 @app.command("validate")
-def validate_command(rig: RigOption = Path("rigs/sim.yaml")) -> None:
+def validate_command(rig: RigOption = resources.DEFAULT_RIG) -> None:
     """Validate a rig file without touching the bench."""
     loaded = load_or_exit(rig)
     typer.echo(f"{rig}: ok: rig {loaded.name!r}, {len(loaded.phones)} phone(s), "

@@ -22,6 +22,7 @@ above and the runner itself can import it.
 
 from __future__ import annotations
 
+import os
 import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from framework import resources
 from framework.errors import InputError
 from framework.resolution import ResolutionInputError, get_profile, parse_switch
 from framework.rig.interfaces import Trigger
@@ -49,6 +51,8 @@ class Flag:
     ``metavar``: the value's name in pytest's help (default: the flag's own name).
     ``split``: a list field given as one comma-separated value (``--phones a,b``); a list
     field without it is a repeatable flag (``--firmware A --firmware B``).
+    ``envvar``: the environment variable that gives the value when the flag is not given
+    (``HIL_RIG`` for ``--rig``, as every `hil` command taking ``--rig`` honours it).
     """
 
     name: str
@@ -56,6 +60,7 @@ class Flag:
     inverted: bool = False
     metavar: str | None = None
     split: bool = False
+    envvar: str | None = None
 
 
 class OptionError(InputError):
@@ -75,8 +80,9 @@ class RunOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     rig_path: Annotated[Path, Flag(
-        "--rig", "rig file (default: rigs/sim.yaml, the simulated rig)")
-    ] = ROOT / "rigs" / "sim.yaml"
+        "--rig", "rig file (default: $HIL_RIG, else rigs/sim.yaml, the simulated rig)",
+        envvar="HIL_RIG")
+    ] = resources.default_rig()
     profile: Annotated[str | None, Flag(
         "--profile", "firmware behaviour profile (2.2, 3.4); default: from each phone's "
         "version")] = None
@@ -103,7 +109,7 @@ class RunOptions(BaseModel):
     ] = False
     reports_dir: Annotated[Path, Flag(
         "--reports", "where runs write their records, one directory per run (default: "
-        "reports/)")] = ROOT / "reports"
+        "reports/)")] = resources.default_reports()
     run_id: Annotated[str | None, Flag(
         "--run-id", "run directory name under --reports (default: <UTC time>-<rig>)")
     ] = None
@@ -170,6 +176,8 @@ class RunOptions(BaseModel):
         fields: dict[str, Any] = {}
         for spec in run_flags():
             value = values.get(spec.dest)
+            if value is None and spec.envvar and os.environ.get(spec.envvar):
+                value = os.environ[spec.envvar]  # pytest's flags: typer reads it itself
             if spec.inverted:
                 fields[spec.field] = not value
             elif value is not None and value != []:
@@ -217,6 +225,7 @@ class FlagSpec:
     repeatable: bool = False
     inverted: bool = False
     metavar: str | None = None
+    envvar: str | None = None
 
     @property
     def switch(self) -> bool:
@@ -235,7 +244,8 @@ def run_flags() -> list[FlagSpec]:
         out.append(FlagSpec(field=name, name=flag.name,
                             dest=flag.name.lstrip("-").replace("-", "_"), help=flag.help,
                             type=kind, default=default, choices=choices, repeatable=many,
-                            inverted=flag.inverted, metavar=flag.metavar))
+                            inverted=flag.inverted, metavar=flag.metavar,
+                            envvar=flag.envvar))
     return out
 
 

@@ -47,6 +47,11 @@ LAB_STATE_DIR = Path(os.environ.get("HIL_STATE_DIR", "/run/hil"))
 
 
 def framework_revision() -> str:
+    """The checkout's git revision (``-dirty`` when framework/, testcases/ or rigs/ have
+    changes), or ``unknown`` when the framework does not run from a checkout (an installed
+    wheel: its site-packages may well sit inside some other repository)."""
+    if not (ROOT / ".git").exists() or not (ROOT / "framework").is_dir():
+        return "unknown"
     try:
         rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
                              capture_output=True, text=True, timeout=5).stdout.strip()

@@ -21,14 +21,16 @@ from typing import Annotated, Any
 
 import typer
 
+from framework import resources
 from framework.errors import HilError
 from framework.netns import Netns, have_privileges
 from framework.rig import RigError
 from framework.sim.config import SimBench, SimConfigError, ensure_secrets, load_bench
 from framework.sim.firmware import DEVIATIONS
 
-DEFAULT_RIG = Path("rigs/sim.yaml")
-RigOption = Annotated[Path, typer.Option("--rig", help="rig file with a sim section")]
+DEFAULT_RIG = resources.default_rig()
+RigOption = Annotated[Path, typer.Option("--rig", envvar="HIL_RIG",
+                                                           help="rig file with a sim section")]
 PrefixOption = Annotated[str | None, typer.Option(
     "--prefix", help="address the lab by namespace prefix instead of by rig file")]
 
@@ -255,7 +257,10 @@ def fault(name: Annotated[str, typer.Argument(
 
 
 @app.command()
-def deviations(rig: RigOption = DEFAULT_RIG) -> None:
+def deviations(rig: RigOption = DEFAULT_RIG,
+               as_json: Annotated[bool, typer.Option(
+                   "--json", help="one JSON list: firmware, name, changes, manual, "
+                                  "in_requests")] = False) -> None:
     """List the deviations each firmware class of the rig declares (what
     sim.phones.<name>.deviations may name)."""
     try:
@@ -264,6 +269,13 @@ def deviations(rig: RigOption = DEFAULT_RIG) -> None:
         raise _fail(f"hil sim deviations: {exc}") from None
     classes = {f"{c.__module__}:{c.__qualname__}": c
                for c in (p.firmware_class for p in bench.phones)}
+    if as_json:
+        typer.echo(json.dumps([{"firmware": name, "name": d.name, "changes": d.changes,
+                                "manual": d.manual, "in_requests": d.in_requests}
+                               for name, cls in sorted(classes.items())
+                               for d in getattr(cls, "DEVIATIONS", DEVIATIONS).values()],
+                              indent=2))
+        return
     for name, cls in sorted(classes.items()):
         if len(classes) > 1:
             typer.echo(f"{name}:")
