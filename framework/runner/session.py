@@ -226,6 +226,11 @@ class LabSession:
                                    boot_timeout_s=self.boot_timeout_s)
             identity = lane.link.identity()
             lane.firmware = identity.firmware
+            surveyed = lane.spec.surveyed
+            if surveyed is not None and surveyed.firmware != identity.firmware:
+                log.warning("%s runs firmware %s but its rig section was surveyed with %s "
+                            "(run %s): run `hil rig survey --write` again", lane.spec.name,
+                            identity.firmware, surveyed.firmware, surveyed.run)
             if not model_matches(lane.spec.model, identity.model) or identity.mac != lane.spec.mac:
                 raise RigFault(f"phone {lane.spec.name} reports model {identity.model} MAC "
                                f"{identity.mac}; the rig says {lane.spec.model} {lane.spec.mac}")

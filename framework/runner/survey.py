@@ -191,16 +191,16 @@ def _survey_phone(rig: Rig, spec: PhoneSpec, stack: LabStack, found: PhoneSurvey
     if found.problems:
         return
     surveyed = _with_dialect(spec, found.dialect)
-    try:
-        link = _open_link(rig, surveyed, stack, log_dir)
-    except RigFault as exc:
-        found.problems.append(f"{spec.name}: {exc}")
-        return
-    try:
-        for how in TRIGGERS:
+    for how in TRIGGERS:  # a driver per path: one that failed latches the driver broken
+        try:
+            link = _open_link(rig, surveyed, stack, log_dir)
+        except RigFault as exc:
+            found.paths.append(PathFinding(how, error=str(exc).splitlines()[0]))
+            continue
+        try:
             found.paths.append(_measure(rig, surveyed, link, stack, how, reps, found))
-    finally:
-        link.close()
+        finally:
+            link.close()
     wanted = rig.bench.trigger
     path = next((p for p in found.paths if p.trigger == wanted), None)
     if path is not None and not path.works:

@@ -122,6 +122,8 @@ def write_rig(path: Path, survey: Survey) -> None:
 
     yaml = YAML()  # round trip: comments, order and quoting kept
     yaml.preserve_quotes = True
+    yaml.indent(mapping=2, sequence=4, offset=2)  # the rig files' own style
+    yaml.width = 4096  # never fold a long line (a regex, a template)
     data = yaml.load(path.read_text())
     note = f"hil rig survey {survey.run_id}"
     by_name = {p["name"]: p for p in data.get("phones", [])}
