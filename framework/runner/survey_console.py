@@ -159,10 +159,9 @@ def propose_dialect(spec: PhoneSpec, findings: list[ConsoleFinding]) -> dict[str
     except LookupError as exc:
         out["family"] = None
         out["error"] = str(exc)
-    prompts = {f.shell_prompt for f in ok}
+    prompts = {f.shell_prompt for f in ok if f.shell_prompt is not None}
     patterns = set()
     for seen in prompts:
-        assert seen is not None
         if default.prompt_for(user).fullmatch(seen):
             patterns.add(default.shell_prompt)
         else:
