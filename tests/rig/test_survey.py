@@ -153,10 +153,17 @@ def test_write_keeps_comments_and_cases_pass(surveyed: Any, bench: Any) -> None:
     ph3 = next(p for p in data["phones"] if p["name"] == "ph3")
     assert ph3["shell"]["release_fields"] == {"model": "PRODUCT", "version": "VERSION"}
     assert ph3["surveyed"]["firmware"] == "2.2.8.61"
+    # ph5 as if surveyed on another release: `hil run` warns about ph5 only
+    stamp = "firmware: UC_3.4.6.604.1\n"
+    assert text.count(stamp) == 2  # the phone's expected firmware and its surveyed one
+    at = text.index(stamp, text.index("surveyed:", text.index("name: ph5")))
+    copy.write_text(text[:at] + "firmware: UC_3.4.7.1\n" + text[at + len(stamp):])
     # a small subset of the matrix, on every phone (the full matrix: see the report)
     run = hil(env, "run", "--rig", str(copy), "--reports", str(copy.parent / "runs"),
               "-k", "t10-1/firmware-tftp or precedence/160]")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    warned = [line for line in run.stderr.splitlines() if "surveyed with" in line]
+    assert len(warned) == 1 and "ph5 runs firmware UC_3.4.6.604.1" in warned[0], run.stderr
     # two cases on each of the three phones, every one passed (none failed or broken)
     assert re.search(r"run \S+: 6 passed, 0 failed, 0 broken", run.stdout), run.stdout[-2000:]
 
