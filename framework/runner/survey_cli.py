@@ -31,7 +31,8 @@ class SurveyFailed(click.ClickException, HilError):
 def survey_command(
     rig: RigOption = Path("rigs/sim.yaml"),
     phones: Annotated[list[str] | None, typer.Option(
-        "--phones", help="survey only these phones (repeat the option)")] = None,
+        "--phones", help="survey only these phones (comma-separated, or the option "
+        "repeated; default: all)")] = None,
     write: Annotated[bool, typer.Option(
         "--write", help="write the measured dialect, trigger and firmware into the rig "
         "file (comments kept, RIG.bak beside it)")] = False,
@@ -48,7 +49,12 @@ def survey_command(
     root = logging.getLogger()
     if not root.handlers:
         root.addHandler(logging.NullHandler())
-    survey = run_survey(loaded, rig, phones=phones or (), reps=reps, reports_dir=reports,
+    names = [n.strip() for item in phones or () for n in item.split(",") if n.strip()]
+    unknown = [n for n in names if n not in {p.name for p in loaded.phones}]
+    if unknown:
+        raise click.BadParameter(f"no phone named {unknown[0]!r} in {rig}",
+                                 param_hint="--phones")
+    survey = run_survey(loaded, rig, phones=names, reps=reps, reports_dir=reports,
                         timeout=timeout)
     report = survey.as_json()
     (survey.run_dir / "survey.json").write_text(json.dumps(report, indent=2) + "\n")
