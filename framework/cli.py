@@ -195,8 +195,10 @@ def _mount_across_layers() -> None:
     from framework.labgrid.cli import register as register_labgrid
     from framework.rig.cli import app as rig_app
     from framework.runner.cli import app as lab_app
+    from framework.runner.survey_cli import register as register_survey
 
     register_bench(rig_app)
+    register_survey(rig_app)
     register_labgrid(lab_app)
 
 

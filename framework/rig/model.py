@@ -27,6 +27,7 @@ from pydantic_core import PydanticCustomError
 from framework.rig.interfaces import BenchSpec, SipSpec, TelnetConsoleSpec, WebSpec
 from framework.rig.secrets import SecretRef
 from framework.rig.shell import ShellSpec
+from framework.rig.surveyed import Surveyed
 
 __all__ = [
     "PDU_DRIVERS",
@@ -400,6 +401,7 @@ class PhoneSpec(_Record):
     #: the phone's web interface and SIP user agent (framework.rig.interfaces)
     web: WebSpec = Field(default_factory=WebSpec)
     sip: SipSpec = Field(default_factory=SipSpec)
+    surveyed: Surveyed | None = None  # written by `hil rig survey --write`
 
     @property
     def mac_colon(self) -> str:

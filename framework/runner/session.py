@@ -232,6 +232,11 @@ class LabSession:
                                    boot_timeout_s=self.boot_timeout_s)
             identity = lane.link.identity()
             lane.firmware = identity.firmware
+            surveyed = lane.spec.surveyed
+            if surveyed is not None and surveyed.firmware != identity.firmware:
+                _warn(f"{lane.spec.name} runs firmware {identity.firmware} but its rig section "
+                      f"was surveyed with {surveyed.firmware} (run {surveyed.run}): run "
+                      "`hil rig survey --write` again")
             if not model_matches(lane.spec.model, identity.model) or identity.mac != lane.spec.mac:
                 raise RigFault(f"phone {lane.spec.name} reports model {identity.model} MAC "
                                f"{identity.mac}; the rig says {lane.spec.model} {lane.spec.mac}")
@@ -327,6 +332,17 @@ class LabSession:
             if self._lost is not None:
                 log.error("stopping the lanes: %s", self._lost)
         return self._lost
+
+
+def _warn(text: str) -> None:
+    """A warning the operator must see: the log, and the process's own stderr (`hil run`
+    captures pytest's)."""
+    import sys
+
+    log.warning("%s", text)
+    err = sys.__stderr__ or sys.stderr
+    err.write(f"hil run: warning: {text}\n")
+    err.flush()
 
 
 def _first(*values: Any) -> Any:

@@ -77,6 +77,14 @@ class SimPhone(_Record):
                                   description="deviation late-request: seconds between the "
                                               "cycle's last request and the late one "
                                               "(times sim.time_scale)")
+    # Another firmware's console and interfaces (what `hil rig survey` must find out):
+    prompt: str | None = Field(default=None, description="shell prompt, {user} and {model} "
+                               "filled in, e.g. '{user}@{model}:~> ' (default: the "
+                               "family's, [admin@440HD ~]$ )")
+    release: str | None = Field(default=None, description="/etc/release, {model} and "
+                                "{version} filled in, e.g. 'PRODUCT={model}\\nFW={version}\\n'")
+    sip: bool = Field(default=True, description="false: the phone has no SIP user agent "
+                      "(check-sync is not answered)")
 
 
 class SimPdu(_Record):
@@ -128,6 +136,10 @@ class SimulatedPhone:
     late_request_s: float = 2.0
     #: ``sim.time_scale``: the phone multiplies the firmware's own waits by it
     time_scale: float = 1.0
+    #: another firmware's shell prompt and /etc/release (templates), and whether SIP runs
+    prompt: str | None = None
+    release: str | None = None
+    sip: bool = True
 
     def deviations_for(self, version: str) -> frozenset[str]:
         """The deviations of the firmware while ``version`` is installed."""
@@ -261,7 +273,8 @@ def bench_from_rig(rig: Rig, source: str) -> SimBench:
             firmware_class=classes[class_name], deviations=frozenset(knobs.deviations),
             settings=dict(knobs.settings),
             release_deviations={v: frozenset(d) for v, d in knobs.release_deviations.items()},
-            late_request_s=knobs.late_request_s * sim.time_scale, time_scale=sim.time_scale))
+            late_request_s=knobs.late_request_s * sim.time_scale, time_scale=sim.time_scale,
+            prompt=knobs.prompt, release=knobs.release, sip=knobs.sip))
     if problems:
         raise SimConfigError("\n".join(problems))
     return SimBench(rig=rig, sim=sim, source=source, phones=tuple(phones))

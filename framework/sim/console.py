@@ -124,6 +124,9 @@ class PhoneShell:
 
     @property
     def prompt(self) -> str:
+        own = getattr(getattr(self.phone, "sim", None), "prompt", None)  # sim.phones.<n>.prompt
+        if isinstance(own, str):
+            return own.format(user=self.user, model=self.phone.model)
         if self.phone.version.startswith("UC_"):  # UC 3.4.x (a real C450HD on 3.4.6)
             return f"[{self.user}@{self.phone.model} /home/ipphone]# "
         return f"[{self.user}@{self.phone.model} ~]$ "
@@ -137,6 +140,9 @@ class PhoneShell:
             return CommandResult("")
         command, args = words[0], words[1:]
         phone = self.phone
+        release = getattr(getattr(phone, "sim", None), "release", None)
+        if command == "cat" and args == ["/etc/release"] and isinstance(release, str):
+            return CommandResult(release.format(model=phone.model, version=phone.version))
         if command == "cat" and args == ["/etc/release"]:  # as real dumps: no MAC= line
             return CommandResult(f"HW_TYPE={phone.model}\nBUILD_PROFILE=release\n"
                                  f"SWVERSION={phone.version}\n")

@@ -366,7 +366,8 @@ class VirtualPhone:
             self.address = lease.address
             address = str(lease.address)
             self.ssh.start(address)
-            self.sip.start(address, self._port("sip", SIP_PORT))
+            if self.sim.sip:  # sim.phones.<name>.sip: false models a firmware without SIP
+                self.sip.start(address, self._port("sip", SIP_PORT))
             self.web.start(address, self._port("web", HTTP_PORT))
             self.telnet.stop()
         say(f"eth0: address {lease.address}/{lease.prefix_len}")

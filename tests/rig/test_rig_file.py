@@ -149,7 +149,7 @@ BAD_RIGS: list[tuple[str, Mutation, str]] = [
      "pdus[1].name: duplicate PDU name 'pdu1' (also pdus[0])"),
     ("misplaced key", put("phones.0.outlet", 3),
      "phones[0].outlet: unknown key (allowed here: name, model, mac, address, firmware, "
-     "power, console, credentials, shell, web, sip)"),
+     "power, console, credentials, shell, web, sip, surveyed)"),
     ("no console", put("phones.0.console", {}),
      "phones[0].console: expected at least one console: serial, ssh or telnet"),
     ("unknown trigger", put("bench", {"trigger": "provision"}),
