@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -79,11 +80,19 @@ def _paths(expected: ExpectedProvisioning, purpose: str) -> list[str]:
     return [urlsplit(r.url).path for r in expected.requests if r.purpose == purpose]
 
 
+#: Lanes holding a named TLS condition: (services, kind, name) -> count. Every phone's lane
+#: runs the same HTTPS-refusal case against the same host name, so the certificate is
+#: presented while any lane holds it and put back when the last one lets go.
+_HOLDERS: dict[tuple[int, str, str], int] = {}
+_HOLDERS_LOCK = threading.Lock()
+
+
 @contextlib.contextmanager
 def applied(condition: LabCondition, services: Any, expected: ExpectedProvisioning,
             lab_ip: str) -> Iterator[None]:
     """``condition`` on ``services`` (framework.services.ProvisioningServices) for the
-    duration of the block; what it changed is put back after."""
+    duration of the block; what it changed is put back after (a shared TLS name when no
+    other lane still holds it)."""
     content, zone = services.content, services.zone
     undo: list[Any] = []
     try:
@@ -102,14 +111,26 @@ def applied(condition: LabCondition, services: Any, expected: ExpectedProvisioni
             assert condition.name is not None
             zone.remove(condition.name)  # a name of its own: nothing to put back
         else:
-            assert condition.name is not None
+            name = condition.name
+            assert name is not None
             if services.https is None:
                 raise ValueError("an HTTPS-refusal case needs the lab's HTTPS server")
-            services.https.present(condition.name, refused_context(
-                condition.kind, condition.name, services.ca))
-            undo.append(lambda: services.https.present(condition.name, None))
-            zone.set(condition.name, lab_ip)
-            undo.append(lambda: zone.remove(condition.name))
+            key = (id(services), condition.kind, name.lower())
+            with _HOLDERS_LOCK:
+                if not _HOLDERS.get(key):
+                    services.https.present(name, refused_context(condition.kind, name,
+                                                                 services.ca))
+                    zone.set(name, lab_ip)
+                _HOLDERS[key] = _HOLDERS.get(key, 0) + 1
+
+            def release() -> None:
+                with _HOLDERS_LOCK:
+                    _HOLDERS[key] -= 1
+                    if not _HOLDERS[key]:
+                        del _HOLDERS[key]
+                        services.https.present(name, None)
+                        zone.remove(name)
+            undo.append(release)
         yield
     finally:
         for step in reversed(undo):
@@ -279,6 +300,16 @@ FAILURE_PATHS: list[ConditionCase] = [
        {160: "tftp://{ip}/;" + _cfg("silent")}, LabCondition("silent")),
     _f("fail/tftp-cut", "TFTP configuration transfer stopped mid-way (error packet)",
        {160: "tftp://{ip}/;" + _cfg("cut")}, LabCondition("cut")),
+    # Precedence under faults (issue 16 item 4): the higher source's server does not
+    # answer, or its file is missing, while 66/67 offers another: does the phone go on
+    # to 66/67, retry 160, or stop? Observed: no sentence of the manual says.
+    _f("fail/160-silent-with-66-67", "Option 160's server never answers; 66/67 also given",
+       {160: "http://{ip}/;" + _cfg("silent160"), 66: "{ip}", 67: "fw66.img;cfg66.cfg"},
+       LabCondition("silent")),
+    _f("fail/160-config-missing-with-66-67",
+       "Option 160's configuration file is missing; 66/67 also given",
+       {160: "http://{ip}/;" + _cfg("missing160"), 66: "{ip}", 67: "fw66.img;cfg66.cfg"},
+       LabCondition("config-missing")),
 ]
 
 HTTPS_REFUSAL_CASES: list[ConditionCase] = [

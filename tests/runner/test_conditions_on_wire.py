@@ -5,18 +5,21 @@ its block and only for its own path or name."""
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from framework.netns import TestNetwork, have_privileges
-from framework.resolution import PhoneIdentity, PhoneSettings, get_profile, resolve
+from framework.resolution import (
+    ExpectedProvisioning,
+    PhoneIdentity,
+    PhoneSettings,
+    get_profile,
+    resolve,
+)
 from framework.runner.failures import CONDITION_CASES, ConditionCase, applied
-from framework.services import ContentStore, ProvisioningServices, RequestLog, Zone
-from tests.services.conftest import CLIENT_IPS, CLIENT_MACS, LAB_DNS_NAME, SERVER, Wire
+from tests.services.conftest import LAB_DNS_NAME, SERVER, Wire, wire_lab
 
 pytestmark = [pytest.mark.netns]
 
@@ -27,39 +30,16 @@ CONFIG = b"# configuration\n"
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wire]:
-    ok, why = have_privileges()
-    if not ok:
-        pytest.skip(why)
-    for tool in ("curl", "dig", "busybox"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is not installed")
-    state = tmp_path_factory.mktemp("conditions-state")
-    net = TestNetwork(PREFIX, clients=1, macs=CLIENT_MACS[:1])
-    resolv = Path("/etc/netns") / f"{PREFIX}-c0"
-    log = RequestLog(jsonl=state / "requests.jsonl")
-    content, zone = ContentStore(), Zone({LAB_DNS_NAME: SERVER})
-    services = ProvisioningServices(SERVER, netns=f"{PREFIX}-lab", state_dir=state, log=log,
-                                    content=content, zone=zone)
-    try:
-        net.up()
-        net.client(0).ip("addr", "add", f"{CLIENT_IPS[0]}/24", "dev", "eth0")
-        resolv.mkdir(parents=True, exist_ok=True)
-        (resolv / "resolv.conf").write_text(f"nameserver {SERVER}\noptions timeout:2\n")
-        services.start()
-        yield Wire(net=net, services=services, log=log, content=content, zone=zone,
-                   jsonl=state / "requests.jsonl")
-    finally:
-        services.stop()
-        log.close()
-        net.down()
-        shutil.rmtree(resolv, ignore_errors=True)
+    with wire_lab(PREFIX, tmp_path_factory.mktemp("conditions-state"), clients=1,
+                  tools=("curl", "dig", "busybox")) as wire:
+        yield wire
 
 
 def _case(cid: str) -> ConditionCase:
     return next(c for c in CONDITION_CASES if c.id == cid)
 
 
-def _expected(case: ConditionCase):  # type: ignore[no-untyped-def]
+def _expected(case: ConditionCase) -> ExpectedProvisioning:
     return resolve(case.render(SERVER), PhoneIdentity(MODEL, MAC), get_profile("2.2"),
                    PhoneSettings(url_option=160))
 

@@ -45,4 +45,51 @@ def test_failure_paths_observed_and_https_refusal_judged(tmp_path: Path) -> None
         assert "completed" in [h["outcome"] for h in bad.aftermath["handshakes"]]
         (refusal,) = [a for a in bad.assertions or [] if a.id == "security/https-refusal"]
         assert refusal.judged and not refusal.holds
-        assert refusal.ground.kind == "field"
+        assert refusal.ground.kind == "manual"  # RFC 2818 3.1, quoted with its section
+
+
+def test_a_shared_tls_name_stays_refused_until_the_last_lane_lets_go(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every phone's lane runs the same HTTPS-refusal case against the same host name: the
+    first lane to finish must not put the good certificate back under the others (a
+    faithful phone then completed a request and 'accepted' a certificate it refused)."""
+    from framework.resolution import PhoneIdentity, get_profile, resolve
+    from framework.runner import failures
+    from framework.runner.failures import applied
+
+    monkeypatch.setattr(failures, "refused_context", lambda kind, name, ca: (kind, name))
+
+    class Https:
+        def __init__(self) -> None:
+            self.presented: dict[str, object] = {}
+
+        def present(self, name: str, context: object) -> None:
+            if context is None:
+                self.presented.pop(name, None)
+            else:
+                self.presented[name] = context
+
+    class Zone:
+        def __init__(self) -> None:
+            self.names: dict[str, str] = {}
+
+        def set(self, name: str, ip: str) -> None:
+            self.names[name] = ip
+
+        def remove(self, name: str) -> None:
+            self.names.pop(name, None)
+
+    class Services:
+        https, zone, content, ca = Https(), Zone(), None, None
+
+    case = HTTPS_REFUSAL_CASES[1]
+    assert case.condition is not None
+    name = case.condition.name
+    expected = resolve(case.render("192.0.2.1"), PhoneIdentity("440HD", "00908F000001"),
+                       get_profile("2.2"))
+    services = Services()
+    with applied(case.condition, services, expected, "192.0.2.1"):
+        with applied(case.condition, services, expected, "192.0.2.1"):
+            assert name in services.https.presented and name in services.zone.names
+        assert name in services.https.presented and name in services.zone.names
+    assert name not in services.https.presented and name not in services.zone.names

@@ -9,6 +9,7 @@ Clients resolve names through our DNS: ``/etc/netns/<client>/resolv.conf`` point
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import time
@@ -73,26 +74,28 @@ class Wire:
         return self.log.records(since=self.since, **filters)  # type: ignore[arg-type]
 
 
-@pytest.fixture(scope="session")
-def lab_wire(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wire]:
+@contextlib.contextmanager
+def wire_lab(prefix: str, state: Path, clients: int = len(CLIENT_IPS),
+             tools: tuple[str, ...] = ("curl", "dig", "busybox", "tcpdump"),
+             ftp_users: dict[str, str] | None = None) -> Iterator[Wire]:
+    """The lab's servers in ``<prefix>-lab`` and ``clients`` client namespaces resolving
+    names through its DNS (skips without root or one of ``tools``); torn down after."""
     ok, why = have_privileges()
     if not ok:
         pytest.skip(why)
-    for tool in ("curl", "dig", "busybox", "tcpdump"):
+    for tool in tools:
         if shutil.which(tool) is None:
             pytest.skip(f"{tool} is not installed")
-    state = tmp_path_factory.mktemp("services-state")
-    net = TestNetwork(PREFIX, clients=len(CLIENT_IPS), macs=CLIENT_MACS)
-    resolv_dirs = [Path("/etc/netns") / f"{PREFIX}-c{i}" for i in range(len(CLIENT_IPS))]
-    mac_by_ip = dict(zip(CLIENT_IPS, CLIENT_MACS, strict=True))
+    net = TestNetwork(prefix, clients=clients, macs=CLIENT_MACS[:clients])
+    resolv_dirs = [Path("/etc/netns") / f"{prefix}-c{i}" for i in range(clients)]
+    mac_by_ip = dict(zip(CLIENT_IPS[:clients], CLIENT_MACS[:clients], strict=True))
     log = RequestLog(jsonl=state / "requests.jsonl", mac_resolver=mac_by_ip.get)
     content, zone = ContentStore(), Zone({LAB_DNS_NAME: SERVER})
-    services = ProvisioningServices(SERVER, netns=f"{PREFIX}-lab", state_dir=state, log=log,
-                                    content=content, zone=zone,
-                                    ftp_users={FTP_USER: FTP_PASSWORD})
+    services = ProvisioningServices(SERVER, netns=f"{prefix}-lab", state_dir=state, log=log,
+                                    content=content, zone=zone, ftp_users=ftp_users)
     try:
         net.up()
-        for i, address in enumerate(CLIENT_IPS):
+        for i, address in enumerate(CLIENT_IPS[:clients]):
             net.client(i).ip("addr", "add", f"{address}/24", "dev", "eth0")
             resolv_dirs[i].mkdir(parents=True, exist_ok=True)
             (resolv_dirs[i] / "resolv.conf").write_text(f"nameserver {SERVER}\noptions timeout:2\n")
@@ -105,6 +108,13 @@ def lab_wire(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wire]:
         net.down()
         for directory in resolv_dirs:
             shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def lab_wire(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wire]:
+    with wire_lab(PREFIX, tmp_path_factory.mktemp("services-state"),
+                  ftp_users={FTP_USER: FTP_PASSWORD}) as lab:
+        yield lab
 
 
 @pytest.fixture
