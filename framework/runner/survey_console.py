@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from framework.errors import InputError
 from framework.rig import PhoneSpec
 
 QUIET_S = 0.5  # a console silent this long after text has finished printing its prompt
@@ -42,7 +43,7 @@ class ConsoleFinding:
         return asdict(self)
 
 
-class SurveyInputError(Exception):
+class SurveyInputError(InputError):
     """The phone cannot be surveyed as the rig describes it (wrong password, no prompt)."""
 
 
