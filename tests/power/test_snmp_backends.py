@@ -59,7 +59,10 @@ def test_apc_cycle_turns_off_then_on_and_holds_off(snmp_peer: SnmpPeer) -> None:
     started = time.monotonic()
     power_switch(apc(), 5).cycle(off_time=0.2)
     assert time.monotonic() - started >= 0.2
-    assert snmp_peer.sets("apc")[before:] == [("5", 2), ("5", 1)]
+    # A SET whose answer is later than timeout_s (net-snmp under CI load) is sent again:
+    # the agent may see it twice. Retrying an absolute SET is harmless; the order is not.
+    sets = snmp_peer.sets("apc")[before:]
+    assert [s for i, s in enumerate(sets) if i == 0 or s != sets[i - 1]] == [("5", 2), ("5", 1)]
 
 
 def test_apc_snmp_v1_works_too(snmp_peer: SnmpPeer) -> None:
