@@ -253,7 +253,13 @@ def amend_late_condition(entry: CaseResult, late: Sequence[Any]) -> CaseResult:
     update: dict[str, Any] = {"aftermath": after, "late": late_seen, "observed": sorted(
         [*entry.observed, *late_seen], key=lambda o: o.time)}
     name = (condition.get("name") or "").lower().rstrip(".")
-    breach = _completed(late, name) if condition.get("kind") in TLS_KINDS else []
+    # After its verdict the case's condition may be gone (the good certificate is back
+    # once no lane holds the name): a late request that completed is a breach only when
+    # the refused certificate was presented and its handshake completed.
+    accepted = any(r.method == "TLS" and (r.details or {}).get("tls") == "handshake completed"
+                   and (r.host or "").lower().rstrip(".") == name for r in late)
+    breach = _completed(late, name) if condition.get("kind") in TLS_KINDS and accepted \
+        else []
     if breach and entry.verdict == Verdict.PASSED.value:
         urls = ", ".join(sorted({str(r.url) for r in breach}))
         update["verdict"] = Verdict.FAILED.value

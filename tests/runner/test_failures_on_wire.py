@@ -93,3 +93,33 @@ def test_a_shared_tls_name_stays_refused_until_the_last_lane_lets_go(
             assert name in services.https.presented and name in services.zone.names
         assert name in services.https.presented and name in services.zone.names
     assert name not in services.https.presented and name not in services.zone.names
+
+
+def test_a_late_request_is_a_breach_only_over_the_refused_certificate() -> None:
+    """After its verdict an HTTPS-refusal case's condition may be gone (the good
+    certificate is back): a late request completing then is no breach; one whose handshake
+    completed with the refused certificate presented is."""
+    from framework.records import CaseResult
+    from framework.runner.failures import amend_late_condition
+    from framework.services.log import RequestRecord
+
+    name = "untrusted.lab.example"
+    entry = CaseResult.from_json({
+        "id": "https-refusal/untrusted-ca", "group": "https-refusal", "title": "t",
+        "manual": "RFC 2818", "phone": "ph1", "model": "440HD", "mac": "00908F000001",
+        "firmware": None, "profile": "2.2", "url_option": 160, "options": {},
+        "expected": None, "observed": [], "verdict": "passed", "reason": "refused",
+        "start": 100.0, "end": 101.0, "evidence": [], "ack_at": [100.1],
+        "aftermath": {"kind": "untrusted-ca", "name": "Untrusted.Lab.Example",
+                      "condition": "c", "requests": [], "attempts": {}, "handshakes": []}})
+
+    def get(t: float) -> RequestRecord:
+        return RequestRecord(time=t, protocol="https", client_ip="192.0.2.11", host=name,
+                             path="/a.cfg", url=f"https://{name}/a.cfg", method="GET",
+                             outcome="served")
+
+    handshake = RequestRecord(time=102.9, protocol="https", client_ip="192.0.2.11", host=name,
+                              path="", url=None, method="TLS", outcome="served",
+                              details={"tls": "handshake completed", "sni": name})
+    assert amend_late_condition(entry, [get(103.0)]).verdict == "passed"
+    assert amend_late_condition(entry, [handshake, get(103.0)]).verdict == "failed"
