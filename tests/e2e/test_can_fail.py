@@ -32,7 +32,7 @@ pytestmark = [pytest.mark.netns,
               pytest.mark.skipif(not have_privileges()[0], reason="needs root for namespaces")]
 
 LAB_IP = "192.0.2.1"
-PER_RUN = 8  # deviant phones per sim lab; ph1 stays faithful as the control
+PER_RUN = 7  # deviant phones per sim lab; ph1 stays faithful as the control
 NAMES = sorted(DEVIATIONS)
 GROUPS = [NAMES[i:i + PER_RUN] for i in range(0, len(NAMES), PER_RUN)]
 
