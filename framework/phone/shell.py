@@ -102,6 +102,9 @@ class PhoneShell:
         self.broken: PhoneBroken | None = None
         self._console: Console | None = None
         self._logged_in = False
+        #: the console showed a restart banner since the last login: the phone is booting
+        #: and its login prompt may be a boot away (see ``responsive``)
+        self._restart_seen = False
         self._lock = threading.RLock()
         self._depth = 0
 
@@ -146,14 +149,18 @@ class PhoneShell:
             # A phone that restarts on its own (after a configuration file) logs our
             # shell session out: the next command logs in again.
             watch = getattr(con, "watch", None)
-            banners = "|".join(p for p in (self.dialect.reboot_banner,
-                                           self.dialect.boot_banner) if p)
+            banners = "|".join(self._banners())
             if callable(watch) and banners:
                 watch(banners, self._restarted)
         return self._console
 
     def _restarted(self) -> None:
         self._logged_in = False
+        self._restart_seen = True
+
+    def _banners(self) -> list[str]:
+        d = self.dialect
+        return [p for p in (d.reboot_banner, d.boot_banner) if p]
 
     def _drop_console(self) -> None:
         con, self._console = self._console, None
@@ -181,7 +188,10 @@ class PhoneShell:
         except PowerError:
             return False
 
-    def _serial_login(self, con: Console, *, may_boot: bool) -> None:
+    def _serial_login(self, con: Console, *, may_boot: bool, wait: float | None = None
+                      ) -> None:
+        """Log in on the serial console; ``wait``: how long the first prompt may take
+        (default ``command_timeout_s``; a restarting phone's is a boot away)."""
         d = self.dialect
         if may_boot and self.auto_power and self._outlet_off():
             self._bring_up()
@@ -190,7 +200,7 @@ class PhoneShell:
         con.sendline("")
         try:
             found = con.expect([d.login_prompt, d.password_prompt, self.prompt],
-                               self.command_timeout_s)
+                               wait or self.command_timeout_s)
         except ConsoleTimeout:
             if not may_boot:
                 raise
@@ -215,6 +225,7 @@ class PhoneShell:
             raise PhoneError(f"login as {creds.username!r} refused ({found.text}): check the "
                              f"rig credentials ({creds.password})")
         self._logged_in = True
+        self._restart_seen = False
 
     def _bring_up(self) -> None:
         """The console is silent: switch the outlet on if it is off, else power-cycle."""
@@ -318,25 +329,33 @@ class PhoneShell:
     def responsive(self, timeout: float) -> str | None:
         """Why the console does not answer (no shell or login prompt within ``timeout``),
         else None; logs in again after a restart. A health probe: unlike an operation it
-        never marks the phone broken (a phone may be restarting on its own)."""
+        never marks the phone broken (a phone may be restarting on its own).
+
+        A serial console that shows the phone restarting (its reboot or boot banner, met
+        by the probe or seen since the last login) answers: the phone is booting, and its
+        login prompt is awaited as a boot is (``boot_timeout_s``), not for ``timeout``. A
+        phone that restarts on its own after a configuration file may meet the probe at
+        any point of its boot, and a real one takes a minute to reach its prompt."""
         with self._lock:
             if self.broken is not None:
                 return None  # latched: the operation that broke it says why
             try:
                 con = self._open_console()
                 if self._logged_in and self.kind != "ssh":
-                    # the shell's prompt, or a login prompt: the phone restarted on its
-                    # own and its banner has not been read yet (log in again)
+                    # the shell's prompt, or a login prompt or a restart banner: the phone
+                    # restarted on its own and its banner has not been read yet
                     d = self.dialect
                     con.discard()
                     con.sendline("")
-                    found = con.expect([self.prompt, d.login_prompt, d.password_prompt],
-                                       timeout)
+                    found = con.expect([self.prompt, d.login_prompt, d.password_prompt,
+                                        *self._banners()], timeout)
                     if found.index != 0:
                         self._logged_in = False
-                        self._note("a login prompt where the shell was: the phone "
-                                   "restarted; logging in again")
-                        if found.index == 2:  # a half-finished login: fail it first
+                        self._note("a login prompt or a restart where the shell was: the "
+                                   "phone restarted; logging in again")
+                        if found.index >= 3:  # booting: its login prompt is a boot away
+                            con.expect(d.login_prompt, self.boot_timeout_s)
+                        elif found.index == 2:  # a half-finished login: fail it first
                             con.sendline("")
                             con.expect(d.login_prompt, timeout)
                         self._enter_credentials(con)
@@ -346,7 +365,8 @@ class PhoneShell:
                     con.read_until_prompt(timeout)
                     self._logged_in = True
                 else:
-                    self._serial_login(con, may_boot=False)
+                    self._serial_login(con, may_boot=False, wait=self.boot_timeout_s
+                                       if self._restart_seen else None)
             except (ConsoleError, PhoneError, SecretError, TimeoutError, OSError) as exc:
                 self._logged_in = False
                 return str(exc).splitlines()[0] if str(exc) else type(exc).__name__

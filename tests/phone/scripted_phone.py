@@ -187,6 +187,11 @@ class ScriptedPhone:
             return
         self._boot()
 
+    def hang(self) -> None:
+        """The console stops answering input (a phone busy before it restarts on its own)."""
+        with self._lock:
+            self._state = "booting"
+
     def reset_to_defaults(self) -> None:
         """Factory defaults, then a restart (the web interface's reset.htm ``CONFIG=2``)."""
         self.resets += 1

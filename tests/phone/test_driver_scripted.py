@@ -8,6 +8,7 @@ phone broken once, and later calls fail at once with the first reason.
 from __future__ import annotations
 
 import base64
+import threading
 import time
 
 import pytest
@@ -139,6 +140,34 @@ def test_shell_reboot(scripted: PhoneMaker) -> None:
     assert peer.commands.count("reboot") == 1
     assert phone.release().model == "440HD"  # logged in again after the restart
     assert peer.outlet.switched == ["on"]  # no power cycle was needed
+
+
+@pytest.mark.parametrize("seen_before", [True, False], ids=["banner-read", "banner-in-probe"])
+def test_a_health_probe_that_meets_a_restart_awaits_the_boot(scripted: PhoneMaker,
+                                                            seen_before: bool) -> None:
+    """A phone that restarts on its own (after a configuration file) may meet the health
+    probe anywhere in its boot: its console answers with the boot, and the login prompt is
+    awaited as a boot is (boot_timeout_s), not for the probe's few seconds. Whether the
+    restart banner was read before the probe or arrives during it."""
+    peer, phone = scripted(boot_timeout_s=5.0)
+    peer.power_on()
+    phone.login()
+    peer.boot_time = 2.0  # the restart's login prompt: longer than command_timeout_s
+    if seen_before:
+        peer.restart()
+        peer.ended.wait(0.2)  # the banner is read; the prompt is 2 s (> command_timeout_s) away
+    else:
+        peer.hang()  # the probe's empty line gets no prompt: the restart comes first
+        threading.Timer(0.2, peer.restart).start()
+    assert phone.responsive(0.4) is None
+    assert peer.boots == 2 and peer.typed.count("admin") == 2  # logged in again
+    assert phone.release().model == "440HD"
+    # a console that shows nothing still fails the probe within its own timeout
+    peer.power_off()
+    started = time.monotonic()
+    problem = phone.responsive(0.4)
+    assert problem is not None and "timed out" in problem
+    assert time.monotonic() - started < 2.0
 
 
 def test_web_reboot_and_factory_defaults(scripted: PhoneMaker, phone_net: TestNetwork
