@@ -39,6 +39,8 @@ ConsoleFactory = Callable[[str], Console]
 #: console kinds whose session ends when the phone restarts (its server dies with it)
 SESSION_KINDS = ("ssh", "telnet")
 _SERVER_NAMES = {"ssh": "SSH", "telnet": "telnet"}
+#: what a health probe turns into "the console does not answer"
+_PROBE_ERRORS = (ConsoleError, PhoneError, SecretError, TimeoutError, OSError)
 
 
 class DhcpEvents(Protocol):
@@ -105,6 +107,9 @@ class PhoneShell:
         #: the console showed a restart banner since the last login: the phone is booting
         #: and its login prompt may be a boot away (see ``responsive``)
         self._restart_seen = False
+        #: when the phone last answered us (``time.time()``): a restart that ended an SSH or
+        #: telnet session shows as a DHCP DISCOVER after it
+        self._last_seen = time.time()
         self._lock = threading.RLock()
         self._depth = 0
 
@@ -119,6 +124,7 @@ class PhoneShell:
             self._depth += 1
             try:
                 yield
+                self._last_seen = time.time()
             except (ConsoleError, PowerError, PhoneError, TimeoutError, SecretError,
                     OSError) as exc:
                 if self._depth > 1 or isinstance(exc, PhoneBroken):
@@ -335,41 +341,77 @@ class PhoneShell:
         by the probe or seen since the last login) answers: the phone is booting, and its
         login prompt is awaited as a boot is (``boot_timeout_s``), not for ``timeout``. A
         phone that restarts on its own after a configuration file may meet the probe at
-        any point of its boot, and a real one takes a minute to reach its prompt."""
+        any point of its boot, and a real one takes a minute to reach its prompt.
+
+        An SSH or telnet session that fails (the phone ended it, or it does not answer,
+        and a new one is refused) is a phone restarting when DHCP says so (a DISCOVER from its MAC since it last answered): its
+        server is then awaited as a boot is. No DISCOVER within ``boot_timeout_s``: the
+        console does not answer."""
         with self._lock:
             if self.broken is not None:
                 return None  # latched: the operation that broke it says why
+            # a session we had (open, or ended under us: its reader may not have seen the
+            # end yet) that fails now may have died with a restarting phone
+            had_session = self.kind in SESSION_KINDS and self._console is not None
+            since = self._last_seen
             try:
-                con = self._open_console()
-                if self._logged_in and self.kind != "ssh":
-                    # the shell's prompt, or a login prompt or a restart banner: the phone
-                    # restarted on its own and its banner has not been read yet
-                    d = self.dialect
-                    con.discard()
-                    con.sendline("")
-                    found = con.expect([self.prompt, d.login_prompt, d.password_prompt,
-                                        *self._banners()], timeout)
-                    if found.index != 0:
-                        self._logged_in = False
-                        self._note("a login prompt or a restart where the shell was: the "
-                                   "phone restarted; logging in again")
-                        if found.index >= 3:  # booting: its login prompt is a boot away
-                            con.expect(d.login_prompt, self.boot_timeout_s)
-                        elif found.index == 2:  # a half-finished login: fail it first
-                            con.sendline("")
-                            con.expect(d.login_prompt, timeout)
-                        self._enter_credentials(con)
-                elif self._logged_in:
-                    con.run("", timeout)
-                elif self.kind == "ssh":
-                    con.read_until_prompt(timeout)
-                    self._logged_in = True
-                else:
-                    self._serial_login(con, may_boot=False, wait=self.boot_timeout_s
-                                       if self._restart_seen else None)
-            except (ConsoleError, PhoneError, SecretError, TimeoutError, OSError) as exc:
+                self._probe(timeout)
+            except _PROBE_ERRORS as exc:
                 self._logged_in = False
-                return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                return self._after_lost_session(since, problem) if had_session else problem
+            self._last_seen = time.time()
+        return None
+
+    def _probe(self, timeout: float) -> None:
+        con = self._open_console()
+        if self._logged_in and self.kind != "ssh":
+            # the shell's prompt, or a login prompt or a restart banner: the phone
+            # restarted on its own and its banner has not been read yet
+            d = self.dialect
+            con.discard()
+            con.sendline("")
+            found = con.expect([self.prompt, d.login_prompt, d.password_prompt,
+                                *self._banners()], timeout)
+            if found.index != 0:
+                self._logged_in = False
+                self._note("a login prompt or a restart where the shell was: the phone "
+                           "restarted; logging in again")
+                if found.index >= 3:  # booting: its login prompt is a boot away
+                    con.expect(d.login_prompt, self.boot_timeout_s)
+                elif found.index == 2:  # a half-finished login: fail it first
+                    con.sendline("")
+                    con.expect(d.login_prompt, timeout)
+                self._enter_credentials(con)
+        elif self._logged_in:
+            con.run("", timeout)
+        elif self.kind == "ssh":
+            con.read_until_prompt(timeout)
+            self._logged_in = True
+        else:
+            self._serial_login(con, may_boot=False, wait=self.boot_timeout_s
+                               if self._restart_seen else None)
+
+    def _after_lost_session(self, since: float, problem: str) -> str | None:
+        """Our SSH or telnet session failed and a new one is refused: restarting, if
+        DHCP shows its DISCOVER since ``since``; then its server is awaited as a boot is."""
+        server = _SERVER_NAMES.get(self.kind, self.kind)
+        if self.dhcp is None:
+            return f"{problem} (its {server} session ended; no DHCP events to tell a restart)"
+        try:
+            self.dhcp.wait_for(self.spec.mac_colon, "DISCOVER", since=since,
+                               timeout=self.boot_timeout_s)
+        except TimeoutError:
+            return (f"{problem} (its {server} session ended and no DHCP DISCOVER followed "
+                    f"within {self.boot_timeout_s:g} s)")
+        try:
+            self._await_session(time.monotonic() + self.boot_timeout_s,
+                                "its session failed and the phone sent a DHCP DISCOVER")
+        except _PROBE_ERRORS as exc:
+            return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        self._note(f"the {server} session ended and the phone sent a DHCP DISCOVER: it "
+                   f"restarted; logged in again")
+        self._last_seen = time.time()
         return None
 
     def run(self, command: str, timeout: float | None = None) -> str:

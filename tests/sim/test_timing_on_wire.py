@@ -301,7 +301,10 @@ def test_random_provisioning_time_delays_the_requests_within_its_bound(
         assert 0 <= first - acked <= bound + TOLERANCE_S, (acked, first)
         assert abs(first - said - wait_s) <= TOLERANCE_S, (said, wait_s, first)
         drawn.append(wait_s)
-    assert len(set(drawn)) == 3, f"not random: {drawn}"
+    # The console prints the wait to 1/100 s: three uniform draws over [0, 2] s share a
+    # value with probability ~1.5 % (fresh-clone CI drew 1.19, 1.25, 1.19); all three the
+    # same, 2.5e-5. A fixed wait would print the same value three times.
+    assert len(set(drawn)) >= 2, f"not random: {drawn}"
 
 
 def test_power_loss_interrupts_the_random_wait_at_once(
