@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from framework.errors import RigFault
 from framework.rig import PhoneSpec
 
 __all__ = ["RANDOM_TIME", "SETTINGS_DIR", "URL_OPTION", "SettingsApplied", "apply_settings",
@@ -89,7 +90,7 @@ def apply_settings(*, spec: PhoneSpec, link: Any, stack: Any, listener: Any, lab
                    settings: Mapping[str, str], trigger: str) -> SettingsApplied:
     """Serve ``settings`` to the phone in its configuration file and have it fetch it (one
     provisioning cycle, and the restart it may cause). :class:`RigFault` when the trigger
-    failed or the phone got no lease. A phone that did not fetch the file is not judged
+    failed, the phone got no lease or its console does not answer once it is quiet. A phone that did not fetch the file is not judged
     here: the next case's DHCP request shows whether the setting is in effect."""
     path = f"{SETTINGS_DIR}/{spec.mac}/settings.cfg"
     url = settings_url(lab_ip, spec)
@@ -104,6 +105,16 @@ def apply_settings(*, spec: PhoneSpec, link: Any, stack: Any, listener: Any, lab
         if acked.is_set():
             finished.set()
             stack.services.log.wake()
+    # Once the phone is quiet, its console is checked as a case's is. That is what finds a
+    # restart the settings caused when nothing on the wire shows it yet: a real phone's
+    # boot outlasts the settle window, and an SSH session ends without a word. The check
+    # awaits the restart (framework.phone.shell ``responsive``) and the window then
+    # follows its cycle, so the next case's trigger does not meet a booting phone.
+    health: list[str | None] = []
+
+    def check(_seen: set[str]) -> None:
+        health.append(link.health())
+
     unwatch = link.watch_provisioning_done(said_done)
     try:
         with listener:
@@ -112,10 +123,12 @@ def apply_settings(*, spec: PhoneSpec, link: Any, stack: Any, listener: Any, lab
             ack_at = listener.await_ack(trigger_at)
             acked.set()
             window = CaseWindow(trigger_at)
-            listener.listen(window, 2, ack_at, finished=finished)
+            listener.listen(window, 2, ack_at, finished=finished, on_settle=check)
     finally:
         if unwatch is not None:
             unwatch()
+    if health and health[-1]:
+        raise RigFault(f"after its settings cycle: {health[-1]}")
     fetched = [r for cycle in window.cycles for r in cycle.records
                if r.path.split("?", 1)[0] == path and r.outcome == "served"]
     asked = tuple(sorted({f"{r.protocol} {r.path} ({r.outcome})"
