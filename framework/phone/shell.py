@@ -76,9 +76,10 @@ class PhoneShell:
 
     ``console_factory(kind)`` makes a new console (``"serial"``, ``"ssh"`` or
     ``"telnet"``); the serial console is preferred for the shell because it survives
-    reboots and shows the boot, then SSH, then telnet (``console_kind`` overrides). With ``auto_power`` (default) a phone whose console is
-    silent is switched on, or power-cycled once, before giving up; a health check turns
-    that off so that looking never changes the bench.
+    reboots and shows the boot, then SSH, then telnet (``console_kind`` overrides). With
+    ``auto_power`` (default) a phone whose console is silent is switched on, or
+    power-cycled once, before giving up; a health check turns that off so that looking
+    never changes the bench.
     """
 
     def __init__(self, spec: PhoneSpec, power: PowerSwitch, console_factory: ConsoleFactory,
@@ -344,9 +345,9 @@ class PhoneShell:
         any point of its boot, and a real one takes a minute to reach its prompt.
 
         An SSH or telnet session that fails (the phone ended it, or it does not answer,
-        and a new one is refused) is a phone restarting when DHCP says so (a DISCOVER from its MAC since it last answered): its
-        server is then awaited as a boot is. No DISCOVER within ``boot_timeout_s``: the
-        console does not answer."""
+        and a new one is refused) is a phone restarting when DHCP says so (a DISCOVER from
+        its MAC since it last answered): its server is then awaited as a boot is. No
+        DISCOVER within ``boot_timeout_s``: the console does not answer."""
         with self._lock:
             if self.broken is not None:
                 return None  # latched: the operation that broke it says why

@@ -90,8 +90,9 @@ def apply_settings(*, spec: PhoneSpec, link: Any, stack: Any, listener: Any, lab
                    settings: Mapping[str, str], trigger: str) -> SettingsApplied:
     """Serve ``settings`` to the phone in its configuration file and have it fetch it (one
     provisioning cycle, and the restart it may cause). :class:`RigFault` when the trigger
-    failed, the phone got no lease or its console does not answer once it is quiet. A phone that did not fetch the file is not judged
-    here: the next case's DHCP request shows whether the setting is in effect."""
+    failed, the phone got no lease or its console does not answer once it is quiet. A
+    phone that did not fetch the file is not judged here: the next case's DHCP request
+    shows whether the setting is in effect."""
     path = f"{SETTINGS_DIR}/{spec.mac}/settings.cfg"
     url = settings_url(lab_ip, spec)
     stack.services.content.serve(path, settings_file(spec.model, settings))
