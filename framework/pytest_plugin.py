@@ -203,6 +203,11 @@ def hil_lab() -> LabSession:
 _REFUSED: dict[str, str] = {}
 
 
+def forget_refusal() -> None:
+    """A new run in this process: an earlier run's refusal is not this one's."""
+    _REFUSED.clear()
+
+
 def refusal() -> str | None:
     """The line this process's run was refused with (already on stderr), if it was: `hil
     run` (pytest in-process) then adds nothing of its own."""

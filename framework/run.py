@@ -135,6 +135,7 @@ def command(
             *config]
     if select:
         args += ["-k", select]
+    pytest_plugin.forget_refusal()
     try:
         # the plugin module itself, registered under its name: the root conftest's
         # pytest_plugins then finds it loaded (no second import, no assert-rewrite warning)
@@ -144,14 +145,18 @@ def command(
     if fence is not None and fence.parent_gone:  # its deadline stays armed until we exit
         typer.echo(f"hil run: stopped: {fence.parent_gone}", err=True)
         raise typer.Exit(fence.exit_code)
+    if pytest_plugin.refusal() is not None:
+        # refused before any case (rig 3, release 2): the plugin said why in one line; a
+        # record may exist (the lab had started) but holds no verdict to render
+        raise typer.Exit(int(code) or EXIT_USAGE)
     try:
         doc = load_record(run_dir)
     except RecordError as exc:
-        if pytest_plugin.refusal() is not None:  # refused before any case: the plugin said why, one line
-            raise typer.Exit(code or 2) from None
+        if code == pytest.ExitCode.INTERRUPTED:  # Ctrl-C before the record was written
+            raise typer.Exit(EXIT_INTERRUPTED) from None
         typer.echo(f"hil run: no certification record was written ({exc}); pytest exit {code}",
                    err=True)
-        raise typer.Exit(2) from None
+        raise typer.Exit(EXIT_USAGE) from None
     # the Allure results get the record's times, parameters and observed status before
     # they are sealed (they are evidence: framework.report.allure)
     allure_report.amend_results(run_dir / "allure-results", doc)
@@ -194,14 +199,15 @@ def command(
 
 #: `hil run`'s exit codes (README "Exit codes"; `hil run --help`).
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BROKEN, EXIT_FENCE = 0, 1, 2, 3, 4
+EXIT_INTERRUPTED = 130
 
 
 def exit_code(summary: dict[str, int], pytest_code: int) -> int:
     """The run's exit code from its record's verdict counts and pytest's exit code: a
     failed case wins over a broken one (the firmware's fault is the news; the rig's is
     also in the record); a run that selected no case is bad input."""
-    if pytest_code == 2:  # pytest.ExitCode.INTERRUPTED: Ctrl-C
-        return 130
+    if pytest_code == 2:  # pytest.ExitCode.INTERRUPTED: Ctrl-C (a refusal exits before)
+        return EXIT_INTERRUPTED
     if summary.get("failed", 0):
         return EXIT_FAILED
     if summary.get("broken", 0) or pytest_code not in (0, 1, 5):

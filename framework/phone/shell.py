@@ -216,6 +216,7 @@ class PhoneShell:
             return
         if found.index == 2:
             self._logged_in = True
+            self._restart_seen = False
             return
         if found.index == 1:  # a half-finished login: fail it to get a fresh prompt
             con.sendline("")
@@ -344,10 +345,11 @@ class PhoneShell:
         phone that restarts on its own after a configuration file may meet the probe at
         any point of its boot, and a real one takes a minute to reach its prompt.
 
-        An SSH or telnet session that fails (the phone ended it, or it does not answer,
-        and a new one is refused) is a phone restarting when DHCP says so (a DISCOVER from
-        its MAC since it last answered): its server is then awaited as a boot is. No
-        DISCOVER within ``boot_timeout_s``: the console does not answer."""
+        An SSH or telnet session that fails (the phone ended it, or it does not answer)
+        while a new one fails too is a phone restarting when DHCP says so (a DISCOVER from
+        its MAC since it last answered): its server is then awaited, the DISCOVER and the
+        server together within one ``boot_timeout_s``. No DISCOVER: the console does not
+        answer."""
         with self._lock:
             if self.broken is not None:
                 return None  # latched: the operation that broke it says why
@@ -399,6 +401,7 @@ class PhoneShell:
         server = _SERVER_NAMES.get(self.kind, self.kind)
         if self.dhcp is None:
             return f"{problem} (its {server} session ended; no DHCP events to tell a restart)"
+        deadline = time.monotonic() + self.boot_timeout_s  # one boot: DISCOVER, then server
         try:
             self.dhcp.wait_for(self.spec.mac_colon, "DISCOVER", since=since,
                                timeout=self.boot_timeout_s)
@@ -406,7 +409,7 @@ class PhoneShell:
             return (f"{problem} (its {server} session ended and no DHCP DISCOVER followed "
                     f"within {self.boot_timeout_s:g} s)")
         try:
-            self._await_session(time.monotonic() + self.boot_timeout_s,
+            self._await_session(deadline,
                                 "its session failed and the phone sent a DHCP DISCOVER")
         except _PROBE_ERRORS as exc:
             return str(exc).splitlines()[0] if str(exc) else type(exc).__name__

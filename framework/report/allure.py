@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from framework.records import CaseResult, CertificationDocument
+from framework.records import CaseResult, CertificationDocument, atomic_write
 
 SEVERITY = {"manual": "critical", "field": "normal", "lab": "minor"}
 OBSERVED_DIFFERS = "observed: differs from the core"
@@ -160,7 +160,7 @@ def amend_results(results: Path, doc: CertificationDocument) -> int:
         if case.verdict == "observed":
             data["status"] = "unknown"
             data["statusDetails"] = {"message": observed_message(case)}
-        path.write_text(json.dumps(data))
+        atomic_write(path, json.dumps(data))  # evidence: the old file or the new one
         amended += 1
     write_categories(results)
     return amended

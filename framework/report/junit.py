@@ -10,6 +10,7 @@ class name the phone and group, the manual source a property. A *failed* case is
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -28,6 +29,15 @@ from framework.records import CaseResult, CertificationDocument, PhoneRecord
 
 FILENAME = "junit.xml"
 
+#: what XML 1.0 cannot carry (control characters such as a console's ESC or NUL, lone
+#: surrogates): replaced, so that a reason quoting raw console text cannot break the file
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _x(text: object) -> str:
+    """``text`` as XML 1.0 can carry it (each character it cannot, as U+FFFD)."""
+    return _NOT_XML.sub("\ufffd", str(text))
+
 
 def build(doc: CertificationDocument) -> JUnitXml:
     """The JUnit document of ``doc``: a suite per phone (in the record's phone order, then
@@ -37,7 +47,7 @@ def build(doc: CertificationDocument) -> JUnitXml:
         by_phone[case.phone].append(case)
     phones = {p.name: p for p in doc.phones}
     names = [p.name for p in doc.phones] + [n for n in by_phone if n not in phones]
-    xml = JUnitXml(name=f"hil {doc.run.rig} {doc.run.id}")
+    xml = JUnitXml(name=_x(f"hil {doc.run.rig} {doc.run.id}"))
     for name in names:
         xml.add_testsuite(_suite(doc, name, phones.get(name), by_phone.get(name, [])))
     return xml
@@ -53,7 +63,7 @@ def _suite(doc: CertificationDocument, name: str, phone: PhoneRecord | None,
            cases: list[CaseResult]) -> TestSuite:
     first = cases[0] if cases else None
     model = phone.model if phone else first.model if first else ""
-    suite = TestSuite(f"{name} {model}".strip())
+    suite = TestSuite(_x(f"{name} {model}".strip()))
     props = {
         "phone": name,
         "model": model,
@@ -73,7 +83,7 @@ def _suite(doc: CertificationDocument, name: str, phone: PhoneRecord | None,
         props["broken_reason"] = phone.broken_reason
     for key, value in props.items():
         if value is not None and value != "":
-            suite.add_property(key, str(value))
+            suite.add_property(key, _x(value))
     starts = [c.start for c in cases if c.start]
     if starts:
         suite.timestamp = _iso(min(starts))
@@ -85,24 +95,24 @@ def _suite(doc: CertificationDocument, name: str, phone: PhoneRecord | None,
 
 def _case(case: CaseResult) -> TestCase:
     time = max(0.0, float(case.end) - float(case.start)) if case.start and case.end else 0.0
-    tc = TestCase(f"{case.id}: {case.title} [{case.manual}]", classname=f"{case.phone}.{case.group}",
-                  time=round(time, 3))
+    tc = TestCase(_x(f"{case.id}: {case.title} [{case.manual}]"),
+                  classname=_x(f"{case.phone}.{case.group}"), time=round(time, 3))
     if case.verdict == "failed":
-        tc.result = [Failure(case.reason, type_="failed")]
+        tc.result = [Failure(_x(case.reason), type_="failed")]
     elif case.verdict == "broken":
-        tc.result = [Error(case.reason, type_="broken")]
+        tc.result = [Error(_x(case.reason), type_="broken")]
     elif case.verdict == "observed":
         match = {True: "matches the core", False: "differs from the core", None: ""}[
             case.matches_core]
-        tc.result = [Skipped(f"observed{': ' + match if match else ''}: {case.reason}",
+        tc.result = [Skipped(_x(f"observed{': ' + match if match else ''}: {case.reason}"),
                              type_="observed")]
     elif case.verdict == "skipped":
-        tc.result = [Skipped(case.reason, type_="skipped")]
+        tc.result = [Skipped(_x(case.reason), type_="skipped")]
     details = [case.reason, *(case.differences or [])]
     if case.traceback and case.verdict == "broken":
         details.append(case.traceback)
     if case.verdict != "passed":
-        tc.result[0].text = "\n".join(d for d in details if d)
+        tc.result[0].text = _x("\n".join(d for d in details if d))
     tc.append(_properties(case))
     return tc
 
@@ -112,7 +122,7 @@ def _properties(case: CaseResult) -> Properties:
     for key, value in (("case", case.id), ("manual", case.manual), ("verdict", case.verdict),
                        ("url_option", case.url_option), ("trigger", case.trigger)):
         if value is not None:
-            props.add_property(Property(key, str(value)))
+            props.add_property(Property(key, _x(value)))
     return props
 
 

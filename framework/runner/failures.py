@@ -3,10 +3,13 @@ condition, applied on the lab's own servers for one case only and removed after 
 
 A :class:`LabCondition` acts on the real wire: a configuration or firmware file the
 content store answers not-found for (HTTP 404, TFTP error 1, FTP 550), a transfer cut
-mid-way, a server that takes the request and never answers, a host name the lab DNS answers NXDOMAIN for, or a server certificate a TLS
-client must refuse (framework.services.badcerts), presented for one SNI name only. Every
-condition is keyed by something only its case uses (the phone's MAC in a file name, a
-host name of its own), so lanes running at the same time never see each other's.
+mid-way, a server that takes the request and never answers, a host name the lab DNS
+answers NXDOMAIN for, or a server certificate a TLS client must refuse
+(framework.services.badcerts), presented for one SNI name only. A file condition is keyed
+by the phone's MAC in its file name, so lanes never see each other's. A refused
+certificate's host name is the case's own but shared by every lane running that case: it
+stays presented until the last lane holding it lets go, and each connection's evidence
+records whether that connection was shown it (framework.services.tls_terminator).
 
 Failure paths are observed, never judged: the record keeps what the phone did after the
 fault (``aftermath``: each request with its time after the ACK, how often each URL was
@@ -33,6 +36,7 @@ from framework.runner.catalogue import Case
 from framework.runner.cycle import is_file_request, observed, offset_dicts
 from framework.runner.verdict import Judgement, Verdict
 from framework.services.badcerts import refused_context
+from framework.services.log import Outcome
 
 ConditionKind = Literal["config-missing", "firmware-missing", "cut", "silent", "nxdomain",
                         "untrusted-ca", "expired", "wrong-name"]
@@ -210,6 +214,12 @@ def conclude(case: ConditionCase, judgement: Judgement, records: Sequence[Any],
             and (r.host or "").lower().rstrip(".") == name]
     completed = _completed(records, name)
     tried = [r for r in mine if r.method == "TLS"]
+    # A refusal is a handshake the phone ended over the refused certificate: one where the
+    # lab presented it (a phone that sends no SNI gets the lab's default certificate, so
+    # the refused one was never tested), not one the lab's own side timed out.
+    shown = [r for r in tried if (r.details or {}).get("refused_certificate")]
+    refused = [r for r in shown if r.outcome == Outcome.ERROR
+               and "timed out" not in str((r.details or {}).get("error", ""))]
     ground = GROUNDS[HTTPS_REFUSAL]
     judged = ground.kind in judged_kinds(interp)
     holds = not completed
@@ -221,6 +231,14 @@ def conclude(case: ConditionCase, judgement: Judgement, records: Sequence[Any],
                  "detail": detail}
     if not tried and not completed:
         verdict, reason = Verdict.OBSERVED, f"the phone made no HTTPS connection to {name}"
+    elif not completed and not shown:
+        verdict, reason = Verdict.OBSERVED, (
+            f"the refused certificate was never presented: {detail}, without SNI {name} "
+            f"(the lab's default certificate was shown instead)")
+    elif not completed and not refused:
+        verdict, reason = Verdict.OBSERVED, (
+            f"no handshake over the refused certificate was ended by the phone: {detail} "
+            f"(timed out on the lab's side)")
     elif not judged:
         verdict, reason = Verdict.OBSERVED, f"observed, not judged: {detail}"
     elif holds:

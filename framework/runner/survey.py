@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import ipaddress
+import logging
 import statistics
 import threading
 import time
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from framework import resources
 from framework.errors import RigFault
 from framework.rig import PhoneSpec, Rig
 from framework.rig.interfaces import TRIGGERS
@@ -38,6 +40,8 @@ from framework.runner.survey_console import ConsoleFinding, probe_console, propo
 
 CONSOLE_KINDS = ("serial", "telnet", "ssh")
 SIM_OFF_TIME_S = 0.5  # a power cycle's off time on the sim (a real supply: 3 s to drain)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -122,7 +126,8 @@ def new_run_id(rig: Rig) -> str:
 
 
 def run_survey(rig: Rig, rig_path: Path, *, phones: Sequence[str] = (), reps: int = 3,
-               reports_dir: Path = Path("reports"), timeout: float = 10.0) -> Survey:
+               reports_dir: Path = resources.DEFAULT_REPORTS, timeout: float = 10.0
+               ) -> Survey:
     """Survey the selected phones (all by default) of ``rig``; never raises a rig fault:
     what went wrong is in the returned :class:`Survey`."""
     run_id = new_run_id(rig)
@@ -180,6 +185,19 @@ def _stack_config(rig: Rig, specs: Sequence[PhoneSpec], run_dir: Path) -> StackC
 
 def _survey_phone(rig: Rig, spec: PhoneSpec, stack: LabStack, found: PhoneSurvey,
                   run_dir: Path, reps: int, timeout: float) -> None:
+    """One phone's survey, in its own thread: whatever stops it (an unset password
+    variable, a bug) is one of the phone's problems, so the survey cannot pass, and write,
+    a phone it did not finish."""
+    try:
+        _survey_one(rig, spec, stack, found, run_dir, reps, timeout)
+    except Exception as exc:
+        log.exception("survey of %s stopped", spec.name)
+        found.problems.append(f"{spec.name}: the survey stopped: {type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0] if str(exc) else ''}")
+
+
+def _survey_one(rig: Rig, spec: PhoneSpec, stack: LabStack, found: PhoneSurvey,
+                run_dir: Path, reps: int, timeout: float) -> None:
     log_dir = run_dir / "consoles"
     kinds = [k for k in CONSOLE_KINDS if getattr(spec.console, k, None) is not None]
     found.consoles = [probe_console(spec, k, log_dir, timeout) for k in kinds]

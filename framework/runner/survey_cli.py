@@ -8,6 +8,7 @@ written value annotated with the survey run id; only a survey without problems w
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import shutil
@@ -17,7 +18,9 @@ from typing import Annotated, Any
 import click
 import typer
 
+from framework import resources
 from framework.errors import HilError
+from framework.records import atomic_write
 from framework.rig.cli import RigOption, load_or_exit
 from framework.runner.survey import Survey, run_survey
 
@@ -29,7 +32,7 @@ class SurveyFailed(click.ClickException, HilError):
 
 
 def survey_command(
-    rig: RigOption = Path("rigs/sim.yaml"),
+    rig: RigOption = resources.DEFAULT_RIG,
     phones: Annotated[list[str] | None, typer.Option(
         "--phones", help="survey only these phones (comma-separated, or the option "
         "repeated; default: all)")] = None,
@@ -38,8 +41,8 @@ def survey_command(
         "file (comments kept, RIG.bak beside it)")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print survey.json")] = False,
     reps: Annotated[int, typer.Option(min=1, max=10, help="repetitions per control path")] = 3,
-    reports: Annotated[Path, typer.Option("--reports", help="reports directory")] = Path(
-        "reports"),
+    reports: Annotated[Path, typer.Option("--reports", help="reports directory")
+                       ] = resources.DEFAULT_REPORTS,
     timeout: Annotated[float, typer.Option(min=0.5, help="seconds per console step")] = 10.0,
 ) -> None:
     """First contact: log in over each console, try each control path (timed, on the wire),
@@ -161,16 +164,19 @@ def write_rig(path: Path, survey: Survey) -> None:
     if bench is None:
         bench = CommentedMap()
         data["bench"] = bench
-    if not bench.get("trigger"):
+    # the whole rig's trigger only from a survey of all its phones (--phones may leave out
+    # one that lacks the path the surveyed ones have)
+    if not bench.get("trigger") and {ph.name for ph in survey.phones} >= set(by_name):
         common = [t for t in _fastest(survey)
                   if all(any(p.trigger == t and p.works for p in ph.paths)
                          for ph in survey.phones)]
         if common:
             bench["trigger"] = common[0]
             bench.yaml_add_eol_comment(note, "trigger")
+    text = io.StringIO()
+    yaml.dump(data, text)  # all of it rendered before the file is touched
     shutil.copy2(path, path.with_name(path.name + ".bak"))
-    with path.open("w") as out:
-        yaml.dump(data, out)
+    atomic_write(path, text.getvalue())  # the old file or the new one, never half
 
 
 def _fastest(survey: Survey) -> list[str]:

@@ -45,6 +45,9 @@ class TlsTerminator:
         override = self.presented.get(name)
         if override is not None:
             sock.context = override
+            # what this connection was shown, decided once: the evidence below reads this,
+            # not the shared table (another lane may present or release the name meanwhile)
+            sock.lab_refused_certificate = True
             return
         if not self.mint_for_sni:
             return
@@ -67,13 +70,14 @@ class TlsTerminator:
                                                 do_handshake_on_connect=False)
             tls_sock.do_handshake()
             sni = getattr(tls_sock, "lab_sni", None)
-            if sni and sni.lower().rstrip(".") in self.presented:  # evidence for the case
+            if getattr(tls_sock, "lab_refused_certificate", False):  # evidence for the case
                 server.log.append(RequestRecord(
                     time=received, protocol="https", client_ip=client_address[0],
                     client_port=client_address[1], server_ip=server.address,
-                    server_port=server.port, host=sni, path="", url=None, method="TLS",
+                    server_port=server.port, host=sni or "", path="", url=None, method="TLS",
                     outcome=Outcome.SERVED, details={"tls": "handshake completed",
-                                                     "sni": sni}))
+                                                     "sni": sni,
+                                                     "refused_certificate": True}))
             return tls_sock
         except (ssl.SSLError, OSError) as exc:
             sni = getattr(tls_sock, "lab_sni", None)
@@ -82,8 +86,10 @@ class TlsTerminator:
                 time=received, protocol="https", client_ip=client_address[0],
                 client_port=client_address[1], server_ip=server.address,
                 server_port=server.port, host=host, path="", url=None, method="TLS",
-                outcome=Outcome.ERROR, details={"error": f"TLS handshake failed: {exc}",
-                                                "sni": sni}))
+                outcome=Outcome.ERROR, details={
+                    "error": f"TLS handshake failed: {exc}", "sni": sni,
+                    "refused_certificate": bool(getattr(tls_sock, "lab_refused_certificate",
+                                                        False))}))
             if tls_sock is not None:
                 try:
                     tls_sock.close()

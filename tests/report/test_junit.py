@@ -75,3 +75,18 @@ def test_verdicts_map_to_junit_results(tmp_path: Path) -> None:
 ])
 def test_exit_code(counts: dict[str, int], pytest_code: int, want: int) -> None:
     assert exit_code(counts, pytest_code) == want
+
+
+def test_console_text_that_xml_cannot_carry_is_replaced(tmp_path: Path) -> None:
+    """A reason quoting raw console output (ESC of a colour code, a NUL) must not break
+    junit.xml: the file is written, parses, and keeps the rest of the text."""
+    doc = _doc()
+    raw = "console: \x1b[31mKernel panic\x1b[0m\x00 after boot"
+    doc.cases[3] = doc.cases[3].model_copy(update={"reason": raw})
+    doc.phones[1] = doc.phones[1].model_copy(update={"broken_reason": raw})
+    suites = _read(junit.write(doc, tmp_path / "junit.xml"))
+    (err,) = next(iter(suites["ph2 405HD"])).result  # type: ignore[call-overload]
+    assert isinstance(err, Error)
+    assert err.message == "console: \ufffd[31mKernel panic\ufffd[0m\ufffd after boot"
+    props = {p.name: p.value for p in suites["ph2 405HD"].properties()}  # type: ignore[attr-defined]
+    assert "\x1b" not in props["broken_reason"] and "Kernel panic" in props["broken_reason"]

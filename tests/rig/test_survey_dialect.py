@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
+from typing import Any
 
 from framework.phone.dialect import ShellDialect
 from framework.rig import PhoneSpec, load_rig
@@ -47,3 +49,21 @@ def test_no_version_in_release_or_disagreeing_consoles_is_an_error() -> None:
            seen("440HD:admin> ", "HW_TYPE=440HD\nSWVERSION=2.2.8.61\n")]
     assert "different prompts" in propose_dialect(spec(), two)["error"]
     assert "error" in propose_dialect(spec(), [ConsoleFinding("ssh", error="refused")])
+
+
+def test_a_phone_whose_survey_stops_is_a_problem_not_a_pass(monkeypatch: Any) -> None:
+    """Whatever stops a phone's survey thread (here an unset password variable while
+    logging in) is one of its problems: the survey cannot pass, or write, that phone."""
+    from framework.rig.secrets import SecretError
+    from framework.runner import survey
+
+    def stops(*_a: Any, **_k: Any) -> None:
+        raise SecretError("HILT_UNSET_PASSWORD is not set")
+
+    monkeypatch.setattr(survey, "probe_console", stops)
+    rig = load_rig(ROOT / "rigs" / "sim.yaml")
+    spec = rig.phones[0]
+    found = survey.PhoneSurvey(spec.name)
+    survey._survey_phone(rig, spec, None, found, Path("/nonexistent"), 1, 1.0)  # type: ignore[arg-type]
+    assert found.problems == [f"{spec.name}: the survey stopped: SecretError: "
+                              f"HILT_UNSET_PASSWORD is not set"]
