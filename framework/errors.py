@@ -18,7 +18,7 @@ This module is the bottom layer: it imports nothing from the framework.
 
 from __future__ import annotations
 
-__all__ = ["HilError", "InputError", "RigFault"]
+__all__ = ["HilError", "InputError", "RigFault", "first_line"]
 
 
 class HilError(Exception):
@@ -45,3 +45,10 @@ class RigFault(HilError, RuntimeError):
     ``hil explore`` with the underlying driver's reason. Still a ``RuntimeError`` as it
     was before it moved here, so an ``except RuntimeError`` around rig work keeps it.
     """
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of ``exc``'s message (its class name when it has none): what a
+    one-line report shows."""
+    text = str(exc)
+    return text.splitlines()[0] if text else type(exc).__name__

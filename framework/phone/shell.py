@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol, cast
 
 from framework.console import Console, ConsoleError, ConsoleTimeout
+from framework.errors import first_line
 from framework.phone.dialect import ShellDialect, dialect_for
 from framework.phone.errors import PhoneBroken, PhoneError
 from framework.power import PowerError, PowerStateUnreadable, PowerSwitch
@@ -361,8 +362,12 @@ class PhoneShell:
                 self._probe(timeout)
             except _PROBE_ERRORS as exc:
                 self._logged_in = False
-                problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                return self._after_lost_session(since, problem) if had_session else problem
+                problem = first_line(exc)
+                if not had_session:
+                    return problem
+                late = self._after_lost_session(since, problem)
+                if late is not None:
+                    return late
             self._last_seen = time.time()
         return None
 
@@ -412,10 +417,9 @@ class PhoneShell:
             self._await_session(deadline,
                                 "its session failed and the phone sent a DHCP DISCOVER")
         except _PROBE_ERRORS as exc:
-            return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            return first_line(exc)
         self._note(f"the {server} session ended and the phone sent a DHCP DISCOVER: it "
                    f"restarted; logged in again")
-        self._last_seen = time.time()
         return None
 
     def run(self, command: str, timeout: float | None = None) -> str:

@@ -34,7 +34,7 @@ from yaml.events import (
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.reader import Reader, ReaderError
 
-from framework.errors import InputError
+from framework.errors import InputError, first_line
 
 MAX_BYTES = 1_000_000
 """A rig file larger than this (UTF-8 bytes) is refused before parsing."""
@@ -79,7 +79,7 @@ class BoundedConstructor(SafeConstructor):
         try:
             return super().construct_object(node, deep=deep)
         except (ValueError, OverflowError) as exc:
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            first = first_line(exc)
             raise ConstructorError(None, None, f"cannot read this value ({first})",
                                    node.start_mark) from None
 

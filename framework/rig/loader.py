@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 from yaml.constructor import ConstructorError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from framework.errors import InputError
+from framework.errors import InputError, first_line
 from framework.rig.bounded_yaml import (
     MAX_BYTES,
     BoundedConstructor,
@@ -135,7 +135,7 @@ def _parse_yaml(text: str, source: str) -> tuple[Any, Node | None]:
         raise RigError(f"{source}:{line}:{column}: YAML syntax error: character "
                        f"{character!r} is not allowed in YAML") from None
     except yaml.YAMLError as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        first = first_line(exc)
         raise RigError(f"{source}: YAML syntax error: {first}") from None
     return data, node
 

@@ -219,16 +219,12 @@ def conclude(case: ConditionCase, judgement: Judgement, records: Sequence[Any],
     # the refused one was never tested), not one the lab's own side timed out.
     shown = [r for r in tried if (r.details or {}).get("refused_certificate")]
     refused = [r for r in shown if r.outcome == Outcome.ERROR
-               and "timed out" not in str((r.details or {}).get("error", ""))]
+               and not (r.details or {}).get("lab_timed_out")]
     ground = GROUNDS[HTTPS_REFUSAL]
     judged = ground.kind in judged_kinds(interp)
     holds = not completed
     detail = (f"completed {', '.join(sorted({str(r.url) for r in completed}))}" if completed
               else f"{len(tried)} handshake(s), none completed a request")
-    assertion = {"id": HTTPS_REFUSAL, "what": "no file request over a refused certificate",
-                 "expected": f"no request completes: {condition.describe()}",
-                 "judged": judged, "ground": ground.to_dict(), "holds": holds,
-                 "detail": detail}
     if not tried and not completed:
         verdict, reason = Verdict.OBSERVED, f"the phone made no HTTPS connection to {name}"
     elif not completed and not shown:
@@ -246,6 +242,12 @@ def conclude(case: ConditionCase, judgement: Judgement, records: Sequence[Any],
     else:
         verdict, reason = Verdict.FAILED, (f"the phone accepted a certificate it must "
                                            f"refuse ({condition.kind}): {detail}")
+    # judged only when the phone was put to the test and the profile judges its ground: an
+    # untested refusal must not count as a passed assertion (records.by_ground)
+    assertion = {"id": HTTPS_REFUSAL, "what": "no file request over a refused certificate",
+                 "expected": f"no request completes: {condition.describe()}",
+                 "judged": verdict in (Verdict.PASSED, Verdict.FAILED),
+                 "ground": ground.to_dict(), "holds": holds, "detail": detail}
     return replace(judgement, verdict=verdict, reason=reason,
                    assertions=(*observed, assertion)), after
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from framework import resources
-from framework.errors import RigFault
+from framework.errors import RigFault, first_line
 from framework.rig import PhoneSpec, Rig
 from framework.rig.interfaces import TRIGGERS
 from framework.runner.cycle import CaseListener, CaseWindow, is_file_request
@@ -193,7 +193,7 @@ def _survey_phone(rig: Rig, spec: PhoneSpec, stack: LabStack, found: PhoneSurvey
     except Exception as exc:
         log.exception("survey of %s stopped", spec.name)
         found.problems.append(f"{spec.name}: the survey stopped: {type(exc).__name__}: "
-                              f"{str(exc).splitlines()[0] if str(exc) else ''}")
+                              f"{first_line(exc)}")
 
 
 def _survey_one(rig: Rig, spec: PhoneSpec, stack: LabStack, found: PhoneSurvey,

@@ -89,7 +89,9 @@ class TlsTerminator:
                 outcome=Outcome.ERROR, details={
                     "error": f"TLS handshake failed: {exc}", "sni": sni,
                     "refused_certificate": bool(getattr(tls_sock, "lab_refused_certificate",
-                                                        False))}))
+                                                        False)),
+                    # who ended it: our TLS_HANDSHAKE_TIMEOUT, or the peer
+                    "lab_timed_out": isinstance(exc, TimeoutError)}))
             if tls_sock is not None:
                 try:
                     tls_sock.close()

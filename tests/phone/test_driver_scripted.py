@@ -154,8 +154,12 @@ def test_a_health_probe_that_meets_a_restart_awaits_the_boot(scripted: PhoneMake
     phone.login()
     peer.boot_time = 2.0  # the restart's login prompt: longer than command_timeout_s
     if seen_before:
+        read = threading.Event()
+        unwatch = phone.watch_restart(read.set)  # the driver's console read the banner
+        assert unwatch is not None
         peer.restart()
-        peer.ended.wait(0.2)  # the banner is read; the prompt is 2 s (> command_timeout_s) away
+        assert read.wait(5.0), "no restart banner on the console"
+        unwatch()  # the prompt is 2 s (> command_timeout_s) away
     else:
         peer.hang()  # the probe's empty line gets no prompt: the restart comes first
         threading.Timer(0.2, peer.restart).start()

@@ -24,10 +24,13 @@ ACK = 1000.0
 INTERP = get_profile("2.2").interpretation
 
 
-def tls(outcome: str, *, shown: bool, sni: str | None = NAME, error: str = "") -> Any:
+def tls(outcome: str, *, shown: bool, sni: str | None = NAME, error: str = "",
+        lab_timed_out: bool = False) -> Any:
+    """A handshake as framework.services.tls_terminator records it."""
     details: dict[str, Any] = {"sni": sni, "refused_certificate": shown}
     if outcome == Outcome.ERROR:
         details["error"] = f"TLS handshake failed: {error}"
+        details["lab_timed_out"] = lab_timed_out
     else:
         details["tls"] = "handshake completed"
     return RequestRecord(time=ACK + 0.5, protocol="https", client_ip="192.0.2.11",
@@ -44,20 +47,37 @@ def verdict(*records: Any) -> Judgement:
 ALERT = "[SSL: SSLV3_ALERT_CERTIFICATE_EXPIRED] sslv3 alert certificate expired"
 
 
+def refusal(got: Judgement) -> dict[str, Any]:
+    (a,) = [a for a in got.assertions if a["id"] == "security/https-refusal"]
+    return a
+
+
 def test_a_handshake_the_phone_ended_over_the_refused_certificate_passes() -> None:
     got = verdict(tls(Outcome.ERROR, shown=True, error=ALERT))
     assert got.verdict == Verdict.PASSED and got.reason.startswith("refused: 1 handshake")
+    assert refusal(got)["judged"] and refusal(got)["holds"]
+
+
+def test_a_request_completed_over_the_refused_certificate_fails() -> None:
+    completed = RequestRecord(time=ACK + 0.6, protocol="https", client_ip="192.0.2.11",
+                              host=str(NAME), path="/cfg.cfg", url=f"https://{NAME}/cfg.cfg",
+                              method="GET", outcome=Outcome.SERVED, status=200)
+    got = verdict(tls(Outcome.SERVED, shown=True), completed)
+    assert got.verdict == Verdict.FAILED and "accepted a certificate" in got.reason
+    assert refusal(got)["judged"] and not refusal(got)["holds"]
 
 
 @pytest.mark.parametrize(("record", "why"), [
     (tls(Outcome.ERROR, shown=False, sni=None, error=ALERT),
      "the refused certificate was never presented"),
-    (tls(Outcome.ERROR, shown=True, error="The read operation timed out"),
+    (tls(Outcome.ERROR, shown=True, error="_ssl.c:983: The handshake operation timed out",
+         lab_timed_out=True),
      "timed out on the lab's side"),
 ])
 def test_what_did_not_test_the_phone_is_observed_not_passed(record: Any, why: str) -> None:
     got = verdict(record)
     assert got.verdict == Verdict.OBSERVED and why in got.reason
+    assert not refusal(got)["judged"]  # counted as observed in by_ground, never passed
 
 
 def test_no_connection_at_all_is_observed() -> None:
